@@ -1,0 +1,129 @@
+"""Model descriptors: lazy proxies naming a model; constructing one does no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import NotInBundleError, UsageError
+
+
+def _patterns(value: str | list[str] | tuple[str, ...] | None, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise UsageError(f"{what} must be a string or a list of strings, not {value!r}")
+
+
+class _Descriptor:
+    kind: str = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = name
+
+    attribute: str | None = None
+
+    def to_info(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def resolve(self) -> str:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.to_info() == self.to_info()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.to_info().items() if k != "kind")
+        return f"{type(self).__name__}({args})"
+
+
+class HuggingFaceModel(_Descriptor):
+    """A model repository on the Hugging Face Hub.
+
+    ``revision`` is a branch, tag or commit (``None`` means the repo's default branch);
+    ``include``/``exclude`` are glob patterns with huggingface_hub's allow/ignore semantics.
+    """
+
+    kind = "huggingface"
+
+    def __init__(
+        self,
+        model_id: str,
+        revision: str | None = None,
+        include: str | list[str] | None = None,
+        exclude: str | list[str] | None = None,
+        **_bentoml_compat: Any,
+    ) -> None:
+        if not isinstance(model_id, str) or not model_id.strip():
+            raise UsageError(f"HuggingFaceModel needs a repository id like 'org/name', not {model_id!r}")
+        if revision is not None and not isinstance(revision, str):
+            raise UsageError(f"revision must be a string, not {revision!r}")
+        self.model_id = model_id
+        self.revision = revision
+        self.include = _patterns(include, "include")
+        self.exclude = _patterns(exclude, "exclude")
+        self._resolved: str | None = None
+
+    def to_info(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.model_id,
+            "revision": self.revision,
+            "include": self.include,
+            "exclude": self.exclude,
+        }
+
+    def resolve(self) -> str:
+        """Return the local directory holding the model's files.
+
+        Development mode (no bundle): downloads the snapshot through huggingface_hub into the
+        standard cache. The path is memoised, so later calls in this process do no network; a new
+        process reuses the cache (huggingface_hub falls back to it when the Hub is unreachable).
+        """
+        if self._resolved is None:
+            from huggingface_hub import snapshot_download
+
+            kwargs: dict[str, Any] = {
+                "revision": self.revision,
+                "allow_patterns": self.include,
+                "ignore_patterns": self.exclude,
+            }
+            if self.revision and _is_commit(self.revision):
+                # A commit is immutable: once cached, no request is needed to trust it.
+                try:
+                    self._resolved = snapshot_download(self.model_id, local_files_only=True, **kwargs)
+                    return self._resolved
+                except Exception:  # noqa: BLE001 - not cached yet: fetch below
+                    pass
+            self._resolved = snapshot_download(self.model_id, **kwargs)
+        return self._resolved
+
+
+class StoreModel(_Descriptor):
+    """A model in the local bundler store, by tag ``name:version`` (``name`` means ``name:latest``)."""
+
+    kind = "store"
+
+    def __init__(self, tag: str, **_bentoml_compat: Any) -> None:
+        if not isinstance(tag, str) or not tag.strip():
+            raise UsageError(f"StoreModel needs a tag like 'name:version', not {tag!r}")
+        self.tag = tag
+        self._resolved: str | None = None
+
+    def to_info(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.tag}
+
+    def resolve(self) -> str:
+        raise NotInBundleError(
+            f"StoreModel({self.tag!r}).resolve() is not available yet",
+            hint="the local model store arrives with `bundler models`",
+        )
+
+
+def _is_commit(revision: str) -> bool:
+    return len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)

@@ -1,0 +1,466 @@
+"""The project's own modules: locate, parse once, record what each top-level name is bound to.
+
+Recording (this module) is separate from evaluating (``values.py``) and from finding services
+(``scanner.py``): a name that can't be known stays an explicit ``Opaque`` with its location.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import os
+import sys
+import tokenize
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+
+from ..errors import IntrospectionError, UsageError
+
+
+# --- what a name can be bound to -------------------------------------------------------------
+@dataclass(frozen=True)
+class ImportBinding:
+    module: str  # absolute dotted module name
+    attr: str | None = None  # ``from module import attr``
+
+
+@dataclass(frozen=True)
+class ValueBinding:
+    node: ast.expr
+
+
+@dataclass(frozen=True)
+class ClassBinding:
+    node: ast.ClassDef
+
+
+@dataclass(frozen=True)
+class OpaqueBinding:
+    reason: str
+
+
+Binding = ImportBinding | ValueBinding | ClassBinding | OpaqueBinding
+
+
+# --- what a resolved name is ----------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Scope:
+    """Names bound at the top level of a module or a class body, each with the lines binding it."""
+
+    module: Module
+    names: dict[str, list[tuple[int, Binding]]]
+    stars: list[tuple[int, str]]  # ``from m import *``, with line
+    cls: ast.ClassDef | None = None
+
+    def binding(self, name: str, before: int | None) -> tuple[int, Binding] | None:
+        """The binding in force for ``name`` at line ``before`` (the last one when None)."""
+        found = None
+        for line, b in self.names.get(name, ()):
+            if before is not None and line >= before:
+                break
+            found = (line, b)
+        return found
+
+
+@dataclass(frozen=True, eq=False)
+class External:
+    """A name from outside the project (``bundler.HuggingFaceModel``, ``os.environ``)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True, eq=False)
+class ModuleSym:
+    module: Module
+
+
+@dataclass(frozen=True, eq=False)
+class ValueSym:
+    scope: Scope
+    node: ast.expr
+
+
+@dataclass(frozen=True, eq=False)
+class ClassSym:
+    scope: Scope  # the scope the class statement is in
+    node: ast.ClassDef
+
+
+@dataclass(frozen=True, eq=False)
+class Opaque:
+    module: Module
+    line: int
+    reason: str
+
+
+Symbol = External | ModuleSym | ValueSym | ClassSym | Opaque
+
+
+@dataclass(eq=False)
+class Module:
+    name: str
+    path: Path | None  # None for a namespace package directory
+    source: str = ""
+    tree: ast.Module | None = None
+    is_package: bool = False
+    scope: Scope | None = None
+    _class_scopes: dict[int, Scope] = field(default_factory=dict)
+
+    def class_scope(self, node: ast.ClassDef) -> Scope:
+        key = id(node)
+        if key not in self._class_scopes:
+            names, stars = _collect(node.body, self)
+            self._class_scopes[key] = Scope(self, names, stars, node)
+        return self._class_scopes[key]
+
+    def segment(self, node: ast.AST) -> str:
+        text = ast.get_source_segment(self.source, node) if self.source else None
+        if text is None:
+            text = ast.unparse(node)
+        text = " ".join(text.split())
+        return text if len(text) <= 120 else text[:117] + "..."
+
+
+# --- recording bindings ---------------------------------------------------------------------
+_COMPOUND = (ast.If, ast.Try, ast.With, ast.For, ast.While, ast.AsyncFor, ast.AsyncWith, ast.Match)
+if hasattr(ast, "TryStar"):
+    _COMPOUND = (*_COMPOUND, ast.TryStar)
+
+
+def _absolute(module: Module, level: int, name: str | None) -> str:
+    if level == 0:
+        return name or ""
+    parts = module.name.split(".")
+    if not module.is_package:
+        parts = parts[:-1]
+    if level - 1 > len(parts) or (level - 1 == len(parts) and not name):
+        raise IntrospectionError(
+            "relative import goes beyond the top-level package", file=module.path, line=None
+        )
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join([*base, name] if name else base)
+
+
+def _collect(body: list[ast.stmt], module: Module) -> tuple[dict, list]:
+    names: dict[str, list[tuple[int, Binding]]] = {}
+    stars: list[tuple[int, str]] = []
+
+    def bind(name: str, line: int, b: Binding) -> None:
+        names.setdefault(name, []).append((line, b))
+
+    def targets(t: ast.expr, line: int, reason: str) -> None:
+        for n in ast.walk(t):
+            if isinstance(n, ast.Name):
+                bind(n.id, line, OpaqueBinding(reason))
+
+    def visit(stmts: list[ast.stmt], conditional: str | None) -> None:
+        for s in stmts:
+            line = s.lineno
+            if isinstance(s, ast.Import):
+                for a in s.names:
+                    if a.asname:
+                        bind(a.asname, line, ImportBinding(a.name))
+                    else:
+                        top = a.name.split(".")[0]
+                        bind(top, line, ImportBinding(top))
+            elif isinstance(s, ast.ImportFrom):
+                try:
+                    mod = _absolute(module, s.level, s.module)
+                except IntrospectionError as e:
+                    e.line = line
+                    raise
+                for a in s.names:
+                    if a.name == "*":
+                        stars.append((line, mod))
+                    else:
+                        bind(a.asname or a.name, line, ImportBinding(mod, a.name))
+            elif isinstance(s, ast.ClassDef):
+                bind(s.name, line, ClassBinding(s) if not conditional else OpaqueBinding(conditional))
+            elif isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                bind(s.name, line, OpaqueBinding("a function defined at line %d" % line))
+            elif isinstance(s, (ast.Assign, ast.AnnAssign)):
+                if s.value is None:
+                    continue
+                tgts = s.targets if isinstance(s, ast.Assign) else [s.target]
+                for t in tgts:
+                    if conditional:
+                        targets(t, line, conditional)
+                    elif isinstance(t, ast.Name):
+                        bind(t.id, line, ValueBinding(s.value))
+                    elif isinstance(t, (ast.Tuple, ast.List)) and isinstance(s.value, (ast.Tuple, ast.List)) and len(
+                        t.elts
+                    ) == len(s.value.elts) and all(isinstance(e, ast.Name) for e in t.elts):
+                        for e, v in zip(t.elts, s.value.elts):
+                            bind(e.id, line, ValueBinding(v))  # type: ignore[union-attr]
+                    else:
+                        targets(t, line, "assigned by unpacking at line %d" % line)
+            elif isinstance(s, ast.AugAssign):
+                targets(s.target, line, "modified in place at line %d" % line)
+            elif isinstance(s, ast.Delete):
+                for t in s.targets:
+                    targets(t, line, "deleted at line %d" % line)
+            elif isinstance(s, _COMPOUND):
+                why = {
+                    ast.If: "assigned under an `if` at line %d",
+                    ast.For: "a loop variable or assigned in a loop at line %d",
+                    ast.AsyncFor: "a loop variable or assigned in a loop at line %d",
+                    ast.While: "assigned in a loop at line %d",
+                }.get(type(s), "assigned inside a block at line %d") % line
+                if isinstance(s, (ast.For, ast.AsyncFor)):
+                    targets(s.target, line, why)
+                if isinstance(s, (ast.With, ast.AsyncWith)):
+                    for item in s.items:
+                        if item.optional_vars is not None:
+                            targets(item.optional_vars, line, why)
+                for block in _blocks(s):
+                    visit(block, why)
+            # other statements bind nothing a descriptor could use
+
+    visit(body, None)
+    return names, stars
+
+
+def _blocks(s: ast.stmt) -> list[list[ast.stmt]]:
+    out: list[list[ast.stmt]] = []
+    for attr in ("body", "orelse", "finalbody"):
+        block = getattr(s, attr, None)
+        if block:
+            out.append(block)
+    for h in getattr(s, "handlers", ()) or ():
+        out.append(h.body)
+    for c in getattr(s, "cases", ()) or ():
+        out.append(c.body)
+    return out
+
+
+# --- the project ---------------------------------------------------------------------------
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def read_source(path: Path, shown: str) -> str:
+    """Decode a Python file as Python does (PEP 263 cookie, BOM), with a clear error otherwise."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{shown}: no such file", hint="check the path") from None
+    except IsADirectoryError:
+        raise UsageError(f"{shown}: is a directory", hint="pass the service's .py file") from None
+    except OSError as e:
+        raise UsageError(f"{shown}: can't read: {e.strerror}") from None
+    try:
+        encoding, _ = tokenize.detect_encoding(BytesIO(data).readline)
+        return data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as e:
+        line = getattr(e, "lineno", None)
+        if isinstance(e, UnicodeDecodeError):
+            line = data[: e.start].count(b"\n") + 1
+        raise IntrospectionError(
+            f"can't decode the file: {e}", file=shown, line=line, hint="save it as UTF-8"
+        ) from None
+
+
+def parse(source: str, shown: str) -> ast.Module:
+    try:
+        return ast.parse(source, filename=shown)
+    except SyntaxError as e:
+        raise IntrospectionError(
+            f"syntax error: {e.msg}", file=shown, line=e.lineno, hint="fix the syntax; bundler reads the file as Python 3.11"
+        ) from None
+    except (ValueError, RecursionError, MemoryError, OverflowError) as e:
+        raise IntrospectionError(f"can't parse the file: {e}", file=shown, line=None) from None
+
+
+class Project:
+    """The service file's project: the directories its imports are resolved in.
+
+    Imports resolve relative to the service file's directory and, when that directory is a
+    package, the directory above its top-level package: the ``sys.path`` Python would use.
+    """
+
+    def __init__(self, service_file: Path) -> None:
+        service_file = service_file.resolve()
+        here = service_file.parent
+        top = here
+        while (top / "__init__.py").is_file() and top.parent != top:
+            top = top.parent
+        self.root = top  # the directory holding the service's top-level package (or the file)
+        self.paths = [here] if top == here else [here, top]
+        self._by_path: dict[Path, Module] = {}
+        self._by_name: dict[str, Module] = {}
+        rel = service_file.relative_to(top).with_suffix("")
+        parts = list(rel.parts)
+        self.service_module_name = ".".join(parts[:-1] + [parts[-1]] if parts[-1] != "__init__" else parts[:-1])
+
+    def relative(self, path: Path | None) -> str:
+        if path is None:
+            return ""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def load(self, path: Path, name: str) -> Module:
+        path = path.resolve()
+        if path in self._by_path:
+            return self._by_path[path]
+        shown = _display(path)
+        mod = Module(name=name, path=path, is_package=path.name == "__init__.py")
+        mod.source = read_source(path, shown)
+        mod.tree = parse(mod.source, shown)
+        self._by_path[path] = mod
+        self._by_name.setdefault(name, mod)
+        names, stars = _collect(mod.tree.body, mod)
+        mod.scope = Scope(mod, names, stars)
+        return mod
+
+    def load_service(self, path: Path) -> Module:
+        return self.load(path, self.service_module_name)
+
+    def shown(self, module: Module) -> str:
+        return _display(module.path) if module.path else module.name
+
+    # -- module lookup ---------------------------------------------------------------------
+    def _find(self, name: str) -> tuple[Path | None, bool]:
+        """(file, is namespace dir) for a dotted name in the project, or (None, False)."""
+        rel = Path(*name.split("."))
+        for base in self.paths:
+            for cand in (base / rel.with_suffix(".py") if rel.name else None, base / rel / "__init__.py"):
+                if cand is not None and cand.is_file():
+                    return cand, False
+        for base in self.paths:
+            if (base / rel).is_dir():
+                return None, True
+        return None, False
+
+    def _owns(self, name: str) -> bool:
+        top = name.split(".")[0]
+        return any((b / f"{top}.py").is_file() or (b / top / "__init__.py").is_file() for b in self.paths)
+
+    def module(self, name: str, line: int | None = None, where: Module | None = None) -> Symbol:
+        if name in self._by_name:
+            return ModuleSym(self._by_name[name])
+        top = name.split(".")[0]
+        if top in ("bundler", "bentoml") or not name:
+            return External(name)
+        path, namespace = self._find(name)
+        if path is not None:
+            return ModuleSym(self.load(path, name))
+        if namespace and name.split(".")[0] not in sys.stdlib_module_names:
+            mod = Module(name=name, path=None, is_package=True)
+            mod.scope = Scope(mod, {}, [])
+            self._by_name[name] = mod
+            return ModuleSym(mod)
+        if self._owns(name):
+            raise IntrospectionError(
+                f"can't find module `{name}` in the project",
+                file=self.shown(where) if where else None,
+                line=line,
+                hint=f"looked in {', '.join(_display(p) for p in self.paths)}",
+            )
+        return External(name)
+
+    # -- name lookup -------------------------------------------------------------------------
+    def lookup(self, scope: Scope, name: str, before: int | None, depth: int = 0) -> Symbol | None:
+        """What ``name`` means in ``scope`` at line ``before`` (class bodies fall back to globals)."""
+        if depth > 50:
+            raise IntrospectionError(
+                f"`{name}` is defined in a circular way", file=self.shown(scope.module), line=before
+            )
+        found = scope.binding(name, before)
+        if found is not None:
+            return self._symbol(scope, found[0], found[1], depth)
+        for line, star in reversed(scope.stars):
+            if before is not None and line >= before:
+                continue
+            sym = self.module(star, line, scope.module)
+            if isinstance(sym, ModuleSym) and sym.module.scope is not None:
+                inner = self.lookup(sym.module.scope, name, None, depth + 1)
+                if inner is not None:
+                    return inner
+        if scope.cls is not None:
+            mscope = scope.module.scope
+            assert mscope is not None
+            return self.lookup(mscope, name, scope.cls.lineno, depth + 1)
+        if hasattr(builtins, name):
+            return External(f"builtins.{name}")
+        return None
+
+    def _symbol(self, scope: Scope, line: int, b: Binding, depth: int) -> Symbol | None:
+        if isinstance(b, ValueBinding):
+            return ValueSym(scope, b.node)
+        if isinstance(b, ClassBinding):
+            return ClassSym(scope, b.node)
+        if isinstance(b, OpaqueBinding):
+            return Opaque(scope.module, line, b.reason)
+        if b.attr is None:
+            return self.module(b.module, line, scope.module)
+        return self.attribute(self.module(b.module, line, scope.module), b.attr, line, scope.module, depth + 1)
+
+    def attribute(self, sym: Symbol | None, attr: str, line: int | None, where: Module, depth: int = 0) -> Symbol | None:
+        if isinstance(sym, External):
+            return External(f"{sym.qualname}.{attr}")
+        if isinstance(sym, ModuleSym):
+            mod = sym.module
+            inner = self.lookup(mod.scope, attr, None, depth + 1) if mod.scope is not None else None
+            if inner is not None:
+                return inner
+            return self.module(f"{mod.name}.{attr}", line, where)
+        if isinstance(sym, ClassSym):
+            for cls_scope in self.linearize(sym, line, where):
+                found = cls_scope.binding(attr, None)
+                if found is not None:
+                    return self._symbol(cls_scope, found[0], found[1], depth + 1)
+            return None
+        if isinstance(sym, Opaque):
+            return sym
+        return None
+
+    def linearize(self, sym: ClassSym, line: int | None, where: Module, _depth: int = 0) -> list[Scope]:
+        """The class and its project base classes in method resolution order (C3)."""
+        if _depth > 50:
+            raise IntrospectionError(
+                f"class `{sym.node.name}` inherits from itself", file=self.shown(sym.scope.module), line=sym.node.lineno
+            )
+        own = sym.scope.module.class_scope(sym.node)
+        seqs: list[list[Scope]] = []
+        bases: list[Scope] = []
+        for base in sym.node.bases:
+            bsym = self.resolve_expr(base, sym.scope, sym.node.lineno)
+            if isinstance(bsym, ClassSym):
+                seq = self.linearize(bsym, base.lineno, sym.scope.module, _depth + 1)
+                seqs.append(seq)
+                bases.append(seq[0])
+        seqs.append(bases)
+        out = [own]
+        seqs = [list(s) for s in seqs if s]
+        while seqs:
+            for s in seqs:
+                head = s[0]
+                if not any(head in t[1:] for t in seqs):
+                    break
+            else:
+                raise IntrospectionError(
+                    f"class `{sym.node.name}` has an inconsistent base class order",
+                    file=self.shown(sym.scope.module),
+                    line=sym.node.lineno,
+                )
+            out.append(head)
+            seqs = [[x for x in t if x is not head] for t in seqs]
+            seqs = [t for t in seqs if t]
+        return out
+
+    def resolve_expr(self, node: ast.expr, scope: Scope, before: int | None) -> Symbol | None:
+        """Resolve a dotted name expression (``a``, ``a.b.c``); anything else is None."""
+        if isinstance(node, ast.Name):
+            return self.lookup(scope, node.id, before)
+        if isinstance(node, ast.Attribute):
+            base = self.resolve_expr(node.value, scope, before)
+            if base is None:
+                return None
+            return self.attribute(base, node.attr, node.lineno, scope.module)
+        return None

@@ -1,0 +1,5 @@
+"""Settings shared by the example's services."""
+
+ORG = "acme"
+EMBED_MODEL = f"{ORG}/embed-small"
+WEIGHTS = ["*.json", "*.safetensors"]
