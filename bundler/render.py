@@ -9,7 +9,10 @@ from .introspect import ScanResult
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    import sys
+
+    # Piped output (CI logs, grep) should not be cut to 80 columns.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def scan_table(result: ScanResult) -> None:

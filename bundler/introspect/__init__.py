@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .scanner import ModelRef, ScanResult, Service, scan, split_target
+from .scanner import ModelRef, ScanResult, Service, scan, scan_files, split_target
 
-__all__ = ["ModelRef", "ScanResult", "Service", "scan", "split_target"]
+__all__ = ["ModelRef", "ScanResult", "Service", "scan", "scan_files", "split_target"]

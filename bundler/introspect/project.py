@@ -11,6 +11,7 @@ import builtins
 import os
 import sys
 import tokenize
+import warnings
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -36,11 +37,16 @@ class ClassBinding:
 
 
 @dataclass(frozen=True)
+class FunctionBinding:
+    node: ast.FunctionDef | ast.AsyncFunctionDef
+
+
+@dataclass(frozen=True)
 class OpaqueBinding:
     reason: str
 
 
-Binding = ImportBinding | ValueBinding | ClassBinding | OpaqueBinding
+Binding = ImportBinding | ValueBinding | ClassBinding | FunctionBinding | OpaqueBinding
 
 
 # --- what a resolved name is ----------------------------------------------------------------
@@ -88,13 +94,23 @@ class ClassSym:
 
 
 @dataclass(frozen=True, eq=False)
+class FunctionSym:
+    """A function the project defines: known, and never a bundler object."""
+
+    scope: Scope
+    node: ast.FunctionDef | ast.AsyncFunctionDef
+
+
+@dataclass(frozen=True, eq=False)
 class Opaque:
+    """A name whose binding depends on how the code runs (conditional, loop, unpacking)."""
+
     module: Module
     line: int
     reason: str
 
 
-Symbol = External | ModuleSym | ValueSym | ClassSym | Opaque
+Symbol = External | ModuleSym | ValueSym | ClassSym | FunctionSym | Opaque
 
 
 @dataclass(eq=False)
@@ -178,7 +194,7 @@ def _collect(body: list[ast.stmt], module: Module) -> tuple[dict, list]:
             elif isinstance(s, ast.ClassDef):
                 bind(s.name, line, ClassBinding(s) if not conditional else OpaqueBinding(conditional))
             elif isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                bind(s.name, line, OpaqueBinding("a function defined at line %d" % line))
+                bind(s.name, line, FunctionBinding(s) if not conditional else OpaqueBinding(conditional))
             elif isinstance(s, (ast.Assign, ast.AnnAssign)):
                 if s.value is None:
                     continue
@@ -266,7 +282,10 @@ def read_source(path: Path, shown: str) -> str:
 
 def parse(source: str, shown: str) -> ast.Module:
     try:
-        return ast.parse(source, filename=shown)
+        with warnings.catch_warnings():
+            # Python's own warnings about the user's code (invalid escapes) are not ours to print.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.parse(source, filename=shown)
     except SyntaxError as e:
         raise IntrospectionError(
             f"syntax error: {e.msg}", file=shown, line=e.lineno, hint="fix the syntax; bundler reads the file as Python 3.11"
@@ -282,7 +301,10 @@ class Project:
     package, the directory above its top-level package: the ``sys.path`` Python would use.
     """
 
-    def __init__(self, service_file: Path) -> None:
+    def __init__(self, service_file: Path, parsed: dict[Path, tuple[str, ast.Module]] | None = None) -> None:
+        # ``parsed`` is shared across projects when many services are scanned in one go:
+        # parsing dominates the cost, and a module parses the same whoever imports it.
+        self._parsed = parsed if parsed is not None else {}
         service_file = service_file.resolve()
         here = service_file.parent
         top = here
@@ -310,8 +332,10 @@ class Project:
             return self._by_path[path]
         shown = _display(path)
         mod = Module(name=name, path=path, is_package=path.name == "__init__.py")
-        mod.source = read_source(path, shown)
-        mod.tree = parse(mod.source, shown)
+        if path not in self._parsed:
+            source = read_source(path, shown)
+            self._parsed[path] = (source, parse(source, shown))
+        mod.source, mod.tree = self._parsed[path]
         self._by_path[path] = mod
         self._by_name.setdefault(name, mod)
         names, stars = _collect(mod.tree.body, mod)
@@ -395,6 +419,8 @@ class Project:
             return ValueSym(scope, b.node)
         if isinstance(b, ClassBinding):
             return ClassSym(scope, b.node)
+        if isinstance(b, FunctionBinding):
+            return FunctionSym(scope, b.node)
         if isinstance(b, OpaqueBinding):
             return Opaque(scope.module, line, b.reason)
         if b.attr is None:

@@ -107,7 +107,13 @@ def split_target(target: str) -> tuple[Path, str | None]:
     return Path(target), None
 
 
-def scan(path: str | Path, service: str | None = None) -> ScanResult:
+def scan_files(paths: list[str | Path]) -> list[ScanResult]:
+    """Scan many service files, parsing each module they share only once."""
+    parsed: dict = {}
+    return [scan(p, _parsed=parsed) for p in paths]
+
+
+def scan(path: str | Path, service: str | None = None, *, _parsed: dict | None = None) -> ScanResult:
     """Scan one service file. ``service`` picks one service class by class or service name."""
     path = Path(path)
     if not path.exists():
@@ -115,14 +121,14 @@ def scan(path: str | Path, service: str | None = None) -> ScanResult:
     if path.is_dir():
         raise UsageError(f"{path}: is a directory", hint="pass the service's .py file (optionally file.py:ClassName)")
     try:
-        return _Scanner(path).run(service)
+        return _Scanner(path, _parsed).run(service)
     except RecursionError:
         raise IntrospectionError(f"{path}: the source is nested too deeply to analyse") from None
 
 
 class _Scanner:
-    def __init__(self, path: Path) -> None:
-        self.project = Project(path)
+    def __init__(self, path: Path, parsed: dict | None) -> None:
+        self.project = Project(path, parsed)
         self.module = self.project.load_service(path)
         self.values = Evaluator(self.project)
 
@@ -225,10 +231,16 @@ class _Scanner:
             entry = None
             if isinstance(value, ast.Call):
                 marker = self._marker(value.func, scope, line)
-                if marker in HUGGINGFACE or marker in STORE:
-                    entry = ("model", self._model(attr, marker, value, scope))
-                elif marker in DEPENDS:
-                    entry = ("depends", self._depends(value, scope))
+                try:
+                    if marker in HUGGINGFACE or marker in STORE:
+                        entry = ("model", self._model(attr, marker, value, scope))
+                    elif marker in DEPENDS:
+                        entry = ("depends", self._depends(value, scope))
+                except IntrospectionError as e:
+                    here = self.project.shown(scope.module)
+                    if (e.file, e.line) != (here, value.lineno):
+                        e.message += f" (needed by `{attr}` at {here}:{value.lineno})"
+                    raise
             out[attr] = entry
         return dict(sorted(out.items(), key=lambda kv: scope.names[kv[0]][-1][0]))
 

@@ -12,7 +12,7 @@ import string
 from typing import Any
 
 from ..errors import DynamicValueError, IntrospectionError
-from .project import ClassSym, External, ModuleSym, Opaque, Project, Scope, ValueSym
+from .project import ClassSym, External, FunctionSym, ModuleSym, Opaque, Project, Scope, ValueSym
 
 _HINT = "use a string literal or a constant defined in the project's own modules"
 _MAX_LEN = 100_000  # a descriptor argument is an id or a pattern, never megabytes
@@ -145,6 +145,8 @@ class Evaluator:
             raise self.error(scope, node, "it is a module, not a value")
         if isinstance(sym, ClassSym):
             raise self.error(scope, node, "it is a class, not a value")
+        if isinstance(sym, FunctionSym):
+            raise self.error(scope, node, f"it is a function (line {sym.node.lineno}), not a value")
         raise IntrospectionError("unexpected symbol")  # pragma: no cover - exhaustive above
 
 
