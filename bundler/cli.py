@@ -66,6 +66,102 @@ def scan(
     scan_table(result)
 
 
+@app.command()
+def lock(
+    target: str = typer.Argument(..., metavar="PATH", help="The service file (bundler.lock is written beside it)."),
+    upgrade: bool = typer.Option(False, "--upgrade", "-U", help="Re-pin every model (moving revisions, store `latest`)."),
+    upgrade_model: list[str] = typer.Option(
+        [], "--upgrade-model", "-P", metavar="NAME", help="Re-pin only this model (repo id or store name); repeatable."
+    ),
+    check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 listing what is stale (for CI)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Pin every model reference to an exact commit / store version and write bundler.lock."""
+    from .lock import lock as do_lock, require_fresh
+
+    result = do_lock(target, upgrade=upgrade or upgrade_model, check=check)
+    if as_json:
+        emit_json(result.to_json())
+    elif check:
+        if not result.stale:
+            print(f"{result.path}: fresh ({len(result.pins)} models)")
+    else:
+        for p in result.pinned:
+            print(f"pinned   {p.label} -> {p.short} ({len(p.files)} files)")
+        for old, new in result.upgraded:
+            print(f"upgraded {new.label}: {old.short} -> {new.short}")
+        for p in result.removed:
+            print(f"removed  {p.label}")
+        state = "written" if result.written else "unchanged"
+        print(f"{result.path}: {state} ({len(result.pins)} models, {len(result.kept)} kept)")
+    require_fresh(result)
+
+
+models_app = typer.Typer(help="The local model store ($BUNDLER_HOME).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("import")
+def models_import(
+    tag: str = typer.Argument(..., metavar="NAME[:VERSION]", help="Version defaults to a prefix of the content hash."),
+    directory: str = typer.Argument(..., metavar="DIR", help="The directory holding the model's files."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored model as JSON."),
+) -> None:
+    """Copy a model directory into the store, hashing every file."""
+    from pathlib import Path
+
+    from .store import Store
+
+    model = Store().import_dir(tag, Path(directory))
+    if as_json:
+        emit_json(model.to_json())
+    else:
+        print(f"imported {model.tag} ({len(model.files)} files, {_size(model.size)})")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")) -> None:
+    """List stored models; `latest` marks the version that `name:latest` resolves to."""
+    from .store import Store
+
+    store = Store()
+    models = store.list()
+    if as_json:
+        emit_json([{k: v for k, v in m.to_json().items() if k != "files"} for m in models])
+        return
+    latest = store.latest_versions()
+    if not models:
+        print(f"no models in {store.root}", file=sys.stderr)
+    for m in models:
+        mark = "  latest" if latest.get(m.name) == m.version else ""
+        print(f"{m.tag:40} {len(m.files):5} files {_size(m.size):>10}{mark}")
+
+
+@models_app.command("show")
+def models_show(tag: str = typer.Argument(..., metavar="NAME[:VERSION]")) -> None:
+    """Print a stored model's manifest as JSON."""
+    from .store import Store
+
+    emit_json(Store().get(tag).to_json())
+
+
+@models_app.command("delete")
+def models_delete(tag: str = typer.Argument(..., metavar="NAME[:VERSION]")) -> None:
+    """Delete a stored model version."""
+    from .store import Store
+
+    model = Store().delete(tag)
+    print(f"deleted {model.tag}")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
 def main() -> None:
     try:
         app()

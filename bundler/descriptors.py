@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import NotInBundleError, UsageError
+from .errors import UsageError
 
 
 def _patterns(value: str | list[str] | tuple[str, ...] | None, what: str) -> list[str] | None:
@@ -119,10 +119,12 @@ class StoreModel(_Descriptor):
         return {"kind": self.kind, "id": self.tag}
 
     def resolve(self) -> str:
-        raise NotInBundleError(
-            f"StoreModel({self.tag!r}).resolve() is not available yet",
-            hint="the local model store arrives with `bundler models`",
-        )
+        """Return the directory holding the model's files (development mode: the local store)."""
+        if self._resolved is None:
+            from .store import Store
+
+            self._resolved = str(Store().get(self.tag).path)
+        return self._resolved
 
 
 def _is_commit(revision: str) -> bool:

@@ -4,4 +4,17 @@ from __future__ import annotations
 
 from .descriptors import HuggingFaceModel, StoreModel
 
-__all__ = ["HuggingFaceModel", "StoreModel"]
+__all__ = ["HuggingFaceModel", "StoreModel", "create"]
+
+
+def create(tag: str):
+    """Context manager for training code: write files into ``model.path``; on a clean exit they
+    are imported into the local store (``model.model`` is then the stored model), on an exception
+    nothing is left behind::
+
+        with bundler.models.create("intent-clf") as model:
+            save(model.path / "weights.safetensors")
+    """
+    from .store import Store
+
+    return Store().create(tag)

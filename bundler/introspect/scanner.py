@@ -89,6 +89,12 @@ class ScanResult:
     def to_json(self) -> dict[str, Any]:
         return {"services": [s.to_json() for s in self.services]}
 
+    def where(self, ref: ModelRef) -> str:
+        """The reference's file as a user would type it (relative to the working directory)."""
+        import os
+
+        return os.path.relpath(self.root / ref.file)
+
     @property
     def models(self) -> list[ModelRef]:
         """Every model reference, once per (file, line), in service order."""

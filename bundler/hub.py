@@ -1,0 +1,140 @@
+"""Everything that talks to the Hugging Face Hub, through huggingface_hub only."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import BundlerError, ProblemFound, UsageError
+from .pins import FileEntry, Pin
+
+
+def endpoint() -> str | None:
+    # Read at call time: huggingface_hub reads HF_ENDPOINT once, when it is first imported.
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+def _token() -> str | None:
+    return os.environ.get("HF_TOKEN") or None
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
+
+
+class HubUnreachable(ProblemFound):
+    """The Hub could not be reached (exit 1: the input may be fine)."""
+
+
+def _is_network_error(e: BaseException) -> bool:
+    names = {c.__name__ for c in type(e).__mro__}
+    return isinstance(e, (ConnectionError, TimeoutError)) or bool(
+        names & {"TransportError", "RequestError", "ConnectionError", "Timeout", "OfflineModeIsEnabled"}
+    )
+
+
+def hub_error(e: Exception, ref: Any, where: str | None, line: int | None) -> BundlerError:
+    """Translate a huggingface_hub exception into one clear error about ``ref``."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    label = f"`{ref.id}`" + (f" at revision `{ref.revision}`" if getattr(ref, "revision", None) else "")
+    at = {"file": where, "line": line}
+    if isinstance(e, GatedRepoError):
+        return UsageError(
+            f"{label} is gated and this token has no access",
+            hint="accept the model's terms on the Hub, then set HF_TOKEN to a token of that account",
+            **at,
+        )
+    if isinstance(e, RepositoryNotFoundError):
+        return UsageError(
+            f"repository `{ref.id}` not found on {endpoint() or 'the Hub'}",
+            hint="check the id; if the repository is private or gated, set HF_TOKEN",
+            **at,
+        )
+    if isinstance(e, RevisionNotFoundError):
+        return UsageError(
+            f"revision `{ref.revision}` not found in `{ref.id}`",
+            hint="use a branch, tag or full commit sha that exists in the repository",
+            **at,
+        )
+    if _is_network_error(e):
+        return HubUnreachable(
+            f"can't reach the Hub ({endpoint() or 'huggingface.co'}) to pin {label}: {e}",
+            hint="check the network or HF_ENDPOINT; with a fresh bundler.lock, --offline needs no network",
+            **at,
+        )
+    if isinstance(e, HfHubHTTPError):
+        status = getattr(getattr(e, "response", None), "status_code", "?")
+        if status in (401, 403):
+            return UsageError(f"access to {label} denied (HTTP {status})", hint="set HF_TOKEN to a token with access", **at)
+        return ProblemFound(f"the Hub answered HTTP {status} for {label}", hint="try again later", **at)
+    raise e
+
+
+def pin(ref: Any, *, where: str | None = None) -> Pin:
+    """Pin a Hugging Face reference: its revision's commit sha and the selected files' hashes.
+
+    File selection uses huggingface_hub's own allow/ignore matching, so a pull later selects
+    exactly these files.
+    """
+    if offline():
+        raise HubUnreachable(
+            f"`{ref.id}` needs pinning but HF_HUB_OFFLINE is set",
+            file=where,
+            line=ref.line,
+            hint="run `bundler lock` once with network access and commit bundler.lock",
+        )
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects
+
+    api = HfApi(endpoint=endpoint(), token=_token())
+    try:
+        info = api.model_info(ref.id, revision=ref.revision, files_metadata=True)
+        siblings = list(
+            filter_repo_objects(
+                info.siblings or [],
+                allow_patterns=list(ref.include) if ref.include else None,
+                ignore_patterns=list(ref.exclude) if ref.exclude else None,
+                key=lambda s: s.rfilename,
+            )
+        )
+        if siblings and getattr(info, "gated", False):
+            _check_access(api, ref.id, info.sha, siblings[0].rfilename)
+    except Exception as e:  # noqa: BLE001 - translated, or re-raised when unknown
+        raise hub_error(e, ref, where, ref.line) from None
+    if not siblings:
+        pats = f" (include={list(ref.include) if ref.include else None}, exclude={list(ref.exclude) if ref.exclude else None})"
+        raise UsageError(
+            f"the patterns of `{ref.id}` select no file at commit {info.sha[:12]}{pats}",
+            file=where,
+            line=ref.line,
+            hint="fix include/exclude; they match paths like huggingface_hub's allow/ignore patterns",
+        )
+    files = []
+    for s in sorted(siblings, key=lambda s: s.rfilename):
+        if s.lfs is not None:
+            files.append(FileEntry(s.rfilename, s.lfs.size, f"sha256:{s.lfs.sha256}"))
+        else:
+            files.append(FileEntry(s.rfilename, s.size or 0, f"git-sha1:{s.blob_id}"))
+    return Pin(
+        source="huggingface",
+        id=ref.id,
+        revision=ref.revision,
+        include=tuple(ref.include) if ref.include is not None else None,
+        exclude=tuple(ref.exclude) if ref.exclude is not None else None,
+        commit=info.sha,
+        files=tuple(files),
+    )
+
+
+def _check_access(api: Any, repo_id: str, commit: str, path: str) -> None:
+    """Gated repos show their metadata to anyone: probe one file so pinning fails early."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    url = hf_hub_url(repo_id, path, revision=commit, endpoint=api.endpoint)
+    get_hf_file_metadata(url, token=api.token)

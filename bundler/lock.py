@@ -1,0 +1,246 @@
+"""``bundler.lock``: read (tomllib), plan, and write (tomli-w) the pins of a service's models.
+
+The lock is a file bundler owns: a format ``version`` it refuses when newer than it understands,
+entries sorted, defaults omitted, every file with its size and hash, and the reference's inputs
+(id, revision as written, patterns) kept so that staleness is detectable without the network.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import ProblemFound, UsageError
+from .pins import FileEntry, Pin, key_of
+
+LOCK_NAME = "bundler.lock"
+LOCK_VERSION = 1
+HEADER = "# Written by `bundler lock`: pins every model the service declares. Commit it; don't edit it.\n"
+
+
+def lock_path_for(service: Path) -> Path:
+    return Path(service).parent / LOCK_NAME
+
+
+# --- the file format ------------------------------------------------------------------------
+def _sort_key(p: Pin) -> tuple:
+    t = lambda v: ("\x00",) if v is None else tuple(v)  # noqa: E731 - None sorts first
+    return (p.source, p.id, p.revision or "", t(p.include), t(p.exclude))
+
+
+def dumps(pins: Iterable[Pin]) -> str:
+    import tomli_w
+
+    models = []
+    for p in sorted(pins, key=_sort_key):
+        entry: dict[str, Any] = {"source": p.source, "id": p.id}
+        if p.revision is not None:
+            entry["revision"] = p.revision
+        if p.include is not None:
+            entry["include"] = list(p.include)
+        if p.exclude is not None:
+            entry["exclude"] = list(p.exclude)
+        if p.commit is not None:
+            entry["commit"] = p.commit
+        if p.version is not None:
+            entry["version"] = p.version
+        entry["files"] = [f.to_json() for f in p.files]
+        models.append(entry)
+    return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "model": models} if models else {"version": LOCK_VERSION})
+
+
+def loads(text: str, shown: str) -> list[Pin]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{shown}: not valid TOML: {e}", hint="delete it and run `bundler lock` again") from None
+    version = data.get("version")
+    if not isinstance(version, int):
+        raise UsageError(f"{shown}: no format version", hint="delete it and run `bundler lock` again")
+    if version > LOCK_VERSION:
+        raise UsageError(
+            f"{shown}: format version {version} is newer than this bundler understands ({LOCK_VERSION})",
+            hint="upgrade bundler",
+        )
+    pins = []
+    for i, m in enumerate(data.get("model", [])):
+        try:
+            pins.append(
+                Pin(
+                    source=_str(m["source"]),
+                    id=_str(m["id"]),
+                    revision=_opt_str(m.get("revision")),
+                    include=_patterns(m.get("include")),
+                    exclude=_patterns(m.get("exclude")),
+                    commit=_opt_str(m.get("commit")),
+                    version=_opt_str(m.get("version")),
+                    files=tuple(FileEntry(_str(f["path"]), int(f["size"]), _str(f["hash"])) for f in m["files"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise UsageError(
+                f"{shown}: model entry {i + 1} is malformed ({type(e).__name__}: {e})",
+                hint="delete it and run `bundler lock` again",
+            ) from None
+        if pins[-1].source not in ("huggingface", "store"):
+            raise UsageError(f"{shown}: model entry {i + 1} has unknown source {pins[-1].source!r}")
+    return pins
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"expected a string, got {v!r}")
+    return v
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None else _str(v)
+
+
+def _patterns(v: Any) -> tuple[str, ...] | None:
+    return None if v is None else tuple(_str(x) for x in v)
+
+
+def read(path: Path) -> list[Pin] | None:
+    """The pins in ``path``, or None when there is no lock file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: can't read: {e}") from None
+    return loads(text, str(path))
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` via a temporary file and a rename; False when already equal."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+# --- planning ---------------------------------------------------------------------------------
+@dataclass
+class LockResult:
+    path: Path
+    pins: list[Pin] = field(default_factory=list)
+    kept: list[Pin] = field(default_factory=list)
+    pinned: list[Pin] = field(default_factory=list)  # new or changed references
+    upgraded: list[tuple[Pin, Pin]] = field(default_factory=list)  # (old, new)
+    removed: list[Pin] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # --check: what is out of date
+    written: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "written": self.written,
+            "stale": self.stale,
+            "models": [
+                {"source": p.source, "id": p.id, "revision": p.revision, "pinned": p.commit or p.version, "files": len(p.files)}
+                for p in self.pins
+            ],
+        }
+
+
+def _wants_upgrade(ref: Any, upgrade: bool | Iterable[str]) -> bool:
+    if upgrade is True:
+        return True
+    if not upgrade:
+        return False
+    names = set(upgrade)
+    return ref.id in names or ref.id.partition(":")[0] in names
+
+
+def pin_ref(ref: Any, where: str | None) -> Pin:
+    """Pin one scanned reference: on the Hub, or in the local store."""
+    if ref.kind == "huggingface":
+        from . import hub
+
+        return hub.pin(ref, where=where)
+    from .store import Store
+
+    try:
+        model = Store().get(ref.id)
+    except UsageError as e:
+        e.file, e.line = where, ref.line
+        raise
+    return Pin(source="store", id=ref.id, version=model.version, files=model.files)
+
+
+def lock(
+    service: str | Path,
+    *,
+    upgrade: bool | Iterable[str] = False,
+    check: bool = False,
+    write: bool = True,
+) -> LockResult:
+    """Pin every reference of ``service`` and write ``bundler.lock`` beside it.
+
+    Fresh entries are kept as they are (no network); a reference without a fresh entry is pinned;
+    entries whose reference is gone are dropped. ``check`` changes nothing and lists what is stale.
+    """
+    from .introspect import scan, split_target
+
+    path, only = split_target(str(service))
+    result = scan(path, only)
+    lock_file = lock_path_for(path)
+    existing = read(lock_file) or []
+    by_key = {p.key: p for p in existing}
+    refs: dict[tuple, Any] = {}
+    for m in result.models:
+        refs.setdefault(key_of(m), m)
+
+    out = LockResult(lock_file)
+    if check:
+        for key, ref in refs.items():
+            if key not in by_key:
+                out.stale.append(f"{ref.file}:{ref.line}: {ref.attribute} ({ref.id}) has no fresh lock entry")
+        for key, p in by_key.items():
+            if key not in refs:
+                out.stale.append(f"{lock_file.name}: entry for {p.label} matches no model in the service")
+        out.pins = [by_key[k] for k in refs if k in by_key]
+        return out
+
+    for key, ref in refs.items():
+        old = by_key.get(key)
+        if old is not None and not _wants_upgrade(ref, upgrade):
+            out.kept.append(old)
+            continue
+        new = pin_ref(ref, result.where(ref))
+        if old is None:
+            out.pinned.append(new)
+        elif new != old:
+            out.upgraded.append((old, new))
+        else:
+            out.kept.append(old)
+        by_key[key] = new
+    out.removed = [p for k, p in by_key.items() if k not in refs]
+    out.pins = sorted((by_key[k] for k in refs), key=_sort_key)
+    if write:
+        out.written = write_atomic(lock_file, dumps(out.pins).encode())
+    return out
+
+
+def require_fresh(result: LockResult) -> None:
+    if result.stale:
+        raise ProblemFound(
+            f"{result.path} is stale:\n  " + "\n  ".join(result.stale),
+            hint="run `bundler lock` and commit bundler.lock",
+        )

@@ -1,0 +1,61 @@
+"""Pinned identities: what a model reference resolved to, exactly (the lock file's entries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a model: its path in the model, its size and ``algo:hex`` hash.
+
+    The Hub's own ids are kept for Hub files (``sha256:`` of LFS files, ``git-sha1:`` blob ids of
+    the others) so they can be checked against the Hub and its cache; store files use ``blake3:``.
+    """
+
+    path: str
+    size: int
+    hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "hash": self.hash}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A model reference as written (the inputs) and what it is pinned to (the outputs)."""
+
+    source: str  # "huggingface" | "store"
+    id: str  # repo id, or the store tag as written
+    revision: str | None = None  # as written
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    commit: str | None = None  # huggingface: the commit sha
+    version: str | None = None  # store: the concrete version
+    files: tuple[FileEntry, ...] = field(default_factory=tuple)
+
+    @property
+    def key(self) -> tuple:
+        """The inputs: a pin is fresh for a reference whose key is the same."""
+        return (self.source, self.id, self.revision, self.include, self.exclude)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def short(self) -> str:
+        return (self.commit or "")[:12] if self.source == "huggingface" else f"{self.version}"
+
+    @property
+    def label(self) -> str:
+        if self.source == "huggingface":
+            return f"{self.id}@{self.revision}" if self.revision else self.id
+        return self.id
+
+
+def key_of(ref: Any) -> tuple:
+    """The key of a scanned reference (``bundler.introspect.ModelRef``)."""
+    t = lambda v: tuple(v) if v is not None else None  # noqa: E731
+    return (ref.kind, ref.id, ref.revision, t(ref.include), t(ref.exclude))

@@ -1,0 +1,306 @@
+"""A small Hugging Face Hub on 127.0.0.1 for tests and benchmarks.
+
+It speaks the endpoints the real ``huggingface_hub`` client uses for pinning and downloading:
+``/api/models/{repo}[/revision/{rev}]`` (model info, ``?blobs=true`` for file metadata),
+``/api/models/{repo}/tree/{rev}`` (listing), and ``HEAD``/``GET /{repo}/resolve/{rev}/{path}``
+(``X-Repo-Commit``, ``ETag``, ``X-Linked-Etag``/``X-Linked-Size`` for LFS files, ``Range``), with the
+``X-Error-Code`` headers the client turns into its typed errors.
+
+Repositories load from ``fixtures/hub/<org>/<name>/``: ``repo.json`` names the commit folders in
+order and the refs; each commit folder holds that commit's whole tree. Tests can add commits and
+move refs while the server runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+LFS_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".gguf", ".msgpack", ".h5")
+GOOD_TOKEN = "hf_fake_token_with_access"
+
+
+def blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def is_lfs(path: str) -> bool:
+    return path.endswith(LFS_SUFFIXES)
+
+
+@dataclass
+class Blob:
+    data: bytes
+    sha256: str
+    oid: str
+
+    @classmethod
+    def of(cls, data: bytes) -> "Blob":
+        return cls(data, hashlib.sha256(data).hexdigest(), blob_id(data))
+
+
+@dataclass
+class Repo:
+    id: str
+    commits: dict[str, dict[str, Blob]] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)
+    gated: bool = False
+    private: bool = False
+
+
+class FakeHub:
+    def __init__(self, fixtures: Path | None = None) -> None:
+        self.repos: dict[str, Repo] = {}
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        if fixtures is not None:
+            self.load(fixtures)
+
+    # -- content -----------------------------------------------------------------------------
+    def load(self, root: Path) -> None:
+        for meta in sorted(root.glob("*/*/repo.json")):
+            spec = json.loads(meta.read_text())
+            repo_id = f"{meta.parent.parent.name}/{meta.parent.name}"
+            repo = self.create_repo(repo_id, gated=spec.get("gated", False), private=spec.get("private", False))
+            names: dict[str, str] = {}
+            prev = None
+            for name in spec["commits"]:
+                folder = meta.parent / name
+                files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+                prev = names[name] = self.commit(repo.id, files, branch=None, replace=True, parent=prev)
+            for ref, name in spec["refs"].items():
+                repo.refs[ref] = names[name]
+
+    def create_repo(self, repo_id: str, *, gated: bool = False, private: bool = False) -> Repo:
+        repo = Repo(repo_id, gated=gated, private=private)
+        self.repos[repo_id] = repo
+        return repo
+
+    def commit(
+        self,
+        repo_id: str,
+        files: dict[str, bytes | None],
+        *,
+        branch: str | None = "main",
+        replace: bool = False,
+        parent: str | None = None,
+    ) -> str:
+        """Add a commit (``None`` deletes a file; ``replace`` makes ``files`` the whole tree)."""
+        repo = self.repos[repo_id]
+        with self._lock:
+            base = parent or (repo.refs.get(branch) if branch else None)
+            tree = {} if replace or base is None else dict(repo.commits[base])
+            for path, data in files.items():
+                if data is None:
+                    tree.pop(path, None)
+                else:
+                    tree[path] = Blob.of(data)
+            listing = "".join(f"{p}\0{b.oid}\n" for p, b in sorted(tree.items()))
+            sha = hashlib.sha1(f"{repo_id}\n{base}\n{len(repo.commits)}\n{listing}".encode()).hexdigest()
+            repo.commits[sha] = tree
+            if branch:
+                repo.refs[branch] = sha
+            return sha
+
+    def resolve(self, repo: Repo, rev: str | None) -> str | None:
+        rev = rev or "main"
+        if rev in repo.refs:
+            return repo.refs[rev]
+        return rev if rev in repo.commits else None
+
+    # -- server ------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeHub":
+        hub = self
+
+        class Handler(_Handler):
+            fake = hub
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "FakeHub":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeHub
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, head: bool = False) -> None:
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if "Content-Length" not in (headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head and body:
+            self.wfile.write(body)
+
+    def _json(self, data: object) -> None:
+        self._send(200, json.dumps(data).encode(), {"Content-Type": "application/json"})
+
+    def _error(self, status: int, code: str, message: str, head: bool = False) -> None:
+        body = json.dumps({"error": message}).encode()
+        self._send(status, body, {"Content-Type": "application/json", "X-Error-Code": code, "X-Error-Message": message}, head)
+
+    def _authorized(self) -> bool:
+        return self.headers.get("Authorization", "") == f"Bearer {GOOD_TOKEN}"
+
+    def _repo(self, repo_id: str, head: bool = False) -> Repo | None:
+        repo = self.fake.repos.get(repo_id)
+        if repo is None or (repo.private and not self._authorized()):
+            # Like the Hub: a private repo looks missing to whoever may not see it.
+            self._error(401 if repo is not None else 404, "RepoNotFound", "Repository not found", head)
+            return None
+        return repo
+
+    def do_HEAD(self) -> None:
+        self._route(head=True)
+
+    def do_GET(self) -> None:
+        self._route(head=False)
+
+    def _route(self, head: bool) -> None:
+        url = urlsplit(self.path)
+        self.fake.requests.append((self.command, url.path))
+        parts = [unquote(p) for p in url.path.strip("/").split("/")]
+        query = parse_qs(url.query)
+        if parts[:2] == ["api", "models"] and len(parts) >= 4:
+            repo = self._repo(f"{parts[2]}/{parts[3]}", head)
+            if repo is None:
+                return
+            rest = parts[4:]
+            if not rest:
+                return self._info(repo, None, query)
+            if rest[0] == "revision" and len(rest) == 2:
+                return self._info(repo, rest[1], query)
+            if rest[0] == "tree" and len(rest) >= 2:
+                return self._tree(repo, rest[1], "/".join(rest[2:]), query)
+        elif len(parts) >= 5 and parts[2] == "resolve":
+            repo = self._repo(f"{parts[0]}/{parts[1]}", head)
+            if repo is None:
+                return
+            return self._file(repo, parts[3], "/".join(parts[4:]), head)
+        self._error(404, "NotFound", f"no route for {url.path}", head)
+
+    # -- endpoints ---------------------------------------------------------------------------
+    def _info(self, repo: Repo, rev: str | None, query: dict) -> None:
+        sha = self.fake.resolve(repo, rev)
+        if sha is None:
+            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+        blobs = query.get("blobs", ["false"])[0].lower() in ("1", "true")
+        siblings = []
+        for path, blob in sorted(repo.commits[sha].items()):
+            s: dict = {"rfilename": path}
+            if blobs:
+                s["size"] = len(blob.data)
+                s["blobId"] = blob.oid if not is_lfs(path) else blob_id(_pointer(blob))
+                if is_lfs(path):
+                    s["lfs"] = {"sha256": blob.sha256, "size": len(blob.data), "pointerSize": len(_pointer(blob))}
+            siblings.append(s)
+        self._json(
+            {
+                "_id": hashlib.sha1(repo.id.encode()).hexdigest()[:24],
+                "id": repo.id,
+                "modelId": repo.id,
+                "sha": sha,
+                "private": repo.private,
+                "gated": "manual" if repo.gated else False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "lastModified": "2026-01-01T00:00:00.000Z",
+                "createdAt": "2026-01-01T00:00:00.000Z",
+                "siblings": siblings,
+            }
+        )
+
+    def _tree(self, repo: Repo, rev: str, prefix: str, query: dict) -> None:
+        sha = self.fake.resolve(repo, rev)
+        if sha is None:
+            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+        recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
+        entries, folders = [], set()
+        for path, blob in sorted(repo.commits[sha].items()):
+            if prefix and not path.startswith(prefix.rstrip("/") + "/"):
+                continue
+            rel = path[len(prefix.rstrip("/")) + 1 :] if prefix else path
+            if "/" in rel and not recursive:
+                folders.add((prefix.rstrip("/") + "/" if prefix else "") + rel.split("/")[0])
+                continue
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                folders.add("/".join(parts[:i]))
+            e: dict = {"type": "file", "oid": blob.oid, "size": len(blob.data), "path": path}
+            if is_lfs(path):
+                e["oid"] = blob_id(_pointer(blob))
+                e["lfs"] = {"oid": blob.sha256, "size": len(blob.data), "pointerSize": len(_pointer(blob))}
+            entries.append(e)
+        dirs = [{"type": "directory", "oid": "0" * 40, "path": d} for d in sorted(folders) if not prefix or d.startswith(prefix)]
+        self._json(dirs + entries)
+
+    def _file(self, repo: Repo, rev: str, path: str, head: bool) -> None:
+        sha = self.fake.resolve(repo, rev)
+        if sha is None:
+            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}", head)
+        if repo.gated and not self._authorized():
+            return self._error(401, "GatedRepo", "Access to model is restricted.", head)
+        blob = repo.commits[sha].get(path)
+        if blob is None:
+            return self._error(404, "EntryNotFound", f"{path} does not exist", head)
+        etag = blob.sha256 if is_lfs(path) else blob.oid
+        headers = {
+            "X-Repo-Commit": sha,
+            "ETag": f'"{etag}"',
+            "Content-Type": "application/octet-stream",
+            "Accept-Ranges": "bytes",
+        }
+        if is_lfs(path):
+            headers["X-Linked-Etag"] = f'"{etag}"'
+            headers["X-Linked-Size"] = str(len(blob.data))
+        data, status = blob.data, 200
+        rng = self.headers.get("Range", "")
+        if rng.startswith("bytes=") and not head:
+            start_s, _, end_s = rng[6:].partition("-")
+            start = int(start_s or 0)
+            end = int(end_s) if end_s else len(data) - 1
+            if start >= len(data):
+                return self._send(416, b"", {"Content-Range": f"bytes */{len(data)}"})
+            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            data, status = data[start : end + 1], 206
+        headers["Content-Length"] = str(len(data))
+        self._send(status, data, headers, head)
+
+
+def _pointer(blob: Blob) -> bytes:
+    return (
+        f"version https://git-lfs.github.com/spec/v1\noid sha256:{blob.sha256}\nsize {len(blob.data)}\n"
+    ).encode()
