@@ -88,7 +88,10 @@ class HuggingFaceModel(_Descriptor):
         if self._resolved is None:
             from huggingface_hub import snapshot_download
 
+            from .hub import endpoint
+
             kwargs: dict[str, Any] = {
+                "endpoint": endpoint(),
                 "revision": self.revision,
                 "allow_patterns": self.include,
                 "ignore_patterns": self.exclude,

@@ -39,3 +39,26 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(autouse=True)
+def isolated_homes(monkeypatch, tmp_path):
+    """No test sees the developer's store, Hugging Face token or cache."""
+    monkeypatch.setenv("BUNDLER_HOME", str(tmp_path / "bundler-home"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "SOURCE_DATE_EPOCH"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """A fake Hub on 127.0.0.1 serving fixtures/hub/, with HF_ENDPOINT pointing at it."""
+    from .fakehub import FakeHub
+
+    fake = FakeHub(FIXTURES / "hub").start()
+    monkeypatch.setenv("HF_ENDPOINT", fake.url)
+    yield fake
+    fake.stop()

@@ -84,3 +84,33 @@ def test_depends_creates_one_instance_lazily():
     assert s.other is s.other
     assert len(created) == 1
     assert isinstance(Svc.other, bundler.services.Dependency)
+
+
+RESOLVE = """
+import sys
+from bundler import HuggingFaceModel
+m = HuggingFaceModel("acme/embed-small", revision=sys.argv[1], include=["*.json"])
+p = m.resolve()
+assert m.resolve() == p
+print(p)
+"""
+
+
+def test_huggingface_resolve_downloads_then_works_offline(hub, tmp_path):
+    import os
+    from pathlib import Path
+
+    env = {**os.environ}
+    out = subprocess.run([sys.executable, "-c", RESOLVE, "main"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    path = Path(out.stdout.strip())
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "tokenizer.json"]
+    assert path.parent.parent.name == "models--acme--embed-small"
+    assert path.is_relative_to(Path(os.environ["HF_HUB_CACHE"]))
+    # Pinned to the commit: served from the cache with no request at all.
+    commit = hub.repos["acme/embed-small"].refs["main"]
+    hub.requests.clear()
+    out = subprocess.run([sys.executable, "-c", RESOLVE, commit], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(path)
+    assert hub.requests == []
