@@ -97,6 +97,81 @@ def lock(
     require_fresh(result)
 
 
+@app.command()
+def build(
+    target: str = typer.Argument(..., metavar="PATH", help="The service file, optionally file.py:ClassName (the entry)."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", metavar="OUT", help="Bundle path (default dist/NAME-VERSION.bundle.tar; .tar.gz compresses)."
+    ),
+    locked: bool = typer.Option(False, "--locked", help="Fail (exit 1) if bundler.lock is missing or stale; never re-pin."),
+    offline: bool = typer.Option(False, "--offline", help="Never use the network; fail if anything needs pinning."),
+    gzip: bool = typer.Option(False, "--gzip", help="Write a .bundle.tar.gz."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"path", "digest", "name", "version"}.'),
+) -> None:
+    """Scan, pin (bundler.lock first), hash and pack a reproducible bundle."""
+    from .build import build as do_build
+
+    result = do_build(target, output, locked=locked, offline=offline, compress=True if gzip else None)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    m = result.manifest
+    import os
+
+    print(
+        f"built {os.path.relpath(result.path)}\n"
+        f"  name {m.name}  version {m.version}\n"
+        f"  digest {result.digest}\n"
+        f"  {len(m.sources)} source files, {len(m.pins)} models, {_size(result.path.stat().st_size)}"
+    )
+
+
+@app.command()
+def inspect(
+    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest plus its digest as JSON."),
+    verify: bool = typer.Option(False, "--verify", help="Re-hash every member; exit 1 on missing, extra or modified ones."),
+) -> None:
+    """Show what a bundle holds (reads only its manifest); --verify checks every byte."""
+    from .archive import read_manifest, require_ok, verify as do_verify
+
+    report = None
+    if verify:
+        manifest, report = do_verify(bundle)
+    else:
+        manifest = read_manifest(bundle)
+    if as_json:
+        data = manifest.to_json()
+        if report is not None:
+            data["verify"] = report.to_json()
+        emit_json(data)
+    else:
+        from .render import inspect_table
+
+        inspect_table(manifest, report)
+    if report is not None:
+        require_ok(bundle, report)
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., metavar="A", help="The old bundle."),
+    b: str = typer.Argument(..., metavar="B", help="The new bundle."),
+    as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
+) -> None:
+    """What changed between two bundles; exit 0 when identical, 1 when they differ."""
+    from .archive import read_manifest
+    from .diff import diff as do_diff, render_text
+
+    d = do_diff(read_manifest(a), read_manifest(b))
+    if as_json:
+        emit_json(d)
+    else:
+        print("\n".join(render_text(d)))
+    if not d["identical"]:
+        raise typer.Exit(1)
+
+
 models_app = typer.Typer(help="The local model store ($BUNDLER_HOME).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

@@ -76,15 +76,16 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None) -> Bu
     raise e
 
 
-def pin(ref: Any, *, where: str | None = None) -> Pin:
+def pin(ref: Any, *, where: str | None = None, no_network: bool = False) -> Pin:
     """Pin a Hugging Face reference: its revision's commit sha and the selected files' hashes.
 
     File selection uses huggingface_hub's own allow/ignore matching, so a pull later selects
     exactly these files.
     """
-    if offline():
+    if no_network or offline():
+        why = "--offline was given" if no_network else "HF_HUB_OFFLINE is set"
         raise HubUnreachable(
-            f"`{ref.id}` needs pinning but HF_HUB_OFFLINE is set",
+            f"`{ref.id}` needs pinning but {why}",
             file=where,
             line=ref.line,
             hint="run `bundler lock` once with network access and commit bundler.lock",

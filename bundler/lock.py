@@ -146,6 +146,7 @@ class LockResult:
     removed: list[Pin] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # --check: what is out of date
     written: bool = False
+    scan: Any = None  # the ScanResult the lock was made from
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -168,12 +169,12 @@ def _wants_upgrade(ref: Any, upgrade: bool | Iterable[str]) -> bool:
     return ref.id in names or ref.id.partition(":")[0] in names
 
 
-def pin_ref(ref: Any, where: str | None) -> Pin:
+def pin_ref(ref: Any, where: str | None, *, offline: bool = False) -> Pin:
     """Pin one scanned reference: on the Hub, or in the local store."""
     if ref.kind == "huggingface":
         from . import hub
 
-        return hub.pin(ref, where=where)
+        return hub.pin(ref, where=where, no_network=offline)
     from .store import Store
 
     try:
@@ -190,16 +191,18 @@ def lock(
     upgrade: bool | Iterable[str] = False,
     check: bool = False,
     write: bool = True,
+    offline: bool = False,
 ) -> LockResult:
     """Pin every reference of ``service`` and write ``bundler.lock`` beside it.
 
     Fresh entries are kept as they are (no network); a reference without a fresh entry is pinned;
     entries whose reference is gone are dropped. ``check`` changes nothing and lists what is stale.
+    The lock covers every service in the file, whatever ``file.py:Class`` selects.
     """
     from .introspect import scan, split_target
 
-    path, only = split_target(str(service))
-    result = scan(path, only)
+    path, _only = split_target(str(service))
+    result = scan(path)
     lock_file = lock_path_for(path)
     existing = read(lock_file) or []
     by_key = {p.key: p for p in existing}
@@ -207,7 +210,7 @@ def lock(
     for m in result.models:
         refs.setdefault(key_of(m), m)
 
-    out = LockResult(lock_file)
+    out = LockResult(lock_file, scan=result)
     if check:
         for key, ref in refs.items():
             if key not in by_key:
@@ -223,7 +226,7 @@ def lock(
         if old is not None and not _wants_upgrade(ref, upgrade):
             out.kept.append(old)
             continue
-        new = pin_ref(ref, result.where(ref))
+        new = pin_ref(ref, result.where(ref), offline=offline)
         if old is None:
             out.pinned.append(new)
         elif new != old:

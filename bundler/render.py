@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .introspect import ScanResult
+from .manifest import Manifest
 
 
 def _console() -> Console:
@@ -43,3 +44,54 @@ def scan_table(result: ScanResult) -> None:
             extras.append("depends on: " + ", ".join(svc.depends))
         for line in extras:
             console.print(f"  {line}")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def inspect_table(m: Manifest, report=None) -> None:
+    console = _console()
+    d = m.data
+    console.print(f"[bold]{m.name}[/bold] {m.version}")
+    console.print(f"  digest      {m.digest}")
+    console.print(f"  entrypoint  {d.get('entrypoint')}")
+    if d.get("python"):
+        console.print(f"  python      {d['python']}")
+    src = m.sources
+    console.print(f"  sources     {len(src)} files, {_size(sum(f.size for f in src))}")
+    if d.get("requirements"):
+        console.print(f"  requires    {', '.join(d['requirements'])}")
+    services = Table(title="services", title_justify="left")
+    for col in ("service", "class", "resources", "depends", "models"):
+        services.add_column(col, overflow="fold")
+    for s in d.get("services", []):
+        services.add_row(
+            s["name"],
+            f"{s['module']}:{s['class']}",
+            ", ".join(f"{k}={v}" for k, v in s.get("resources", {}).items()) or "-",
+            ", ".join(s.get("depends", [])) or "-",
+            ", ".join(x["attribute"] for x in s.get("models", [])) or "-",
+        )
+    console.print(services)
+    models = Table(title="models", title_justify="left")
+    for col in ("source", "id", "revision", "pinned", "files", "size"):
+        models.add_column(col, overflow="fold")
+    for p in m.pins:
+        models.add_row(
+            p.source, p.id, p.revision or "-", p.short, str(len(p.files)), _size(p.size)
+        )
+    console.print(models)
+    if report is not None:
+        if report.ok:
+            console.print(f"verified: {report.checked} members match the manifest", style="green")
+        else:
+            console.print(
+                f"verification failed: {len(report.missing)} missing, {len(report.modified)} modified, "
+                f"{len(report.extra)} extra",
+                style="red",
+            )

@@ -85,6 +85,8 @@ class Service:
 class ScanResult:
     root: Path  # the project directory that file paths are relative to
     services: list[Service]
+    file: Path  # the scanned service file
+    module: str  # its dotted module name, as Python would import it from ``root``
 
     def to_json(self) -> dict[str, Any]:
         return {"services": [s.to_json() for s in self.services]}
@@ -155,7 +157,8 @@ class _Scanner:
                     hint="use file.py:ClassName with a class decorated with @service",
                 )
             services = picked
-        return ScanResult(self.project.root, services)
+        assert self.module.path is not None
+        return ScanResult(self.project.root, services, self.module.path, self.module.name)
 
     # -- helpers ---------------------------------------------------------------------------
     def _marker(self, func: ast.expr, scope: Scope, line: int) -> str | None:

@@ -1,0 +1,227 @@
+"""Bundle archives: a reproducible tar writer and a careful reader.
+
+Writing normalises everything a machine leaks into a tar: entry order (the caller's, sorted),
+mtimes (``SOURCE_DATE_EPOCH`` or a fixed epoch, as an int so PAX writes no fractional time),
+owners (0, empty names), modes (0644, or 0755 for executables), no directory entries, no links,
+and a gzip header with no file name and a zero mtime. Reading trusts nothing: members must be
+regular files with normalised relative names.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Iterator
+
+from .errors import ProblemFound, UsageError
+from .manifest import MANIFEST_NAME, Manifest, loads
+
+FIXED_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date zip and wheels can hold
+COPY_BUFFER = 4 << 20
+
+
+def archive_mtime() -> int:
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None or value.strip() == "":
+        return FIXED_EPOCH
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise UsageError(f"SOURCE_DATE_EPOCH must be an integer, not {value!r}") from None
+
+
+def is_gzip_name(path: str | os.PathLike[str]) -> bool:
+    name = str(path)
+    return name.endswith((".tar.gz", ".tgz"))
+
+
+class _HashingReader:
+    """Feeds every byte read through blake3: hashing in the same pass that copies."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        from blake3 import blake3
+
+        self.f = f
+        self.h = blake3()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.h.update(data)
+        self.size += len(data)
+        return data
+
+    @property
+    def digest(self) -> str:
+        return "blake3:" + self.h.hexdigest()
+
+
+class ArchiveWriter:
+    def __init__(self, fileobj: IO[bytes], *, compress: bool) -> None:
+        self._raw = fileobj
+        self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=6) if compress else None
+        self.tar = tarfile.open(
+            fileobj=self._gz or fileobj, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER
+        )
+        self.mtime = archive_mtime()
+
+    def _info(self, name: str, size: int, executable: bool) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.size = size
+        info.mtime = self.mtime
+        info.mode = 0o755 if executable else 0o644
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.type = tarfile.REGTYPE
+        return info
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        import io
+
+        self.tar.addfile(self._info(name, len(data), False), io.BytesIO(data))
+
+    def add_file(self, name: str, src: Path, size: int) -> str:
+        """Add ``src`` as ``name``, reading it once; returns its ``blake3:`` hash."""
+        executable = bool(os.stat(src).st_mode & 0o111)
+        with open(src, "rb") as f:
+            reader = _HashingReader(f)
+            try:
+                self.tar.addfile(self._info(name, size, executable), reader)  # type: ignore[arg-type]
+            except OSError as e:
+                raise ProblemFound(f"{src}: changed while it was being packed ({e})", hint="build again") from None
+        if reader.size != size:
+            raise ProblemFound(f"{src}: changed while it was being packed", hint="build again")
+        return reader.digest
+
+    def close(self) -> None:
+        self.tar.close()
+        if self._gz is not None:
+            self._gz.close()
+
+
+# --- reading ----------------------------------------------------------------------------------
+def _open(path: Path) -> tarfile.TarFile:
+    if not path.exists():
+        raise UsageError(f"{path}: no such file", hint="pass a bundle archive (.bundle.tar)")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory", hint="pass a bundle archive (.bundle.tar)")
+    try:
+        # Stream mode: nothing past what is asked for is read, and nothing seeks.
+        return tarfile.open(path, mode="r|*")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise UsageError(f"{path}: not a bundle archive ({e})", hint="pass a file written by `bundler build`") from None
+
+
+def check_member(member: tarfile.TarInfo, shown: str) -> str:
+    """The member's name if it is a regular file at a normalised relative path; else an error."""
+    name = member.name
+    if not (member.isreg()):
+        kind = "link" if (member.issym() or member.islnk()) else "directory" if member.isdir() else "special file"
+        raise UsageError(f"{shown}: member {name!r} is a {kind}; bundles hold regular files only")
+    p = PurePosixPath(name)
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\x00" in name
+        or any(part in ("", ".", "..") for part in name.split("/"))
+        or p.as_posix() != name
+    ):
+        raise UsageError(f"{shown}: member {name!r} has an unsafe path")
+    return name
+
+
+def read_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read only the first member: time does not grow with the bundle's size."""
+    path = Path(path)
+    tar = _open(path)
+    try:
+        first = tar.next()
+        if first is None or first.name != MANIFEST_NAME or not first.isreg():
+            raise UsageError(f"{path}: no bundle.yaml at the start of the archive", hint="pass a file written by `bundler build`")
+        f = tar.extractfile(first)
+        assert f is not None
+        raw = f.read()
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise UsageError(f"{path}: truncated or corrupt archive ({e})") from None
+    finally:
+        tar.close()
+    return loads(raw, str(path))
+
+
+@dataclass
+class VerifyReport:
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.modified)
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "checked": self.checked, "missing": self.missing, "extra": self.extra, "modified": self.modified}
+
+
+def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]:
+    """Stream every member after the manifest, validated, with a file object to read it."""
+    tar = _open(path)
+    shown = str(path)
+    try:
+        first = tar.next()
+        if first is None or first.name != MANIFEST_NAME:
+            raise UsageError(f"{path}: no bundle.yaml at the start of the archive")
+        while (member := tar.next()) is not None:
+            name = check_member(member, shown)
+            f = tar.extractfile(member)
+            assert f is not None
+            yield name, member, f
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise UsageError(f"{path}: truncated or corrupt archive ({e})") from None
+    finally:
+        tar.close()
+
+
+def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
+    """Re-hash every member against the manifest: missing, extra and modified members by path."""
+    from blake3 import blake3
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    expected = manifest.members()
+    report = VerifyReport()
+    seen = set()
+    for name, member, f in iter_members(path):
+        if name in seen:
+            report.extra.append(name)
+            continue
+        seen.add(name)
+        entry = expected.get(name)
+        if entry is None:
+            report.extra.append(name)
+            continue
+        if member.size != entry.size:
+            report.modified.append(name)
+            continue
+        h = blake3()
+        while chunk := f.read(COPY_BUFFER):
+            h.update(chunk)
+        report.checked += 1
+        if "blake3:" + h.hexdigest() != entry.hash:
+            report.modified.append(name)
+    report.missing = sorted(set(expected) - seen)
+    return manifest, report
+
+
+def require_ok(path: str | os.PathLike[str], report: VerifyReport) -> None:
+    if report.ok:
+        return
+    lines = [f"missing:  {n}" for n in report.missing]
+    lines += [f"modified: {n}" for n in report.modified]
+    lines += [f"extra:    {n}" for n in report.extra]
+    raise ProblemFound(f"{path}: verification failed\n  " + "\n  ".join(lines), hint="rebuild the bundle; don't edit it")

@@ -1,0 +1,170 @@
+"""``bundler build``: scan -> pins (lock file first) -> source files -> manifest -> archive."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ProblemFound, UsageError
+from .introspect import ScanResult, Service
+from .lock import LockResult
+from .manifest import MANIFEST_NAME, SCHEMA, SOURCE_PREFIX, VERSION_LENGTH, Manifest, digest_of, pin_to_dict, store_model_dir
+from .sources import ProjectConfig, collect_sources, default_name, find_root, load_config
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: Path
+    manifest: Manifest
+    lock: LockResult
+
+    @property
+    def digest(self) -> str:
+        return self.manifest.digest
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "digest": self.digest, "name": self.manifest.name, "version": self.manifest.version}
+
+
+def pick_entry(scan: ScanResult, only: str | None, config: ProjectConfig) -> Service:
+    services = scan.services
+    shown = os.path.relpath(scan.file)
+    if not services:
+        raise UsageError(f"{shown}: no services found", hint="decorate the service class with @bundler.service")
+    wanted = only or (config.service.rpartition(":")[2] if config.service else None)
+    if wanted:
+        for s in services:
+            if wanted in (s.cls, s.name):
+                return s
+        raise UsageError(f"{shown}: no service named `{wanted}`", hint="services: " + ", ".join(s.cls for s in services))
+    used = {d for s in services for d in s.depends}
+    roots = [s for s in services if s.cls not in used and s.name not in used]
+    if len(roots) == 1:
+        return roots[0]
+    raise UsageError(
+        f"{shown}: several services could be the entry point ({', '.join(s.cls for s in roots or services)})",
+        hint="name one: bundler build file.py:ClassName, or [tool.bundler] service in pyproject.toml",
+    )
+
+
+def _service_entry(s: Service, module: str, rel_file: str) -> dict[str, Any]:
+    models = []
+    for m in s.models:
+        d: dict[str, Any] = {"attribute": m.attribute, "source": m.kind, "id": m.id}
+        for key in ("revision", "include", "exclude"):
+            if getattr(m, key) is not None:
+                d[key] = getattr(m, key)
+        models.append(d)
+    return {
+        "name": s.name,
+        "class": s.cls,
+        "module": module,
+        "file": rel_file,
+        "resources": s.resources,
+        "depends": s.depends,
+        "models": models,
+    }
+
+
+def build(
+    target: str | Path,
+    output: str | Path | None = None,
+    *,
+    locked: bool = False,
+    offline: bool = False,
+    compress: bool | None = None,
+) -> BuildResult:
+    """Build a bundle for the service at ``target`` (``file.py`` or ``file.py:Class``)."""
+    from .hashing import blake3_file
+    from .introspect import split_target
+    from .lock import lock, require_fresh
+
+    path, only = split_target(str(target))
+    if locked:
+        pinned = lock(path, check=True)
+        require_fresh(pinned)
+    else:
+        pinned = lock(path, offline=offline)
+    scan: ScanResult = pinned.scan
+    root = find_root(scan.file, scan.root)
+    config = load_config(root)
+    entry = pick_entry(scan, only, config)
+
+    rel_service = _relative(scan.file, root)
+    name = config.name or default_name(root)
+
+    out = Path(output) if output is not None else None
+    if compress is None:
+        compress = out is not None and str(out).endswith((".tar.gz", ".tgz"))
+
+    sources = collect_sources(config, skip=(out,) if out else ())
+    source_entries = []
+    for rel, file in sources:
+        source_entries.append({"path": rel, "size": file.stat().st_size, "hash": blake3_file(file)})
+
+    data: dict[str, Any] = {"schema": SCHEMA, "name": name, "version": ""}
+    data["entrypoint"] = f"{rel_service}:{entry.cls}"
+    if config.python:
+        data["python"] = config.python
+    data["requirements"] = list(config.requirements)
+    data["services"] = [_service_entry(s, scan.module, rel_service) for s in scan.services]
+    data["models"] = [pin_to_dict(p) for p in pinned.pins]
+    data["sources"] = source_entries
+    digest = digest_of(data)
+    data["version"] = config.version or digest.partition(":")[2][:VERSION_LENGTH]
+    manifest = Manifest(data)
+
+    suffix = ".bundle.tar.gz" if compress else ".bundle.tar"
+    if out is None:
+        out = root / "dist" / f"{name}-{manifest.version}{suffix}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write(out, manifest, sources, pinned, compress)
+    return BuildResult(out, manifest, pinned)
+
+
+def _relative(file: Path, root: Path) -> str:
+    try:
+        return file.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise UsageError(f"{file}: outside the project directory {root}") from None
+
+
+def _write(out: Path, manifest: Manifest, sources: list[tuple[str, Path]], pinned: LockResult, compress: bool) -> None:
+    """Write to a temporary file beside ``out`` and rename: a failed build leaves no bundle."""
+    from .archive import ArchiveWriter
+    from .store import Store
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer = ArchiveWriter(f, compress=compress)
+            writer.add_bytes(MANIFEST_NAME, manifest.to_yaml())
+            expected = {e["path"]: e for e in manifest.data["sources"]}
+            for rel, file in sources:
+                entry = expected[rel]
+                if writer.add_file(SOURCE_PREFIX + rel, file, entry["size"]) != entry["hash"]:
+                    raise ProblemFound(f"{file}: changed while the bundle was being built", hint="build again")
+            store = Store()
+            for p in pinned.pins:
+                if p.source != "store":
+                    continue
+                model = store.get(f"{p.id.partition(':')[0]}:{p.version}")
+                base = store_model_dir(p)
+                for fe in p.files:
+                    src = model.path / fe.path
+                    if not src.is_file():
+                        raise ProblemFound(f"store model {model.tag}: {fe.path} is missing", hint=f"re-import it: bundler models import {model.tag} DIR")
+                    if writer.add_file(f"{base}/{fe.path}", src, fe.size) != fe.hash:
+                        raise ProblemFound(
+                            f"store model {model.tag}: {fe.path} does not match its recorded hash",
+                            hint=f"the store copy was modified; delete and re-import it (bundler models delete {model.tag})",
+                        )
+            writer.close()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,130 @@
+"""``bundle.yaml``: the bundle's manifest, its YAML form and its canonical digest.
+
+The digest is the blake3 of the canonical bytes of every manifest field except ``version``
+(sorted-key compact JSON): it names the content, and the version, a label, defaults to its prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UsageError
+from .pins import FileEntry, Pin
+
+SCHEMA = 1
+MANIFEST_NAME = "bundle.yaml"
+SOURCE_PREFIX = "src/"
+MODEL_PREFIX = "models/"
+VERSION_LENGTH = 12
+
+
+def pin_to_dict(p: Pin) -> dict[str, Any]:
+    d: dict[str, Any] = {"source": p.source, "id": p.id}
+    for key in ("revision", "include", "exclude", "commit", "version"):
+        value = getattr(p, key)
+        if value is not None:
+            d[key] = list(value) if isinstance(value, tuple) else value
+    if p.source == "store":
+        d["path"] = store_model_dir(p)
+    d["files"] = [f.to_json() for f in p.files]
+    return d
+
+
+def pin_from_dict(d: dict[str, Any]) -> Pin:
+    t = lambda v: tuple(v) if v is not None else None  # noqa: E731
+    return Pin(
+        source=d["source"],
+        id=d["id"],
+        revision=d.get("revision"),
+        include=t(d.get("include")),
+        exclude=t(d.get("exclude")),
+        commit=d.get("commit"),
+        version=d.get("version"),
+        files=tuple(FileEntry(f["path"], int(f["size"]), f["hash"]) for f in d["files"]),
+    )
+
+
+def store_model_dir(p: Pin) -> str:
+    """Where a store model's files live inside the bundle."""
+    name = p.id.partition(":")[0]
+    return f"{MODEL_PREFIX}{name}/{p.version}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    data: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def version(self) -> str:
+        return self.data["version"]
+
+    @property
+    def digest(self) -> str:
+        return digest_of(self.data)
+
+    @property
+    def pins(self) -> list[Pin]:
+        return [pin_from_dict(m) for m in self.data.get("models", [])]
+
+    @property
+    def sources(self) -> list[FileEntry]:
+        return [FileEntry(f["path"], int(f["size"]), f["hash"]) for f in self.data.get("sources", [])]
+
+    def members(self) -> dict[str, FileEntry]:
+        """Every archive member but the manifest, with its expected size and hash."""
+        out = {SOURCE_PREFIX + f.path: f for f in self.sources}
+        for p in self.pins:
+            if p.source == "store":
+                base = store_model_dir(p)
+                for f in p.files:
+                    out[f"{base}/{f.path}"] = f
+        return out
+
+    def to_yaml(self) -> bytes:
+        import yaml
+
+        return yaml.safe_dump(
+            self.data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+        ).encode("utf-8")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.data, "digest": self.digest}
+
+
+def digest_of(data: dict[str, Any]) -> str:
+    from .hashing import blake3_bytes
+
+    content = {k: v for k, v in data.items() if k != "version"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return blake3_bytes(canonical.encode("utf-8"))
+
+
+def loads(raw: bytes, shown: str) -> Manifest:
+    import yaml
+
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise UsageError(f"{shown}: the manifest is not valid YAML: {e}") from None
+    if not isinstance(data, dict) or "schema" not in data:
+        raise UsageError(f"{shown}: bundle.yaml is not a bundler manifest")
+    if not isinstance(data["schema"], int) or data["schema"] > SCHEMA:
+        raise UsageError(
+            f"{shown}: manifest schema {data['schema']!r} is newer than this bundler understands ({SCHEMA})",
+            hint="upgrade bundler",
+        )
+    for key in ("name", "version", "models", "sources"):
+        if key not in data:
+            raise UsageError(f"{shown}: the manifest has no `{key}`")
+    try:
+        m = Manifest(data)
+        m.pins, m.sources  # noqa: B018 - validate the shapes once, here
+    except (KeyError, TypeError, ValueError) as e:
+        raise UsageError(f"{shown}: the manifest is malformed ({type(e).__name__}: {e})") from None
+    return m
