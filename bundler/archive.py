@@ -181,10 +181,22 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]
             f = tar.extractfile(member)
             assert f is not None
             yield name, member, f
+        if not _ends_with_marker(path, tar.offset):
+            raise UsageError(f"{path}: truncated archive (no end-of-archive marker after {tar.offset} bytes)")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise UsageError(f"{path}: truncated or corrupt archive ({e})") from None
     finally:
         tar.close()
+
+
+def _ends_with_marker(path: Path, offset: int) -> bool:
+    """A whole tar ends with two zero blocks; one cut at a member boundary lacks them."""
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as f:
+        f.seek(offset)
+        return f.read(1024) == bytes(1024)
 
 
 def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
