@@ -172,6 +172,53 @@ def diff(
         raise typer.Exit(1)
 
 
+@app.command()
+def pull(
+    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive."),
+    to: Optional[str] = typer.Option(None, "--to", metavar="DIR", help="Where to unpack (default: beside the bundle, named after it)."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", metavar="DIR", help="Hugging Face cache (default: HF_HUB_CACHE / HF_HOME)."),
+    jobs: int = typer.Option(8, "--jobs", "-j", min=1, max=64, help="Files downloaded at once."),
+    verify_only: bool = typer.Option(False, "--verify-only", help="Download nothing; re-hash what is on this host."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Make a bundle ready to serve: unpack it, fetch its pinned Hub files, verify every one."""
+    from .pull import pull as do_pull, require_ok
+    from .render import PullProgress
+
+    with PullProgress(enabled=not as_json) as progress:
+        result = do_pull(bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        data = result.to_json()
+        state = "verified" if verify_only else ("unpacked" if result.unpacked else "already unpacked")
+        print(
+            f"{result.dest}: {state}; {data['downloaded']['files']} files downloaded "
+            f"({_size(data['downloaded']['bytes'])}), {data['cached']['files']} already cached"
+            + (f", {len(result.store_imported)} store models imported" if result.store_imported else ""),
+            file=sys.stderr,
+        )
+    require_ok(result)
+
+
+@app.command()
+def run(
+    bundle_dir: str = typer.Argument(..., metavar="BUNDLE_DIR", help="An unpacked bundle (what `bundler pull` made)."),
+    check: bool = typer.Option(False, "--check", help="Only prove it loads: import, instantiate, resolve, exit."),
+) -> None:
+    """Import the bundle's entry service, instantiate it and resolve its models offline.
+
+    Serving itself is the framework's job (BentoML, a plain script): this proves that a worker
+    started from the bundle will find every model.
+    """
+    from .runtime import load_service
+
+    instance, resolved = load_service(bundle_dir)
+    for attr, path in resolved.items():
+        print(f"{attr}: {path}")
+    print(f"ok: {type(instance).__name__} loaded from {bundle_dir}" + (" (check)" if check else ""))
+
+
 models_app = typer.Typer(help="The local model store ($BUNDLER_HOME).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 

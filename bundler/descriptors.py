@@ -19,11 +19,24 @@ def _patterns(value: str | list[str] | tuple[str, ...] | None, what: str) -> lis
 
 class _Descriptor:
     kind: str = ""
+    attribute: str | None = None
+    _module: str | None = None  # the module that declares it: where a bundle.yaml is looked for
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.attribute = name
+        self._module = owner.__module__
 
-    attribute: str | None = None
+    @property
+    def key(self) -> tuple:
+        """The identity a lock or bundle pin is matched on."""
+        info = self.to_info()
+        t = lambda v: tuple(v) if v is not None else None  # noqa: E731
+        return (self.kind, info["id"], info.get("revision"), t(info.get("include")), t(info.get("exclude")))
+
+    def _bundle(self):
+        from .runtime import bundle_for
+
+        return bundle_for(self._module)
 
     def to_info(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -81,10 +94,15 @@ class HuggingFaceModel(_Descriptor):
     def resolve(self) -> str:
         """Return the local directory holding the model's files.
 
+        From a bundle: the cache snapshot of the pinned commit, with no network call, after
+        checking every pinned file is there and unmodified.
+
         Development mode (no bundle): downloads the snapshot through huggingface_hub into the
         standard cache. The path is memoised, so later calls in this process do no network; a new
         process reuses the cache (huggingface_hub falls back to it when the Hub is unreachable).
         """
+        if self._resolved is None and (ctx := self._bundle()) is not None:
+            self._resolved = ctx.resolve_huggingface(self.key, repr(self))
         if self._resolved is None:
             from huggingface_hub import snapshot_download
 
@@ -122,7 +140,10 @@ class StoreModel(_Descriptor):
         return {"kind": self.kind, "id": self.tag}
 
     def resolve(self) -> str:
-        """Return the directory holding the model's files (development mode: the local store)."""
+        """Return the directory holding the model's files: the bundle's embedded copy when running
+        from a bundle, else (development mode) the local store's."""
+        if self._resolved is None and (ctx := self._bundle()) is not None:
+            self._resolved = ctx.resolve_store(self.key, repr(self))
         if self._resolved is None:
             from .store import Store
 

@@ -95,3 +95,40 @@ def inspect_table(m: Manifest, report=None) -> None:
                 f"{len(report.extra)} extra",
                 style="red",
             )
+
+
+class PullProgress:
+    """Per-file progress for pulls: a rich bar on a terminal, plain lines otherwise (stderr)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        import sys
+
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self._bar = None
+
+    def __enter__(self) -> "PullProgress":
+        if self.enabled and self.tty:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("pulling", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, event: str, pin, entry) -> None:
+        import sys
+
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            if event in ("done", "cached"):
+                self._bar.update(self._task, advance=entry.size, description=f"{pin.id} {entry.path}")
+            return
+        if event in ("done", "failed"):
+            word = "fetched" if event == "done" else "FAILED "
+            print(f"{word} {pin.id}@{(pin.commit or '')[:12]} {entry.path} ({_size(entry.size)})", file=sys.stderr)

@@ -1,0 +1,292 @@
+"""``bundler pull`` on a deploy host: unpack a bundle safely, fetch its pinned Hub files into the
+standard Hugging Face cache (through huggingface_hub), land its store models, verify everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .cache import Check, check_file, hub_cache_dir, remove_cached, snapshot_dir
+from .errors import BundlerError, ProblemFound, UsageError
+from .manifest import MANIFEST_NAME, Manifest, store_model_dir
+from .pins import FileEntry, Pin
+
+PULL_RECORD = ".bundler-pull.json"
+Progress = Callable[[str, Pin, FileEntry], None]
+
+
+def default_dest(bundle: Path) -> Path:
+    name = bundle.name
+    for suffix in (".bundle.tar.gz", ".bundle.tar", ".tar.gz", ".tgz", ".tar"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return bundle.parent / (name or "bundle")
+
+
+@dataclass
+class PullResult:
+    bundle: Path
+    dest: Path
+    cache: Path
+    manifest: Manifest
+    unpacked: bool = False
+    downloaded: list[tuple[Pin, FileEntry]] = field(default_factory=list)
+    cached: list[tuple[Pin, FileEntry]] = field(default_factory=list)
+    refetched: list[str] = field(default_factory=list)
+    store_imported: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bundle": str(self.bundle),
+            "dir": str(self.dest),
+            "cache_dir": str(self.cache),
+            "digest": self.manifest.digest,
+            "unpacked": self.unpacked,
+            "downloaded": {"files": len(self.downloaded), "bytes": sum(f.size for _, f in self.downloaded)},
+            "cached": {"files": len(self.cached), "bytes": sum(f.size for _, f in self.cached)},
+            "refetched": self.refetched,
+            "store_imported": self.store_imported,
+            "failures": self.failures,
+            "ok": not self.failures,
+        }
+
+
+# --- unpacking ----------------------------------------------------------------------------------
+def _already_unpacked(dest: Path, manifest: Manifest) -> bool:
+    from .manifest import loads
+
+    try:
+        existing = loads((dest / MANIFEST_NAME).read_bytes(), str(dest / MANIFEST_NAME))
+    except (OSError, BundlerError):
+        return False
+    if existing.digest != manifest.digest:
+        return False
+    for name, entry in manifest.members().items():
+        p = dest / name
+        if p.is_symlink() or not p.is_file() or p.stat().st_size != entry.size:
+            return False
+    return True
+
+
+def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
+    """Unpack into ``dest`` through a fresh temporary directory; False when already there.
+
+    Every member must be a regular file the manifest lists, with the size and hash it gives;
+    tarfile's ``data`` filter is applied too, as a second wall.
+    """
+    from blake3 import blake3
+
+    from .archive import COPY_BUFFER, iter_members
+
+    if _already_unpacked(dest, manifest):
+        return False
+    if dest.exists() and not (dest / MANIFEST_NAME).is_file() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UsageError(f"{dest}: exists and is not an unpacked bundle", hint="choose another directory with --to")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".unpack", dir=dest.parent))
+    shown = str(bundle)
+    try:
+        (tmp / MANIFEST_NAME).write_bytes(manifest.to_yaml())
+        expected = manifest.members()
+        seen: set[str] = set()
+        for name, member, f in iter_members(bundle):
+            entry = expected.get(name)
+            if entry is None:
+                raise UsageError(f"{shown}: member {name!r} is not in the manifest; refusing to unpack")
+            if name in seen:
+                raise UsageError(f"{shown}: member {name!r} appears twice; refusing to unpack")
+            seen.add(name)
+            if member.size != entry.size:
+                raise UsageError(
+                    f"{shown}: member {name!r} is {member.size} bytes but the manifest says {entry.size}; refusing to unpack"
+                )
+            if hasattr(tarfile, "data_filter"):
+                try:
+                    tarfile.data_filter(member, str(tmp))
+                except tarfile.FilterError as e:
+                    raise UsageError(f"{shown}: member {name!r} refused: {e}") from None
+            target = tmp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            mode = 0o755 if member.mode & 0o111 else 0o644
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+            h = blake3()
+            with os.fdopen(fd, "wb") as out:
+                while chunk := f.read(COPY_BUFFER):
+                    h.update(chunk)
+                    out.write(chunk)
+            if "blake3:" + h.hexdigest() != entry.hash:
+                raise ProblemFound(f"{shown}: member {name!r} does not match the manifest's hash", hint="the bundle is corrupt; fetch it again")
+        missing = sorted(set(expected) - seen)
+        if missing:
+            raise ProblemFound(f"{shown}: members missing from the archive: {', '.join(missing)}")
+        if dest.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+            os.rename(dest, trash / "old")
+            os.rename(tmp, dest)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.rename(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
+# --- Hub files ----------------------------------------------------------------------------------
+def _download(pin: Pin, entry: FileEntry, cache: Path) -> None:
+    from huggingface_hub import hf_hub_download
+
+    from .hub import endpoint
+
+    hf_hub_download(
+        pin.id,
+        entry.path,
+        revision=pin.commit,
+        cache_dir=str(cache),
+        endpoint=endpoint(),
+        token=os.environ.get("HF_TOKEN") or None,
+    )
+
+
+def _failure(pin: Pin, check: Check, why: str) -> dict[str, Any]:
+    return {
+        "model": pin.id,
+        "commit": pin.commit,
+        "path": check.entry.path,
+        "problem": why,
+        "expected": check.entry.hash,
+        "actual": check.actual,
+    }
+
+
+def fetch(
+    result: PullResult, pins: list[Pin], *, jobs: int, verify_only: bool, progress: Progress | None
+) -> None:
+    todo: list[tuple[Pin, FileEntry, Path]] = []
+    for pin in pins:
+        snap = snapshot_dir(result.cache, pin.id, pin.commit or "")
+        for entry in pin.files:
+            check = check_file(snap / entry.path, entry, full=verify_only)
+            if check.ok:
+                result.cached.append((pin, entry))
+                if progress:
+                    progress("cached", pin, entry)
+                continue
+            if check.status == "mismatch":
+                remove_cached(check.path)
+                if verify_only:
+                    result.failures.append(_failure(pin, check, "modified (removed)"))
+                    continue
+                result.refetched.append(f"{pin.id}/{entry.path}")
+            elif verify_only:
+                result.failures.append(_failure(pin, check, "missing"))
+                continue
+            todo.append((pin, entry, snap / entry.path))
+    if not todo:
+        return
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()  # ours are per file, on stderr; theirs would interleave
+
+    def one(pin: Pin, entry: FileEntry, path: Path) -> tuple[Pin, FileEntry, Check | None, str | None]:
+        if progress:
+            progress("start", pin, entry)
+        try:
+            _download(pin, entry, result.cache)
+        except Exception as e:  # noqa: BLE001 - reported per file below
+            from .hub import hub_error
+
+            try:
+                err: BundlerError = hub_error(e, pin, None, None)
+            except Exception:  # noqa: BLE001 - unknown: report it as it is
+                return pin, entry, None, f"{type(e).__name__}: {e}"
+            return pin, entry, None, err.message
+        return pin, entry, check_file(path, entry, full=True), None
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(one, *t) for t in todo]
+        for fut in as_completed(futures):
+            pin, entry, check, error = fut.result()
+            if error is not None:
+                result.failures.append({"model": pin.id, "commit": pin.commit, "path": entry.path, "problem": error, "expected": entry.hash, "actual": None})
+                if progress:
+                    progress("failed", pin, entry)
+            elif check is not None and not check.ok:
+                remove_cached(check.path)
+                result.failures.append(_failure(pin, check, "downloaded file does not match its pin (removed)"))
+                if progress:
+                    progress("failed", pin, entry)
+            else:
+                result.downloaded.append((pin, entry))
+                if progress:
+                    progress("done", pin, entry)
+
+
+def land_store_models(result: PullResult, pins: list[Pin]) -> None:
+    from .store import Store
+
+    store = Store()
+    for pin in pins:
+        tag = f"{pin.id.partition(':')[0]}:{pin.version}"
+        try:
+            store.get(tag)
+            continue
+        except UsageError:
+            pass
+        store.import_dir(tag, result.dest / store_model_dir(pin))
+        result.store_imported.append(tag)
+
+
+def pull(
+    bundle: str | os.PathLike[str],
+    *,
+    to: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    jobs: int = 8,
+    verify_only: bool = False,
+    progress: Progress | None = None,
+) -> PullResult:
+    from .archive import read_manifest
+
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    dest = Path(to) if to is not None else default_dest(bundle)
+    cache = hub_cache_dir(cache_dir)
+    result = PullResult(bundle, dest, cache, manifest)
+    hub_pins = [p for p in manifest.pins if p.source == "huggingface"]
+    store_pins = [p for p in manifest.pins if p.source == "store"]
+    if verify_only:
+        if not _already_unpacked(dest, manifest):
+            result.failures.append({"model": None, "commit": None, "path": str(dest), "problem": "bundle not unpacked here", "expected": manifest.digest, "actual": None})
+    else:
+        result.unpacked = unpack(bundle, dest, manifest)
+        land_store_models(result, store_pins)
+    fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress)
+    if not verify_only:
+        record = json.dumps({"cache_dir": str(cache.resolve())}, indent=2) + "\n"
+        from .lock import write_atomic
+
+        write_atomic(dest / PULL_RECORD, record.encode())
+    return result
+
+
+def require_ok(result: PullResult) -> None:
+    if not result.failures:
+        return
+    lines = []
+    for f in result.failures:
+        where = f"{f['model']}@{(f['commit'] or '')[:12]} {f['path']}" if f["model"] else f["path"]
+        detail = f" (expected {f['expected']}, found {f['actual']})" if f.get("actual") else ""
+        lines.append(f"{where}: {f['problem']}{detail}")
+    raise ProblemFound(
+        f"{result.bundle}: {len(lines)} problem(s)\n  " + "\n  ".join(lines),
+        hint="run `bundler pull` again to fetch what is missing or was removed",
+    )

@@ -1,0 +1,146 @@
+"""Serving from an unpacked bundle: descriptors resolve offline, from the pins, to verified files.
+
+A service runs from a bundle when ``BUNDLER_BUNDLE`` names the bundle directory, or when a
+``bundle.yaml`` lies beside or above the module that declares the descriptor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import NotInBundleError, UsageError
+from .manifest import MANIFEST_NAME, Manifest, store_model_dir
+from .pins import Pin
+
+_contexts: dict[Path, "BundleContext"] = {}
+
+
+class BundleContext:
+    def __init__(self, root: Path) -> None:
+        from .manifest import loads
+
+        self.root = root
+        self.manifest: Manifest = loads((root / MANIFEST_NAME).read_bytes(), str(root / MANIFEST_NAME))
+        self._pins = {p.key: p for p in self.manifest.pins}
+
+    @property
+    def cache(self) -> Path:
+        from .cache import hub_cache_dir
+
+        if os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME"):
+            return hub_cache_dir()
+        try:
+            recorded = json.loads((self.root / ".bundler-pull.json").read_text())["cache_dir"]
+            return Path(recorded)
+        except (OSError, ValueError, KeyError, TypeError):
+            return hub_cache_dir()
+
+    def pin_for(self, key: tuple, label: str) -> Pin:
+        pin = self._pins.get(key)
+        if pin is None:
+            raise NotInBundleError(
+                f"{label} is not pinned in the bundle at {self.root}",
+                hint="the service changed after the bundle was built: rebuild it with `bundler build`",
+            )
+        return pin
+
+    def resolve_huggingface(self, key: tuple, label: str) -> str:
+        from .cache import check_file, snapshot_dir
+
+        pin = self.pin_for(key, label)
+        snap = snapshot_dir(self.cache, pin.id, pin.commit or "")
+        for entry in pin.files:
+            check = check_file(snap / entry.path, entry)
+            if check.status == "missing":
+                raise NotInBundleError(
+                    f"model {pin.id} at commit {pin.commit}: {entry.path} is not in the Hugging Face cache {self.cache}",
+                    hint=f"run `bundler pull` for this bundle on this host (bundle at {self.root})",
+                )
+            if not check.ok:
+                raise NotInBundleError(
+                    f"model {pin.id} at commit {pin.commit}: {entry.path} was modified (expected {entry.hash}, found {check.actual})",
+                    hint="run `bundler pull` again: it replaces modified files",
+                )
+        return str(snap)
+
+    def resolve_store(self, key: tuple, label: str) -> str:
+        from .cache import check_file
+
+        pin = self.pin_for(key, label)
+        base = self.root / store_model_dir(pin)
+        for entry in pin.files:
+            check = check_file(base / entry.path, entry)
+            if not check.ok:
+                raise NotInBundleError(
+                    f"store model {pin.id} ({pin.version}): {entry.path} is {check.status} in {base}",
+                    hint="unpack the bundle again with `bundler pull`",
+                )
+        return str(base)
+
+
+def _context(root: Path) -> BundleContext:
+    root = root.resolve()
+    if root not in _contexts:
+        _contexts[root] = BundleContext(root)
+    return _contexts[root]
+
+
+def bundle_for(module: str | None) -> BundleContext | None:
+    """The bundle a descriptor declared in ``module`` runs from, or None (development mode)."""
+    env = os.environ.get("BUNDLER_BUNDLE")
+    if env:
+        root = Path(env)
+        root = root.parent if root.name == MANIFEST_NAME else root
+        if not (root / MANIFEST_NAME).is_file():
+            raise UsageError(f"BUNDLER_BUNDLE={env}: no {MANIFEST_NAME} there", hint="point it at an unpacked bundle")
+        return _context(root)
+    mod = sys.modules.get(module or "")
+    file = getattr(mod, "__file__", None)
+    if not file:
+        return None
+    for d in Path(file).resolve().parents:
+        if (d / MANIFEST_NAME).is_file():
+            return _context(d)
+    return None
+
+
+def load_service(root: str | os.PathLike[str]) -> tuple[Any, dict[str, str]]:
+    """Import and instantiate the bundle's entry service; resolve every model it declares.
+
+    Returns the instance and {attribute: resolved path}. This is what ``bundler run --check`` does,
+    and what a serving framework's worker does when it imports the service from ``src/``.
+    """
+    import importlib
+
+    from .descriptors import _Descriptor
+
+    root = Path(root).resolve()
+    ctx = _context(root)
+    entry = ctx.manifest.data.get("entrypoint", "")
+    file, _, cls_name = entry.rpartition(":")
+    service = next((s for s in ctx.manifest.data.get("services", []) if s["class"] == cls_name), None)
+    if service is None:
+        raise UsageError(f"{root / MANIFEST_NAME}: entry point {entry!r} names no service")
+    os.environ["BUNDLER_BUNDLE"] = str(root)
+    src = str(root / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    try:
+        module = importlib.import_module(service["module"])
+    except ImportError as e:
+        raise UsageError(
+            f"can't import {service['module']} from {src}: {e}",
+            hint="install the bundle's requirements: " + (", ".join(ctx.manifest.data.get("requirements", [])) or "none recorded"),
+        ) from None
+    cls = getattr(module, cls_name)
+    instance = cls()
+    resolved = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, _Descriptor):
+                resolved[name] = value.resolve()
+    return instance, resolved
