@@ -141,19 +141,60 @@ def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
 
 
 # --- Hub files ----------------------------------------------------------------------------------
-def _download(pin: Pin, entry: FileEntry, cache: Path) -> None:
-    from huggingface_hub import hf_hub_download
+def _download(pin: Pin, entry: FileEntry, cache: Path) -> Check:
+    """Fetch one pinned file into huggingface_hub's cache layout, resuming a partial download.
 
+    huggingface_hub 2.x downloads to a process-unique temporary file that it discards when
+    interrupted, so ``hf_hub_download`` can't resume a killed pull. The same client still does the
+    work here: its URL builder, auth headers and ``http_get`` (with ``resume_size``), its lock file
+    for the blob, and its layout (``blobs/<etag>``, ``snapshots/<commit>/<path>`` -> blob). The
+    etag is known from the pin (LFS sha256 or git blob id), so no metadata request is needed, and
+    the file is verified before it enters the cache.
+    """
+    from filelock import FileLock
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    from . import __version__
     from .hub import endpoint
 
-    hf_hub_download(
-        pin.id,
-        entry.path,
-        revision=pin.commit,
-        cache_dir=str(cache),
-        endpoint=endpoint(),
-        token=os.environ.get("HF_TOKEN") or None,
-    )
+    etag = entry.hash.partition(":")[2]
+    repo_dir = cache / ("models--" + pin.id.replace("/", "--"))
+    blob = repo_dir / "blobs" / etag
+    link = repo_dir / "snapshots" / (pin.commit or "") / entry.path
+    locks = cache / ".locks" / repo_dir.name
+    for d in (blob.parent, link.parent, locks):
+        d.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(locks / f"{etag}.lock")):
+        if not blob.is_file() or blob.stat().st_size != entry.size:
+            partial = blob.with_name(f"{etag}.bundler-partial")
+            url = hf_hub_url(pin.id, entry.path, revision=pin.commit, endpoint=endpoint())
+            headers = build_hf_headers(token=os.environ.get("HF_TOKEN") or None, library_name="bundler", library_version=__version__)
+            with open(partial, "ab") as f:
+                done = f.tell()
+                if done > entry.size:
+                    f.truncate(0)
+                    done = 0
+                try:
+                    http_get(url, f, resume_size=done, headers=headers, expected_size=entry.size)
+                except OSError as e:
+                    if "onsistency check failed" not in str(e):
+                        raise  # a network failure: keep the partial file to resume from
+                    got = f.tell()
+                    f.truncate(0)
+                    return Check(link, entry, "mismatch", f"size {got}")
+            check = check_file(partial, entry, full=True)
+            if not check.ok:
+                partial.unlink(missing_ok=True)
+                return Check(link, entry, "mismatch", check.actual)
+            os.chmod(partial, 0o644)
+            os.replace(partial, blob)
+        tmp_link = link.with_name(f".{link.name}.{os.getpid()}.link")
+        tmp_link.unlink(missing_ok=True)
+        os.symlink(os.path.relpath(blob, link.parent), tmp_link)
+        os.replace(tmp_link, link)
+    return check_file(link, entry)
 
 
 def _failure(pin: Pin, check: Check, why: str) -> dict[str, Any]:
@@ -200,7 +241,7 @@ def fetch(
         if progress:
             progress("start", pin, entry)
         try:
-            _download(pin, entry, result.cache)
+            check = _download(pin, entry, result.cache)
         except Exception as e:  # noqa: BLE001 - reported per file below
             from .hub import hub_error
 
@@ -209,7 +250,7 @@ def fetch(
             except Exception:  # noqa: BLE001 - unknown: report it as it is
                 return pin, entry, None, f"{type(e).__name__}: {e}"
             return pin, entry, None, err.message
-        return pin, entry, check_file(path, entry, full=True), None
+        return pin, entry, check, None
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(one, *t) for t in todo]

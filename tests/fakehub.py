@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -57,6 +58,8 @@ class FakeHub:
     def __init__(self, fixtures: Path | None = None) -> None:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str]] = []
+        self.ranges: list[tuple[str, str]] = []  # (path, Range header) of ranged GETs
+        self.slow: dict[str, float] = {}  # file path -> seconds to wait per 64 KiB sent
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         if fixtures is not None:
@@ -288,6 +291,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Linked-Size"] = str(len(blob.data))
         data, status = blob.data, 200
         rng = self.headers.get("Range", "")
+        if rng and not head:
+            self.fake.ranges.append((path, rng))
         if rng.startswith("bytes=") and not head:
             start_s, _, end_s = rng[6:].partition("-")
             start = int(start_s or 0)
@@ -297,7 +302,14 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             data, status = data[start : end + 1], 206
         headers["Content-Length"] = str(len(data))
-        self._send(status, data, headers, head)
+        delay = self.fake.slow.get(path)
+        if delay is None or head:
+            return self._send(status, data, headers, head)
+        self._send(status, b"", headers, head=True)
+        for i in range(0, len(data), 64 << 10):
+            self.wfile.write(data[i : i + (64 << 10)])
+            self.wfile.flush()
+            time.sleep(delay)
 
 
 def _pointer(blob: Blob) -> bytes:

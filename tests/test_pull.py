@@ -1,0 +1,292 @@
+"""Deploy hosts: bundler pull into the standard HF cache, verification, resume, safety, runtime."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from bundler.build import build
+from bundler.cache import snapshot_dir
+from bundler.pull import pull
+from bundler.store import Store
+
+from .conftest import FIXTURES, run_cli
+
+SERVICE = '''
+import bundler
+from bundler import HuggingFaceModel, StoreModel
+
+
+@bundler.service(resources={"gpu": 1})
+class Plain:
+    embedder = HuggingFaceModel("acme/embed-small", revision="v1.0", include=["*.json", "*.safetensors"])
+    head = StoreModel("plain-head:latest")
+
+    def __init__(self):
+        self.embed_path = self.embedder.resolve()
+        self.head_path = self.head.resolve()
+'''
+
+
+def make_project(dir: Path, service: str = SERVICE) -> Path:
+    dir.mkdir(parents=True, exist_ok=True)
+    (dir / "service.py").write_text(service)
+    return dir / "service.py"
+
+
+@pytest.fixture
+def bundle(hub, tmp_path) -> Path:
+    """A built bundle of a bundler-spelled service: one Hub model, one embedded store model."""
+    head = tmp_path / "head"
+    head.mkdir()
+    (head / "weights.bin").write_bytes(b"head weights" * 100)
+    Store().import_dir("plain-head", head)
+    svc = make_project(tmp_path / "proj")
+    return build(svc, output=tmp_path / "plain.bundle.tar").path
+
+
+def cache() -> Path:
+    return Path(os.environ["HF_HUB_CACHE"])
+
+
+def embed_commit() -> str:
+    import tomllib
+
+    lock = tomllib.loads((FIXTURES / "lock" / "golden.lock").read_text())
+    return next(m["commit"] for m in lock["model"] if m["id"] == "acme/embed-small")
+
+
+def test_pull_fetches_exactly_the_pinned_files_into_the_standard_cache(bundle, hub, tmp_path):
+    deploy_home = tmp_path / "deploy-home"  # the deploy host's own store: empty
+    res = run_cli("pull", str(bundle), "--json", env={"BUNDLER_HOME": str(deploy_home)})
+    assert res.code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["ok"] and out["unpacked"] and out["downloaded"]["files"] == 3
+    assert out["dir"] == str(tmp_path / "plain")
+    snap = snapshot_dir(cache(), "acme/embed-small", embed_commit())
+    assert sorted(p.name for p in snap.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
+    assert (snap / "model.safetensors").is_symlink()  # huggingface_hub's own layout: snapshot -> blob
+    assert (snap / "model.safetensors").read_bytes() == (FIXTURES / "hub/acme/embed-small/1/model.safetensors").read_bytes()
+    unpacked = tmp_path / "plain"
+    assert (unpacked / "bundle.yaml").is_file() and (unpacked / "src" / "service.py").is_file()
+    version = Store().get("plain-head").version
+    assert out["store_imported"] == [f"plain-head:{version}"]
+    assert (deploy_home / "models" / "plain-head" / version / "files" / "weights.bin").read_bytes() == b"head weights" * 100
+
+
+def test_second_pull_downloads_nothing(bundle, hub):
+    pull(bundle)
+    hub.requests.clear()
+    result = pull(bundle)
+    assert hub.requests == []
+    assert result.downloaded == [] and len(result.cached) == 3 and result.unpacked is False
+
+
+def test_models_load_offline_by_id_and_commit_after_a_pull(bundle, hub):
+    pull(bundle)
+    code = (
+        "import sys\n"
+        "from huggingface_hub import hf_hub_download, snapshot_download\n"
+        "p = snapshot_download('acme/embed-small', revision=sys.argv[1], allow_patterns=['*.json', '*.safetensors'])\n"
+        "f = hf_hub_download('acme/embed-small', 'config.json', revision=sys.argv[1])\n"
+        "print(p); print(f)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    out = subprocess.run([sys.executable, "-c", code, embed_commit()], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    snap = snapshot_dir(cache(), "acme/embed-small", embed_commit())
+    assert out.stdout.split() == [str(snap), str(snap / "config.json")]
+
+
+def test_tampered_cache_file_is_detected_removed_and_refetched(bundle, hub):
+    pull(bundle)
+    snap = snapshot_dir(cache(), "acme/embed-small", embed_commit())
+    blob = (snap / "model.safetensors").resolve()
+    blob.write_bytes(b"\x00" * blob.stat().st_size)  # same size, other bytes
+    res = run_cli("pull", str(bundle), "--verify-only")
+    assert res.code == 1
+    assert "acme/embed-small@" in res.stderr and "model.safetensors: modified (removed)" in res.stderr
+    assert "expected sha256:27cc4866" in res.stderr and "found sha256:" in res.stderr
+    assert not blob.exists()
+    res = run_cli("pull", str(bundle), "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["downloaded"]["files"] == 1
+    assert run_cli("pull", str(bundle), "--verify-only").code == 0
+
+
+def test_a_hub_serving_other_bytes_fails_naming_both_hashes(bundle, hub):
+    from .fakehub import Blob
+
+    repo = hub.repos["acme/embed-small"]
+    commit = embed_commit()
+    good = repo.commits[commit]["tokenizer.json"].data
+    repo.commits[commit]["tokenizer.json"] = Blob.of(b"X" * len(good))  # same size, other bytes
+    res = run_cli("pull", str(bundle))
+    assert res.code == 1
+    assert "tokenizer.json: downloaded file does not match its pin (removed)" in res.stderr
+    assert "expected git-sha1:0a4c04bf" in res.stderr and "found git-sha1:" in res.stderr
+    assert not (snapshot_dir(cache(), "acme/embed-small", commit) / "tokenizer.json").exists()
+    repo.commits[commit]["tokenizer.json"] = Blob.of(b'{"evil": true}\n')  # another size
+    res = run_cli("pull", str(bundle))
+    assert res.code == 1
+    assert "tokenizer.json: downloaded file does not match its pin (removed) (expected git-sha1:0a4c04bf" in res.stderr
+    assert "found size 15)" in res.stderr
+    repo.commits[commit]["tokenizer.json"] = Blob.of(good)  # the Hub is fixed: a retry heals
+    assert run_cli("pull", str(bundle)).code == 0
+
+
+def test_interrupted_pull_resumes_and_ends_verified(hub, tmp_path):
+    weights = os.urandom(24 << 20)  # huggingface_hub writes in 10 MiB chunks: a partial needs more
+    hub.create_repo("acme/big")
+    hub.commit("acme/big", {"config.json": b"{}", "model.safetensors": weights})
+    svc = make_project(tmp_path / "proj-big", 'import bundler\n\n@bundler.service\nclass Big:\n    m = bundler.HuggingFaceModel("acme/big")\n')
+    bundle = build(svc, output=tmp_path / "big.bundle.tar").path
+    hub.slow["model.safetensors"] = 0.01
+    proc = subprocess.Popen([sys.executable, "-m", "bundler", "pull", str(bundle), "--jobs", "1"], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "pull.log", "w"))
+    deadline = time.monotonic() + 30
+    partial = None
+    while time.monotonic() < deadline and partial is None:
+        found = [p for p in (cache() / "models--acme--big" / "blobs").glob("*.bundler-partial")] if (cache() / "models--acme--big" / "blobs").exists() else []
+        partial = next((p for p in found if p.stat().st_size > (1 << 20)), None)
+        time.sleep(0.05)
+    assert partial is not None, (tmp_path / "pull.log").read_text()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    hub.slow.clear()
+    hub.ranges.clear()
+    result = pull(bundle)
+    assert result.failures == []
+    assert [(path, r) for path, r in hub.ranges if path == "model.safetensors" and not r.startswith("bytes=0-")]
+    snap = snapshot_dir(cache(), "acme/big", hub.repos["acme/big"].refs["main"])
+    assert (snap / "model.safetensors").read_bytes() == weights
+
+
+def test_concurrent_pulls_sharing_a_model_both_end_verified(hub, tmp_path):
+    bundles = []
+    for name in ("one", "two"):
+        extra = f'    other = bundler.HuggingFaceModel("acme/rerank-tiny", exclude="*.bin")\n' if name == "two" else ""
+        svc = make_project(tmp_path / f"proj-{name}", f'import bundler\n\n@bundler.service\nclass S:\n    m = bundler.HuggingFaceModel("acme/embed-small")\n{extra}')
+        bundles.append(build(svc, output=tmp_path / f"{name}.bundle.tar").path)
+    hub.slow["model.safetensors"] = 0.05
+    procs = [subprocess.Popen([sys.executable, "-m", "bundler", "pull", str(b), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for b in bundles]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert json.loads(out)["ok"] is True
+    for b in bundles:
+        assert pull(b, verify_only=True).failures == []
+
+
+# --- untrusted archives -------------------------------------------------------------------------
+def _evil(bundle: Path, out: Path, member: tarfile.TarInfo, data: bytes = b"") -> Path:
+    with tarfile.open(bundle) as tin, tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as tout:
+        for m in tin.getmembers():
+            tout.addfile(m, tin.extractfile(m))
+            if m.name == "bundle.yaml":
+                tout.addfile(member, io.BytesIO(data) if member.isreg() else None)
+    return out
+
+
+def _info(name: str, type: bytes = tarfile.REGTYPE, size: int = 0, linkname: str = "") -> tarfile.TarInfo:
+    i = tarfile.TarInfo(name)
+    i.type, i.size, i.linkname = type, size, linkname
+    return i
+
+
+@pytest.mark.parametrize(
+    "member, data, message",
+    [
+        (_info("src/../../evil.py", size=4), b"evil", "unsafe path"),
+        (_info("/tmp/evil-abs.py", size=4), b"evil", "unsafe path"),
+        (_info("src/link", tarfile.SYMTYPE, linkname="../../../evil.py"), b"", "is a link"),
+        (_info("src/hard", tarfile.LNKTYPE, linkname="bundle.yaml"), b"", "is a link"),
+        (_info("src/dev", tarfile.CHRTYPE), b"", "is a special file"),
+        (_info("src/unlisted.py", size=4), b"evil", "is not in the manifest"),
+    ],
+)
+def test_malicious_members_are_refused_and_nothing_is_written(bundle, tmp_path, member, data, message):
+    evil = _evil(bundle, tmp_path / "evil" / "x.bundle.tar", member, data) if (tmp_path / "evil").mkdir() is None else None
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = run_cli("pull", str(evil), "--to", str(tmp_path / "evil" / "out"))
+    assert res.code == 2, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "evil" / "out").exists()
+    assert sorted(p.name for p in (tmp_path / "evil").iterdir()) == ["x.bundle.tar"]  # no temp dirs left
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not Path("/tmp/evil-abs.py").exists()
+
+
+def test_member_larger_than_the_manifest_says_is_refused(bundle, tmp_path):
+    out = tmp_path / "big.bundle.tar"
+    with tarfile.open(bundle) as tin, tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tout:
+        for m in tin.getmembers():
+            data = tin.extractfile(m).read()
+            if m.name == "src/service.py":
+                data += b"\n" * 4096
+                m.size = len(data)
+            tout.addfile(m, io.BytesIO(data))
+    res = run_cli("pull", str(out), "--to", str(tmp_path / "dest"))
+    assert res.code == 2
+    assert "member 'src/service.py' is" in res.stderr and "but the manifest says" in res.stderr
+    assert not (tmp_path / "dest").exists()
+
+
+def test_existing_foreign_directory_is_not_overwritten(bundle, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    res = run_cli("pull", str(bundle), "--to", str(tmp_path / "mine"))
+    assert res.code == 2 and "exists and is not an unpacked bundle" in res.stderr
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+# --- serving from the bundle --------------------------------------------------------------------
+def test_run_check_resolves_every_model_offline(bundle, hub, tmp_path):
+    pull(bundle)
+    env = {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    hub.requests.clear()
+    res = run_cli("run", str(tmp_path / "plain"), "--check", env=env)
+    assert res.code == 0, res.stderr
+    snap = snapshot_dir(cache(), "acme/embed-small", embed_commit())
+    head = Store().get("plain-head")
+    assert f"embedder: {snap}" in res.stdout
+    assert f"head: {tmp_path / 'plain' / 'models' / 'plain-head' / head.version}" in res.stdout
+    assert "ok: Plain loaded" in res.stdout
+    assert hub.requests == []
+
+
+def test_service_module_finds_its_bundle_without_any_setting(bundle, tmp_path):
+    pull(bundle)
+    code = "import service\ns = service.Plain()\nprint(s.embed_path)\n"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(tmp_path / "plain" / "src")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(snapshot_dir(cache(), "acme/embed-small", embed_commit()))
+
+
+def test_missing_pinned_file_fails_clearly_at_resolve(bundle, tmp_path):
+    pull(bundle)
+    snap = snapshot_dir(cache(), "acme/embed-small", embed_commit())
+    (snap / "config.json").unlink()
+    res = run_cli("run", str(tmp_path / "plain"), "--check")
+    assert res.code == 2
+    assert f"model acme/embed-small at commit {embed_commit()}: config.json is not in the Hugging Face cache" in res.stderr
+    assert "bundler pull" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_tampered_file_fails_at_resolve(bundle, tmp_path):
+    pull(bundle)
+    blob = (snapshot_dir(cache(), "acme/embed-small", embed_commit()) / "tokenizer.json").resolve()
+    data = blob.read_bytes()
+    blob.write_bytes(data[:-2] + b"X\n")
+    res = run_cli("run", str(tmp_path / "plain"), "--check")
+    assert res.code == 2
+    assert "tokenizer.json was modified (expected git-sha1:0a4c04bf" in res.stderr
