@@ -96,7 +96,7 @@ def test_models_load_offline_by_id_and_commit_after_a_pull(bundle, hub):
     code = (
         "import sys\n"
         "from huggingface_hub import hf_hub_download, snapshot_download\n"
-        "p = snapshot_download('acme/embed-small', revision=sys.argv[1], allow_patterns=['*.json', '*.safetensors'])\n"
+        "p = snapshot_download('acme/embed-small', revision=sys.argv[1], allow_patterns=['*.json', '*.safetensors'], local_files_only=True)\n"
         "f = hf_hub_download('acme/embed-small', 'config.json', revision=sys.argv[1])\n"
         "print(p); print(f)\n"
     )
