@@ -75,6 +75,15 @@ def check_file(path: Path, entry: FileEntry, *, full: bool = False) -> Check:
     actual = file_hash(real, entry.hash.partition(":")[0])
     if actual != entry.hash:
         return Check(path, entry, "mismatch", actual)
+    remember(real, entry)
+    return Check(path, entry, "ok")
+
+
+def remember(path: Path, entry: FileEntry) -> None:
+    """Record that ``path`` was just verified as ``entry`` (hashed by the caller in its own pass)."""
+    real = path.resolve(strict=True)
+    st = real.stat()
+    marker = _marker(real)
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
@@ -82,7 +91,6 @@ def check_file(path: Path, entry: FileEntry, *, full: bool = False) -> Check:
         os.replace(tmp, marker)
     except OSError:
         pass  # a read-only home only costs a re-hash next time
-    return Check(path, entry, "ok")
 
 
 def remove_cached(path: Path) -> None:

@@ -84,3 +84,57 @@ def file_hash(path: str | os.PathLike[str], algorithm: str) -> str:
     if algorithm == "git-sha1":
         return "git-sha1:" + git_blob_id_file(path)
     raise ValueError(f"unknown hash algorithm {algorithm!r}")
+
+
+class HashingWriter:
+    """A binary file wrapper that hashes what is written, for checking a download in its own pass.
+
+    ``algorithm`` is that of a recorded ``algo:hex`` hash (``sha256`` or ``git-sha1``; a git blob
+    id needs the final size up front). Bytes already in the file are hashed first, so a resumed
+    download is checked whole; a truncate (a server that ignored the range) re-hashes what is left.
+    """
+
+    def __init__(self, f, algorithm: str, size: int) -> None:
+        self.f = f
+        self.algorithm = algorithm
+        self.size = size
+        self._rehash()
+
+    def _new(self):
+        if self.algorithm == "sha256":
+            return hashlib.sha256()
+        if self.algorithm == "git-sha1":
+            return hashlib.sha1(b"blob %d\0" % self.size)
+        raise ValueError(f"can't hash a download with {self.algorithm!r}")
+
+    def _rehash(self) -> None:
+        self.h = self._new()
+        end = self.f.tell()
+        with open(self.f.name, "rb") as existing:
+            remaining = end
+            while remaining > 0 and (chunk := existing.read(min(CHUNK, remaining))):
+                self.h.update(chunk)
+                remaining -= len(chunk)
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        return self.f.write(data)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seek(self, *args) -> int:
+        return self.f.seek(*args)
+
+    def truncate(self, size: int | None = None) -> int:
+        out = self.f.truncate(size)
+        self.f.flush()
+        self._rehash()
+        return out
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    @property
+    def digest(self) -> str:
+        return f"{self.algorithm}:{self.h.hexdigest()}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .cache import Check, check_file, hub_cache_dir, remove_cached, snapshot_dir
+from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, snapshot_dir
 from .errors import BundlerError, ProblemFound, UsageError
 from .manifest import MANIFEST_NAME, Manifest, store_model_dir
 from .pins import FileEntry, Pin
@@ -157,6 +157,7 @@ def _download(pin: Pin, entry: FileEntry, cache: Path) -> Check:
     from huggingface_hub.utils import build_hf_headers
 
     from . import __version__
+    from .hashing import HashingWriter
     from .hub import endpoint
 
     etag = entry.hash.partition(":")[2]
@@ -176,20 +177,22 @@ def _download(pin: Pin, entry: FileEntry, cache: Path) -> Check:
                 if done > entry.size:
                     f.truncate(0)
                     done = 0
+                # Hash while downloading: verification costs no second read of the file.
+                writer = HashingWriter(f, entry.hash.partition(":")[0], entry.size)
                 try:
-                    http_get(url, f, resume_size=done, headers=headers, expected_size=entry.size)
+                    http_get(url, writer, resume_size=done, headers=headers, expected_size=entry.size)
                 except OSError as e:
                     if "onsistency check failed" not in str(e):
                         raise  # a network failure: keep the partial file to resume from
                     got = f.tell()
                     f.truncate(0)
                     return Check(link, entry, "mismatch", f"size {got}")
-            check = check_file(partial, entry, full=True)
-            if not check.ok:
+            if writer.digest != entry.hash or partial.stat().st_size != entry.size:
                 partial.unlink(missing_ok=True)
-                return Check(link, entry, "mismatch", check.actual)
+                return Check(link, entry, "mismatch", writer.digest)
             os.chmod(partial, 0o644)
             os.replace(partial, blob)
+            remember(blob, entry)
         tmp_link = link.with_name(f".{link.name}.{os.getpid()}.link")
         tmp_link.unlink(missing_ok=True)
         os.symlink(os.path.relpath(blob, link.parent), tmp_link)
