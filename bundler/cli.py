@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 
 from . import __version__
-from .errors import BundlerError
+from .errors import BundlerError, UsageError
 
 app = typer.Typer(
     name="bundler",
@@ -128,15 +128,22 @@ def build(
 
 @app.command()
 def inspect(
-    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive."),
+    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive, or oci://HOST/REPO:TAG."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest plus its digest as JSON."),
     verify: bool = typer.Option(False, "--verify", help="Re-hash every member; exit 1 on missing, extra or modified ones."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow plain HTTP to a non-loopback registry."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
 ) -> None:
     """Show what a bundle holds (reads only its manifest); --verify checks every byte."""
+    from . import oci
     from .archive import read_manifest, require_ok, verify as do_verify
 
     report = None
-    if verify:
+    if oci.is_oci(bundle):
+        if verify:
+            raise UsageError("--verify needs a local bundle", hint="`bundler pull oci://...` verifies every blob digest")
+        manifest = oci.read_manifest(bundle, insecure=insecure, token=token)
+    elif verify:
         manifest, report = do_verify(bundle)
     else:
         manifest = read_manifest(bundle)
@@ -151,6 +158,29 @@ def inspect(
         inspect_table(manifest, report)
     if report is not None:
         require_ok(bundle, report)
+
+
+@app.command()
+def push(
+    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive."),
+    target: str = typer.Argument(..., metavar="oci://HOST[:PORT]/REPO[:TAG]", help="Where to push (tag defaults to latest)."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow plain HTTP to a non-loopback registry."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Push a bundle to an OCI registry; blobs already there are not uploaded again."""
+    from .oci import push as do_push
+
+    result = do_push(bundle, target, insecure=insecure, token=token)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    print(
+        f"pushed {result.ref}: uploaded {_size(result.uploaded)} in {result.blobs_uploaded} blobs, "
+        f"skipped {_size(result.skipped)} in {result.blobs_skipped} blobs already there",
+        file=sys.stderr,
+    )
+    print(result.digest)
 
 
 @app.command()
@@ -174,11 +204,15 @@ def diff(
 
 @app.command()
 def pull(
-    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive."),
-    to: Optional[str] = typer.Option(None, "--to", metavar="DIR", help="Where to unpack (default: beside the bundle, named after it)."),
+    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive, or oci://HOST/REPO:TAG (or @sha256:...)."),
+    to: Optional[str] = typer.Option(
+        None, "--to", metavar="DIR", help="Where to unpack (default: beside the bundle, named after it; ./NAME-VERSION for oci://)."
+    ),
     cache_dir: Optional[str] = typer.Option(None, "--cache-dir", metavar="DIR", help="Hugging Face cache (default: HF_HUB_CACHE / HF_HOME)."),
     jobs: int = typer.Option(8, "--jobs", "-j", min=1, max=64, help="Files downloaded at once."),
     verify_only: bool = typer.Option(False, "--verify-only", help="Download nothing; re-hash what is on this host."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow plain HTTP to a non-loopback registry."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Make a bundle ready to serve: unpack it, fetch its pinned Hub files, verify every one."""
@@ -186,7 +220,9 @@ def pull(
     from .render import PullProgress
 
     with PullProgress(enabled=not as_json) as progress:
-        result = do_pull(bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress)
+        result = do_pull(
+            bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, insecure=insecure, token=token
+        )
     if as_json:
         emit_json(result.to_json())
     else:

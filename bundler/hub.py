@@ -33,7 +33,7 @@ def _is_network_error(e: BaseException) -> bool:
     )
 
 
-def hub_error(e: Exception, ref: Any, where: str | None, line: int | None) -> BundlerError:
+def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, action: str = "pin") -> BundlerError:
     """Translate a huggingface_hub exception into one clear error about ``ref``."""
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -64,7 +64,7 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None) -> Bu
         )
     if _is_network_error(e):
         return HubUnreachable(
-            f"can't reach the Hub ({endpoint() or 'huggingface.co'}) to pin {label}: {e}",
+            f"can't reach the Hub ({endpoint() or 'huggingface.co'}) to {action} {label}: {e}",
             hint="check the network or HF_ENDPOINT; with a fresh bundler.lock, --offline needs no network",
             **at,
         )

@@ -33,7 +33,7 @@ def default_dest(bundle: Path) -> Path:
 
 @dataclass
 class PullResult:
-    bundle: Path
+    bundle: str  # the archive path or the oci:// reference, as given
     dest: Path
     cache: Path
     manifest: Manifest
@@ -236,9 +236,10 @@ def fetch(
             todo.append((pin, entry, snap / entry.path))
     if not todo:
         return
-    from huggingface_hub.utils import disable_progress_bars
+    from huggingface_hub.utils import disable_progress_bars, logging as hf_logging
 
     disable_progress_bars()  # ours are per file, on stderr; theirs would interleave
+    hf_logging.set_verbosity_error()  # its retry warnings; failures are reported once, below
 
     def one(pin: Pin, entry: FileEntry, path: Path) -> tuple[Pin, FileEntry, Check | None, str | None]:
         if progress:
@@ -249,7 +250,7 @@ def fetch(
             from .hub import hub_error
 
             try:
-                err: BundlerError = hub_error(e, pin, None, None)
+                err: BundlerError = hub_error(e, pin, None, None, action="fetch")
             except Exception:  # noqa: BLE001 - unknown: report it as it is
                 return pin, entry, None, f"{type(e).__name__}: {e}"
             return pin, entry, None, err.message
@@ -297,14 +298,42 @@ def pull(
     jobs: int = 8,
     verify_only: bool = False,
     progress: Progress | None = None,
+    insecure: bool = False,
+    token: str | None = None,
 ) -> PullResult:
+    """Pull a bundle archive, or a pushed bundle (``oci://HOST/REPO:TAG`` or ``@sha256:…``)."""
+    from . import oci
     from .archive import read_manifest
 
+    if oci.is_oci(str(bundle)):
+        manifest = oci.read_manifest(str(bundle), insecure=insecure, token=token)
+        dest = Path(to) if to is not None else Path.cwd() / f"{manifest.name}-{manifest.version}"
+        if verify_only or _already_unpacked(dest, manifest):
+            return _pull(Path(str(bundle)), manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as d:
+            archive = oci.fetch(str(bundle), Path(d) / "bundle.tar", insecure=insecure, token=token)
+            if read_manifest(archive).digest != manifest.digest:
+                raise ProblemFound(f"{bundle}: the pushed bundle changed while it was being pulled", hint="pull again")
+            return _pull(archive, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle))
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
     dest = Path(to) if to is not None else default_dest(bundle)
+    return _pull(bundle, manifest, dest, cache_dir, jobs, verify_only, progress)
+
+
+def _pull(
+    bundle: Path,
+    manifest: Manifest,
+    dest: Path,
+    cache_dir: str | os.PathLike[str] | None,
+    jobs: int,
+    verify_only: bool,
+    progress: Progress | None,
+    label: str | None = None,
+) -> PullResult:
     cache = hub_cache_dir(cache_dir)
-    result = PullResult(bundle, dest, cache, manifest)
+    result = PullResult(label or str(bundle), dest, cache, manifest)
     hub_pins = [p for p in manifest.pins if p.source == "huggingface"]
     store_pins = [p for p in manifest.pins if p.source == "store"]
     if verify_only:
