@@ -62,3 +62,39 @@ def hub(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", fake.url)
     yield fake
     fake.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """A real OCI registry (Debian's docker-registry, CNCF Distribution) on 127.0.0.1."""
+    import shutil
+    import socket
+    import time
+    import urllib.request
+
+    binary = shutil.which("docker-registry")
+    assert binary, "docker-registry is not installed: `apt-get install docker-registry` (the README's test command does it)"
+    root = tmp_path_factory.mktemp("registry")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (root / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=open(root / "log", "w"))
+    host = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{host}/v2/", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("docker-registry did not start: " + (root / "log").read_text())
+            time.sleep(0.05)
+    yield {"host": host, "data": root / "data"}
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -1,0 +1,187 @@
+"""OCI distribution: push to and pull from a real registry on loopback; oras reads what we write."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bundler.build import build
+from bundler.errors import UsageError
+from bundler.oci import Registry, docker_auth, parse_reference, push
+from bundler.store import Store
+
+from .conftest import run_cli
+
+
+SERVICE = '''import bundler
+
+
+@bundler.service
+class Svc:
+    embedder = bundler.HuggingFaceModel("acme/embed-small", revision="v1.0", include=["*.json"])
+    weights = bundler.StoreModel("weights:latest")
+
+    def __init__(self):
+        self.paths = (self.embedder.resolve(), self.weights.resolve())
+'''
+
+
+def make_bundle(tmp_path: Path, name: str, weights: bytes, note: str = "") -> Path:
+    model = tmp_path / f"{name}-model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(weights)
+    Store().import_dir("weights", model)
+    proj = tmp_path / f"proj-{name}"
+    proj.mkdir()
+    (proj / "service.py").write_text(SERVICE + note)
+    from bundler.lock import lock
+
+    lock(proj / "service.py", upgrade=True)
+    return build(proj / "service.py", output=tmp_path / f"{name}.bundle.tar").path
+
+
+def tag_exists(host: str, repo: str, tag: str) -> bool:
+    req = urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}", method="HEAD", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status == 200
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+        return False
+
+
+def test_push_then_pull_round_trips_the_bundle(hub, registry, tmp_path):
+    bundle = make_bundle(tmp_path, "a", os.urandom(300_000))
+    ref = f"oci://{registry['host']}/acme/roundtrip:v1"
+    res = run_cli("push", str(bundle), ref)
+    assert res.code == 0, res.stderr
+    digest = res.stdout.strip()
+    assert digest.startswith("sha256:") and len(digest) == 71
+    deploy = {"BUNDLER_HOME": str(tmp_path / "deploy-home")}
+    res = run_cli("pull", ref, "--to", str(tmp_path / "deployed"), "--json", env=deploy)
+    assert res.code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["ok"] and out["downloaded"]["files"] == 2 and out["bundle"] == ref
+    # The same bundle: same manifest digest, same sources, same weights.
+    from bundler.archive import read_manifest
+
+    assert out["digest"] == read_manifest(bundle).digest
+    with tarfile.open(bundle) as tar:
+        for m in tar.getmembers():
+            assert (tmp_path / "deployed" / m.name).read_bytes() == tar.extractfile(m).read()
+    res = run_cli("run", str(tmp_path / "deployed"), "--check", env={**deploy, "HF_HUB_OFFLINE": "1"})
+    assert res.code == 0, res.stderr
+    # By digest too.
+    res = run_cli("pull", f"oci://{registry['host']}/acme/roundtrip@{digest}", "--to", str(tmp_path / "by-digest"), "--json", env=deploy)
+    assert res.code == 0, res.stderr
+
+
+def test_inspect_reads_only_manifest_and_config(registry, tmp_path, hub):
+    bundle = make_bundle(tmp_path, "i", b"w" * 1000)
+    ref = f"oci://{registry['host']}/acme/inspect:v1"
+    push(bundle, ref)
+    local = json.loads(run_cli("inspect", str(bundle), "--json").stdout)
+    res = run_cli("inspect", ref, "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout) == local
+
+
+def test_second_push_uploads_only_what_changed(hub, registry, tmp_path):
+    weights = os.urandom(2 << 20)
+    v1 = make_bundle(tmp_path, "v1", weights)
+    v2 = make_bundle(tmp_path, "v2", weights, note="\n# a source change\n")
+    repo = f"oci://{registry['host']}/acme/dedup"
+    first = json.loads(run_cli("push", str(v1), f"{repo}:v1", "--json").stdout)
+    assert first["uploaded_bytes"] > len(weights) and first["skipped_bytes"] == 0
+    res = run_cli("push", str(v2), f"{repo}:v2", "--json")
+    assert res.code == 0, res.stderr
+    second = json.loads(res.stdout)
+    assert second["skipped_bytes"] >= len(weights)  # the weights blob was already there
+    assert second["uploaded_bytes"] < 64_000  # manifest config and source layer only
+    assert second["blobs_uploaded"] == 2 and second["digest"] != first["digest"]
+    res = run_cli("push", str(v2), f"{repo}:v2")
+    assert res.code == 0 and "uploaded 0 B in 0 blobs" in res.stderr
+
+
+def test_oras_reads_what_bundler_pushed(hub, registry, tmp_path):
+    import oras.client
+
+    weights = os.urandom(100_000)
+    bundle = make_bundle(tmp_path, "o", weights)
+    push(bundle, f"oci://{registry['host']}/acme/interop:v1")
+    client = oras.client.OrasClient(hostname=registry["host"], insecure=True)
+    manifest = client.get_manifest(f"{registry['host']}/acme/interop:v1")
+    assert manifest["artifactType"] == "application/vnd.bundler.bundle.v1"
+    assert manifest["config"]["mediaType"] == "application/vnd.bundler.manifest.v1+yaml"
+    files = client.pull(target=f"{registry['host']}/acme/interop:v1", outdir=str(tmp_path / "oras"))
+    got = {str(Path(f).relative_to(tmp_path / "oras")) for f in files}
+    version = Store().get("weights").version
+    assert got == {"src.tar", f"models/weights/{version}/weights.bin"}
+    assert (tmp_path / "oras" / "models" / "weights" / version / "weights.bin").read_bytes() == weights
+    with tarfile.open(tmp_path / "oras" / "src.tar") as tar:
+        assert sorted(tar.getnames()) == ["bundler.lock", "service.py"]
+
+
+def test_interrupted_push_leaves_no_visible_tag(hub, registry, tmp_path):
+    bundle = make_bundle(tmp_path, "big", os.urandom(256 << 20))
+    ref = f"oci://{registry['host']}/acme/interrupted:v1"
+    proc = subprocess.Popen([sys.executable, "-m", "bundler", "push", str(bundle), ref], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    uploads = registry["data"] / "docker" / "registry" / "v2" / "repositories" / "acme" / "interrupted" / "_uploads"
+    deadline = time.monotonic() + 60
+    started = False
+    while time.monotonic() < deadline and not started:
+        started = uploads.exists() and any(p.stat().st_size > (8 << 20) for p in uploads.rglob("data"))
+        time.sleep(0.01)
+    assert started, "the upload never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not tag_exists(registry["host"], "acme/interrupted", "v1")
+    res = run_cli("inspect", ref)
+    assert res.code == 2 and "no such manifest" in res.stderr
+    assert run_cli("push", str(bundle), ref).code == 0
+    assert tag_exists(registry["host"], "acme/interrupted", "v1")
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["docker://host/repo", "oci://host", "oci://host/Upper/Case:v1", "oci://host/repo:bad tag", "oci://host/repo@sha256:xyz"],
+)
+def test_bad_references_are_usage_errors(ref):
+    with pytest.raises(UsageError, match="is not an OCI reference"):
+        parse_reference(ref)
+
+
+def test_unreachable_registry_is_a_clear_error(tmp_path, hub):
+    bundle = make_bundle(tmp_path, "u", b"w")
+    res = run_cli("push", str(bundle), "oci://127.0.0.1:9/acme/x:v1")
+    assert res.code == 1
+    assert "can't reach 127.0.0.1:9" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_plain_http_only_for_loopback_or_insecure():
+    assert Registry("127.0.0.1:5000").scheme == "http"
+    assert Registry("localhost:5000").scheme == "http"
+    assert Registry("[::1]:5000").scheme == "http"
+    assert Registry("registry.example.com").scheme == "https"
+    assert Registry("10.0.0.5:5000").scheme == "https"
+    assert Registry("10.0.0.5:5000", insecure=True).scheme == "http"
+
+
+def test_docker_config_credentials_are_read(tmp_path, monkeypatch):
+    import base64
+
+    (tmp_path / "config.json").write_text(
+        json.dumps({"auths": {"reg.example.com": {"auth": base64.b64encode(b"alice:s3cret").decode()}}})
+    )
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    assert docker_auth("reg.example.com") == ("alice", "s3cret")
+    assert docker_auth("other.example.com") is None
