@@ -9,7 +9,6 @@ with Python, and the whole `bundler scan --json` process on the shipped example.
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import subprocess
 import sys

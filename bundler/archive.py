@@ -19,6 +19,7 @@ from typing import IO, Iterator
 
 from .errors import ProblemFound, UsageError
 from .manifest import MANIFEST_NAME, Manifest, loads
+from .pins import FileEntry
 
 FIXED_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date zip and wheels can hold
 COPY_BUFFER = 4 << 20
@@ -133,6 +134,34 @@ def check_member(member: tarfile.TarInfo, shown: str) -> str:
     ):
         raise UsageError(f"{shown}: member {name!r} has an unsafe path")
     return name
+
+
+def write_member(root: Path, name: str, src: IO[bytes], entry: FileEntry, *, executable: bool = False, tee=None) -> None:
+    """Write one member of a bundle under ``root``, checked against its manifest ``entry``.
+
+    The file must not exist yet (``O_EXCL``, no following links); it may not grow past the size
+    the manifest gives, and its blake3 must match. ``tee`` (a hashlib object) sees the same bytes,
+    for a transport digest checked by the caller.
+    """
+    from blake3 import blake3
+
+    target = root / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(target, flags, 0o755 if executable else 0o644)
+    h = blake3()
+    size = 0
+    with os.fdopen(fd, "wb") as out:
+        while chunk := src.read(COPY_BUFFER):
+            size += len(chunk)
+            if size > entry.size:
+                raise UsageError(f"member {name!r} is larger than the manifest says ({entry.size} bytes); refusing it")
+            h.update(chunk)
+            if tee is not None:
+                tee.update(chunk)
+            out.write(chunk)
+    if size != entry.size or "blake3:" + h.hexdigest() != entry.hash:
+        raise ProblemFound(f"member {name!r} does not match the manifest's hash", hint="the bundle is corrupt; fetch it again")
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:

@@ -26,12 +26,12 @@ import re
 import shutil
 import tarfile
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-from .errors import BundlerError, ProblemFound, UsageError
+from .errors import ProblemFound, UsageError
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPE = "application/vnd.bundler.bundle.v1"
@@ -395,7 +395,7 @@ def _hash_slice(path: Path, offset: int, size: int) -> tuple[str, str]:
 
 def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None) -> PushResult:
     """Push a bundle archive; blobs the registry already has are not uploaded again."""
-    from .archive import ArchiveWriter, check_member, read_manifest, verify
+    from .archive import ArchiveWriter, check_member, read_manifest
 
     bundle = Path(bundle)
     ref = parse_reference(target)
@@ -493,8 +493,67 @@ def _download(registry: Registry, repo: str, digest: str, size: int, out: IO[byt
         raise ProblemFound(f"blob {digest} failed verification (got {n} bytes, sha256:{h.hexdigest()})", hint="pull again")
 
 
-def read_manifest(target: str, *, insecure: bool = False, token: str | None = None):
-    """The bundle manifest of a pushed bundle: only the OCI manifest and config are read."""
+@dataclass
+class Pushed:
+    """A pushed bundle: its OCI manifest and bundle manifest read, its layers not yet."""
+
+    registry: Registry
+    ref: Reference
+    oci: dict[str, Any]
+    raw_config: bytes
+    manifest: Any  # bundler.manifest.Manifest
+
+    def fetch_into(self, root: Path) -> None:
+        """Write the bundle's members under ``root``, each streamed once and checked twice:
+        against the registry digest (sha256) and the bundle manifest (size, blake3). Only members
+        the manifest lists, at safe paths, are accepted."""
+        from .archive import check_member, write_member
+        from .manifest import MANIFEST_NAME, SOURCE_PREFIX
+
+        expected = self.manifest.members()
+        written: set[str] = set()
+
+        def accept(name: str, where: str) -> Any:
+            check_member(tarfile.TarInfo(name), where)
+            entry = expected.get(name)
+            if entry is None or name in written:
+                raise UsageError(f"{self.ref}: {where} holds {name!r}, which the bundle manifest does not list")
+            written.add(name)
+            return entry
+
+        (root / MANIFEST_NAME).write_bytes(self.raw_config)
+        for i, layer in enumerate(self.oci.get("layers", [])):
+            digest, size, kind = layer["digest"], int(layer["size"]), layer.get("mediaType")
+            if kind == SOURCE_TYPE:
+                buf = io.BytesIO()
+                _download(self.registry, self.ref.repo, digest, size, buf)
+                buf.seek(0)
+                with tarfile.open(fileobj=buf, mode="r:") as src:
+                    for m in src.getmembers():
+                        name = SOURCE_PREFIX + check_member(m, f"{self.ref} source layer")
+                        write_member(root, name, src.extractfile(m), accept(name, "the source layer"), executable=bool(m.mode & 0o111))  # type: ignore[arg-type]
+            elif kind == MODEL_FILE_TYPE:
+                name = layer.get("annotations", {}).get(TITLE, "")
+                entry = accept(name, f"layer {i}")
+                if entry.size != size:
+                    raise UsageError(f"{self.ref}: layer {i} ({name}) is {size} bytes but the manifest says {entry.size}")
+                sha = hashlib.sha256()
+                r = self.registry.get_blob(self.ref.repo, digest)
+                try:
+                    write_member(root, name, r, entry, tee=sha)  # type: ignore[arg-type]
+                finally:
+                    r.close()
+                if "sha256:" + sha.hexdigest() != digest:
+                    raise ProblemFound(f"{self.ref}: blob {digest} ({name}) failed verification", hint="pull again")
+            else:
+                raise UsageError(f"{self.ref}: layer {i} has an unknown media type {kind!r}")
+        missing = sorted(set(expected) - written)
+        if missing:
+            raise ProblemFound(f"{self.ref}: the pushed bundle lacks {', '.join(missing)}")
+
+
+def open_pushed(target: str, *, insecure: bool = False, token: str | None = None) -> Pushed:
+    """Read a pushed bundle's OCI manifest and its config (the bundle manifest), nothing more."""
     from .manifest import loads
 
     ref = parse_reference(target)
@@ -502,51 +561,10 @@ def read_manifest(target: str, *, insecure: bool = False, token: str | None = No
     oci, _ = registry.get_manifest(ref)
     buf = io.BytesIO()
     _download(registry, ref.repo, oci["config"]["digest"], int(oci["config"]["size"]), buf)
-    return loads(buf.getvalue(), str(ref))
+    raw = buf.getvalue()
+    return Pushed(registry, ref, oci, raw, loads(raw, str(ref)))
 
 
-def fetch(target: str, out: Path, *, insecure: bool = False, token: str | None = None) -> Path:
-    """Fetch a pushed bundle, verify every blob digest, and rebuild the bundle archive at ``out``.
-
-    The rebuilt archive then goes through the same safe unpacking and verification as any local
-    bundle, so nothing a registry serves is trusted more than a file would be.
-    """
-    from .archive import ArchiveWriter, check_member
-    from .manifest import MANIFEST_NAME
-
-    ref = parse_reference(target)
-    registry = Registry(ref.host, insecure=insecure, token=token)
-    oci, _ = registry.get_manifest(ref)
-    layers = oci.get("layers", [])
-    tmp = out.with_name(f".{out.name}.part")
-    try:
-        with tempfile.TemporaryDirectory(prefix="bundler-fetch-") as d, open(tmp, "wb") as f:
-            writer = ArchiveWriter(f, compress=False)
-            cfg = io.BytesIO()
-            _download(registry, ref.repo, oci["config"]["digest"], int(oci["config"]["size"]), cfg)
-            writer.add_bytes(MANIFEST_NAME, cfg.getvalue())
-            for i, layer in enumerate(layers):
-                blob = Path(d) / f"layer-{i}"
-                with open(blob, "wb") as bf:
-                    _download(registry, ref.repo, layer["digest"], int(layer["size"]), bf)
-                if layer.get("mediaType") == SOURCE_TYPE:
-                    with tarfile.open(blob, "r:") as src:
-                        for m in src.getmembers():
-                            name = check_member(m, f"{ref} source layer")
-                            writer.add_bytes("src/" + name, src.extractfile(m).read())  # type: ignore[union-attr]
-                elif layer.get("mediaType") == MODEL_FILE_TYPE:
-                    title = layer.get("annotations", {}).get(TITLE, "")
-                    info = tarfile.TarInfo(title)
-                    check_member(info, f"{ref} layer {i}")
-                    if not title.startswith("models/"):
-                        raise UsageError(f"{ref}: layer {i} has an unexpected title {title!r}")
-                    writer.add_file(title, blob, int(layer["size"]))
-                else:
-                    raise UsageError(f"{ref}: layer {i} has an unknown media type {layer.get('mediaType')!r}")
-                blob.unlink()
-            writer.close()
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
+def read_manifest(target: str, *, insecure: bool = False, token: str | None = None):
+    """The bundle manifest of a pushed bundle: only the OCI manifest and config are read."""
+    return open_pushed(target, insecure=insecure, token=token).manifest

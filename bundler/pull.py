@@ -83,16 +83,11 @@ def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
     Every member must be a regular file the manifest lists, with the size and hash it gives;
     tarfile's ``data`` filter is applied too, as a second wall.
     """
-    from blake3 import blake3
-
-    from .archive import COPY_BUFFER, iter_members
+    from .archive import iter_members, write_member
 
     if _already_unpacked(dest, manifest):
         return False
-    if dest.exists() and not (dest / MANIFEST_NAME).is_file() and (not dest.is_dir() or any(dest.iterdir())):
-        raise UsageError(f"{dest}: exists and is not an unpacked bundle", hint="choose another directory with --to")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".unpack", dir=dest.parent))
+    tmp = new_unpack_dir(dest)
     shown = str(bundle)
     try:
         (tmp / MANIFEST_NAME).write_bytes(manifest.to_yaml())
@@ -114,30 +109,33 @@ def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
                     tarfile.data_filter(member, str(tmp))
                 except tarfile.FilterError as e:
                     raise UsageError(f"{shown}: member {name!r} refused: {e}") from None
-            target = tmp / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            mode = 0o755 if member.mode & 0o111 else 0o644
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-            h = blake3()
-            with os.fdopen(fd, "wb") as out:
-                while chunk := f.read(COPY_BUFFER):
-                    h.update(chunk)
-                    out.write(chunk)
-            if "blake3:" + h.hexdigest() != entry.hash:
-                raise ProblemFound(f"{shown}: member {name!r} does not match the manifest's hash", hint="the bundle is corrupt; fetch it again")
+            write_member(tmp, name, f, entry, executable=bool(member.mode & 0o111))
         missing = sorted(set(expected) - seen)
         if missing:
             raise ProblemFound(f"{shown}: members missing from the archive: {', '.join(missing)}")
-        if dest.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
-            os.rename(dest, trash / "old")
-            os.rename(tmp, dest)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.rename(tmp, dest)
+        install_dir(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return True
+
+
+def new_unpack_dir(dest: Path) -> Path:
+    """A fresh temporary directory beside ``dest`` (same file system: the final rename is atomic)."""
+    if dest.exists() and not (dest / MANIFEST_NAME).is_file() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UsageError(f"{dest}: exists and is not an unpacked bundle", hint="choose another directory with --to")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".unpack", dir=dest.parent))
+
+
+def install_dir(tmp: Path, dest: Path) -> None:
+    """Move a completely unpacked bundle into place, replacing an older unpacked bundle."""
+    if dest.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+        os.rename(dest, trash / "old")
+        os.rename(tmp, dest)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.rename(tmp, dest)
 
 
 # --- Hub files ----------------------------------------------------------------------------------
@@ -306,16 +304,19 @@ def pull(
     from .archive import read_manifest
 
     if oci.is_oci(str(bundle)):
-        manifest = oci.read_manifest(str(bundle), insecure=insecure, token=token)
+        pushed = oci.open_pushed(str(bundle), insecure=insecure, token=token)
+        manifest = pushed.manifest
         dest = Path(to) if to is not None else Path.cwd() / f"{manifest.name}-{manifest.version}"
-        if verify_only or _already_unpacked(dest, manifest):
-            return _pull(Path(str(bundle)), manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f".{dest.name}.", dir=dest.parent) as d:
-            archive = oci.fetch(str(bundle), Path(d) / "bundle.tar", insecure=insecure, token=token)
-            if read_manifest(archive).digest != manifest.digest:
-                raise ProblemFound(f"{bundle}: the pushed bundle changed while it was being pulled", hint="pull again")
-            return _pull(archive, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle))
+        unpacked = False
+        if not verify_only and not _already_unpacked(dest, manifest):
+            tmp = new_unpack_dir(dest)
+            try:
+                pushed.fetch_into(tmp)
+                install_dir(tmp, dest)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            unpacked = True
+        return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle), unpacked=unpacked)
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
     dest = Path(to) if to is not None else default_dest(bundle)
@@ -323,7 +324,7 @@ def pull(
 
 
 def _pull(
-    bundle: Path,
+    bundle: Path | None,
     manifest: Manifest,
     dest: Path,
     cache_dir: str | os.PathLike[str] | None,
@@ -331,6 +332,7 @@ def _pull(
     verify_only: bool,
     progress: Progress | None,
     label: str | None = None,
+    unpacked: bool = False,
 ) -> PullResult:
     cache = hub_cache_dir(cache_dir)
     result = PullResult(label or str(bundle), dest, cache, manifest)
@@ -340,7 +342,7 @@ def _pull(
         if not _already_unpacked(dest, manifest):
             result.failures.append({"model": None, "commit": None, "path": str(dest), "problem": "bundle not unpacked here", "expected": manifest.digest, "actual": None})
     else:
-        result.unpacked = unpack(bundle, dest, manifest)
+        result.unpacked = unpack(bundle, dest, manifest) if bundle is not None else unpacked
         land_store_models(result, store_pins)
     fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress)
     if not verify_only:

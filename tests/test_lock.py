@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tomllib
 from pathlib import Path
 
@@ -177,7 +176,7 @@ def test_check_without_a_lock_file_is_stale(tmp_path):
     ],
 )
 def test_pin_errors_name_the_reference(hub, tmp_path, attr, code, message, hint):
-    svc = write_service(tmp_path, attr)
+    write_service(tmp_path, attr)
     res = run_cli("lock", "service.py", cwd=tmp_path)
     assert res.code == code
     first, second = res.stderr.splitlines()[:2]
@@ -263,7 +262,7 @@ def test_store_models_are_pinned_to_a_version_until_upgrade(tmp_path):
 
 
 def test_missing_store_model_is_an_error_with_location(tmp_path):
-    svc = write_service(tmp_path, 'head = StoreModel("nope:1")')
+    write_service(tmp_path, 'head = StoreModel("nope:1")')
     res = run_cli("lock", "service.py", cwd=tmp_path)
     assert res.code == 2
     assert res.stderr.startswith("error: service.py:6: model `nope:1` is not in the local store")

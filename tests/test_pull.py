@@ -173,7 +173,7 @@ def test_interrupted_pull_resumes_and_ends_verified(hub, tmp_path):
 def test_concurrent_pulls_sharing_a_model_both_end_verified(hub, tmp_path):
     bundles = []
     for name in ("one", "two"):
-        extra = f'    other = bundler.HuggingFaceModel("acme/rerank-tiny", exclude="*.bin")\n' if name == "two" else ""
+        extra = '    other = bundler.HuggingFaceModel("acme/rerank-tiny", exclude="*.bin")\n' if name == "two" else ""
         svc = make_project(tmp_path / f"proj-{name}", f'import bundler\n\n@bundler.service\nclass S:\n    m = bundler.HuggingFaceModel("acme/embed-small")\n{extra}')
         bundles.append(build(svc, output=tmp_path / f"{name}.bundle.tar").path)
     hub.slow["model.safetensors"] = 0.05
