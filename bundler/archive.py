@@ -35,11 +35,6 @@ def archive_mtime() -> int:
         raise UsageError(f"SOURCE_DATE_EPOCH must be an integer, not {value!r}") from None
 
 
-def is_gzip_name(path: str | os.PathLike[str]) -> bool:
-    name = str(path)
-    return name.endswith((".tar.gz", ".tgz"))
-
-
 class _HashingReader:
     """Feeds every byte read through blake3: hashing in the same pass that copies."""
 
@@ -63,7 +58,6 @@ class _HashingReader:
 
 class ArchiveWriter:
     def __init__(self, fileobj: IO[bytes], *, compress: bool) -> None:
-        self._raw = fileobj
         self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=6) if compress else None
         self.tar = tarfile.open(
             fileobj=self._gz or fileobj, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER

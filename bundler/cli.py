@@ -11,6 +11,7 @@ import typer
 
 from . import __version__
 from .errors import BundlerError, UsageError
+from .units import human_size
 
 app = typer.Typer(
     name="bundler",
@@ -122,7 +123,7 @@ def build(
         f"built {os.path.relpath(result.path)}\n"
         f"  name {m.name}  version {m.version}\n"
         f"  digest {result.digest}\n"
-        f"  {len(m.sources)} source files, {len(m.pins)} models, {_size(result.path.stat().st_size)}"
+        f"  {len(m.sources)} source files, {len(m.pins)} models, {human_size(result.path.stat().st_size)}"
     )
 
 
@@ -176,8 +177,8 @@ def push(
         emit_json(result.to_json())
         return
     print(
-        f"pushed {result.ref}: uploaded {_size(result.uploaded)} in {result.blobs_uploaded} blobs, "
-        f"skipped {_size(result.skipped)} in {result.blobs_skipped} blobs already there",
+        f"pushed {result.ref}: uploaded {human_size(result.uploaded)} in {result.blobs_uploaded} blobs, "
+        f"skipped {human_size(result.skipped)} in {result.blobs_skipped} blobs already there",
         file=sys.stderr,
     )
     print(result.digest)
@@ -230,7 +231,7 @@ def pull(
         state = "verified" if verify_only else ("unpacked" if result.unpacked else "already unpacked")
         print(
             f"{result.dest}: {state}; {data['downloaded']['files']} files downloaded "
-            f"({_size(data['downloaded']['bytes'])}), {data['cached']['files']} already cached"
+            f"({human_size(data['downloaded']['bytes'])}), {data['cached']['files']} already cached"
             + (f", {len(result.store_imported)} store models imported" if result.store_imported else ""),
             file=sys.stderr,
         )
@@ -274,7 +275,7 @@ def models_import(
     if as_json:
         emit_json(model.to_json())
     else:
-        print(f"imported {model.tag} ({len(model.files)} files, {_size(model.size)})")
+        print(f"imported {model.tag} ({len(model.files)} files, {human_size(model.size)})")
 
 
 @models_app.command("list")
@@ -292,7 +293,7 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print a JSON
         print(f"no models in {store.root}", file=sys.stderr)
     for m in models:
         mark = "  latest" if latest.get(m.name) == m.version else ""
-        print(f"{m.tag:40} {len(m.files):5} files {_size(m.size):>10}{mark}")
+        print(f"{m.tag:40} {len(m.files):5} files {human_size(m.size):>10}{mark}")
 
 
 @models_app.command("show")
@@ -310,14 +311,6 @@ def models_delete(tag: str = typer.Argument(..., metavar="NAME[:VERSION]")) -> N
 
     model = Store().delete(tag)
     print(f"deleted {model.tag}")
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def main() -> None:

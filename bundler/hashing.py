@@ -53,11 +53,6 @@ def copy_and_hash(src: Path, dst: Path) -> tuple[int, str]:
     return size, "blake3:" + h.hexdigest()
 
 
-def git_blob_id(data: bytes) -> str:
-    """The git blob id (sha1 of ``blob <size>\\0`` + content): the Hub's id for non-LFS files."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
 def sha256_file(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -67,6 +62,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def git_blob_id_file(path: str | os.PathLike[str]) -> str:
+    """The git blob id (sha1 of ``blob <size>\\0`` + content): the Hub's id for non-LFS files."""
     size = os.path.getsize(path)
     h = hashlib.sha1(b"blob %d\0" % size)
     with open(path, "rb") as f:

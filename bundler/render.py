@@ -7,6 +7,7 @@ from rich.table import Table
 
 from .introspect import ScanResult
 from .manifest import Manifest
+from .units import human_size
 
 
 def _console() -> Console:
@@ -46,14 +47,6 @@ def scan_table(result: ScanResult) -> None:
             console.print(f"  {line}")
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
 def inspect_table(m: Manifest, report=None) -> None:
     console = _console()
     d = m.data
@@ -63,7 +56,7 @@ def inspect_table(m: Manifest, report=None) -> None:
     if d.get("python"):
         console.print(f"  python      {d['python']}")
     src = m.sources
-    console.print(f"  sources     {len(src)} files, {_size(sum(f.size for f in src))}")
+    console.print(f"  sources     {len(src)} files, {human_size(sum(f.size for f in src))}")
     if d.get("requirements"):
         console.print(f"  requires    {', '.join(d['requirements'])}")
     services = Table(title="services", title_justify="left")
@@ -83,7 +76,7 @@ def inspect_table(m: Manifest, report=None) -> None:
         models.add_column(col, overflow="fold")
     for p in m.pins:
         models.add_row(
-            p.source, p.id, p.revision or "-", p.short, str(len(p.files)), _size(p.size)
+            p.source, p.id, p.revision or "-", p.short, str(len(p.files)), human_size(p.size)
         )
     console.print(models)
     if report is not None:
@@ -131,4 +124,4 @@ class PullProgress:
             return
         if event in ("done", "failed"):
             word = "fetched" if event == "done" else "FAILED "
-            print(f"{word} {pin.id}@{(pin.commit or '')[:12]} {entry.path} ({_size(entry.size)})", file=sys.stderr)
+            print(f"{word} {pin.id}@{(pin.commit or '')[:12]} {entry.path} ({human_size(entry.size)})", file=sys.stderr)

@@ -6,7 +6,7 @@ import fnmatch
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,7 @@ class ProjectConfig:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     requirements: tuple[str, ...] = ()
-    requirements_from: str | None = None
     python: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def find_root(service_file: Path, fallback: Path) -> Path:
@@ -78,13 +76,11 @@ def load_config(root: Path) -> ProjectConfig:
         )
 
     requirements: tuple[str, ...] = ()
-    source = None
     if isinstance(project.get("dependencies"), list):
-        requirements, source = tuple(str(r) for r in project["dependencies"]), "pyproject.toml"
+        requirements = tuple(str(r) for r in project["dependencies"])
     elif (root / "requirements.txt").is_file():
         lines = (root / "requirements.txt").read_text(encoding="utf-8").splitlines()
         requirements = tuple(s for line in lines if (s := line.split(" #", 1)[0].strip()) and not s.startswith("#"))
-        source = "requirements.txt"
     name = tool.get("name") or project.get("name")
     return ProjectConfig(
         root=root,
@@ -94,7 +90,6 @@ def load_config(root: Path) -> ProjectConfig:
         include=strings("include"),
         exclude=strings("exclude"),
         requirements=requirements,
-        requirements_from=source,
         python=project.get("requires-python") if isinstance(project.get("requires-python"), str) else None,
     )
 
