@@ -142,7 +142,7 @@ class Registry:
         self.scheme = "http" if (insecure or _loopback(host)) else "https"
         self._bearer = token or os.environ.get("BUNDLER_REGISTRY_TOKEN") or None
         self._basic = docker_auth(host)
-        self._tokens: dict[str, str] = {}
+        self._auth: dict[str, str] = {}  # scope -> Authorization header earned by a challenge
 
     def _connect(self, netloc: str, scheme: str) -> http.client.HTTPConnection:
         if scheme == "https":
@@ -152,9 +152,13 @@ class Registry:
     def _auth_header(self, scope: str) -> dict[str, str]:
         if self._bearer:
             return {"Authorization": f"Bearer {self._bearer}"}
-        if scope in self._tokens:
-            return {"Authorization": f"Bearer {self._tokens[scope]}"}
+        if scope in self._auth:
+            return {"Authorization": self._auth[scope]}
         return {}
+
+    def _basic_value(self) -> str:
+        assert self._basic is not None
+        return "Basic " + base64.b64encode(f"{self._basic[0]}:{self._basic[1]}".encode()).decode()
 
     def _login(self, challenge: str, scope: str) -> bool:
         """Answer a ``WWW-Authenticate`` challenge (Bearer token service, or Basic)."""
@@ -163,18 +167,14 @@ class Registry:
         if scheme.lower() == "basic":
             if not self._basic:
                 return False
-            raw = base64.b64encode(f"{self._basic[0]}:{self._basic[1]}".encode()).decode()
-            self._tokens[scope] = ""
-            self._basic_header = f"Basic {raw}"
+            self._auth[scope] = self._basic_value()
             return True
         if scheme.lower() != "bearer" or "realm" not in fields:
             return False
         query = {"service": fields.get("service", ""), "scope": fields.get("scope", scope)}
         url = urlsplit(fields["realm"] + ("&" if "?" in fields["realm"] else "?") + urlencode(query))
         conn = self._connect(url.netloc, url.scheme)
-        headers = {}
-        if self._basic:
-            headers["Authorization"] = "Basic " + base64.b64encode(f"{self._basic[0]}:{self._basic[1]}".encode()).decode()
+        headers = {"Authorization": self._basic_value()} if self._basic else {}
         try:
             conn.request("GET", url.path + ("?" + url.query if url.query else ""), headers=headers)
             resp = conn.getresponse()
@@ -189,7 +189,7 @@ class Registry:
         token = data.get("token") or data.get("access_token")
         if not token:
             return False
-        self._tokens[scope] = token
+        self._auth[scope] = f"Bearer {token}"
         return True
 
     def request(
@@ -206,10 +206,8 @@ class Registry:
         target = urlsplit(url if "://" in url else f"{self.scheme}://{self.host}{url}")
         for attempt in range(2):
             hdrs = dict(headers or {})
-            if target.netloc == self.host:
+            if target.netloc == self.host:  # credentials never follow a redirect elsewhere
                 hdrs.update(self._auth_header(scope))
-                if scope in self._tokens and self._tokens[scope] == "" and getattr(self, "_basic_header", None):
-                    hdrs["Authorization"] = self._basic_header
             conn = self._connect(target.netloc, target.scheme)
             path = target.path + ("?" + target.query if target.query else "")
             try:

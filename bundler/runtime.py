@@ -29,13 +29,11 @@ class BundleContext:
 
     @property
     def cache(self) -> Path:
+        """Where `bundler pull` put this bundle's Hub files (it records it), else the default cache."""
         from .cache import hub_cache_dir
 
-        if os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME"):
-            return hub_cache_dir()
         try:
-            recorded = json.loads((self.root / ".bundler-pull.json").read_text())["cache_dir"]
-            return Path(recorded)
+            return Path(json.loads((self.root / ".bundler-pull.json").read_text())["cache_dir"])
         except (OSError, ValueError, KeyError, TypeError):
             return hub_cache_dir()
 

@@ -64,37 +64,67 @@ def hub(monkeypatch):
     fake.stop()
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    """A real OCI registry (Debian's docker-registry, CNCF Distribution) on 127.0.0.1."""
+def _start_registry(root: Path, auth: str = ""):
     import shutil
     import socket
     import time
+    import urllib.error
     import urllib.request
 
     binary = shutil.which("docker-registry")
     assert binary, "docker-registry is not installed: `apt-get install docker-registry` (the README's test command does it)"
-    root = tmp_path_factory.mktemp("registry")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     (root / "config.yml").write_text(
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
         f"    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n{auth}"
     )
     proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=open(root / "log", "w"))
     host = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(f"http://{host}/v2/", timeout=1) as r:
-                if r.status == 200:
-                    break
+            with urllib.request.urlopen(f"http://{host}/v2/", timeout=1):
+                break
+        except urllib.error.HTTPError as e:
+            if e.code == 401:  # up, and asking for credentials
+                break
         except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("docker-registry did not start: " + (root / "log").read_text())
-            time.sleep(0.05)
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("docker-registry did not start: " + (root / "log").read_text())
+        time.sleep(0.05)
+    return proc, host
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """A real OCI registry (Debian's docker-registry, CNCF Distribution) on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("registry")
+    proc, host = _start_registry(root)
     yield {"host": host, "data": root / "data"}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory):
+    """The same registry asking for a user and password (htpasswd, bcrypt)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt  # stdlib up to 3.12; bcrypt through the system's libcrypt
+
+        hashed = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH))
+    except (ImportError, AttributeError):
+        pytest.skip("no bcrypt implementation to write an htpasswd file with")
+    root = tmp_path_factory.mktemp("auth-registry")
+    (root / "htpasswd").write_text(f"alice:{hashed}\n")
+    proc, host = _start_registry(root, f"auth:\n  htpasswd:\n    realm: test\n    path: {root / 'htpasswd'}\n")
+    yield {"host": host, "user": "alice", "password": "s3cret"}
     proc.terminate()
     proc.wait(timeout=10)

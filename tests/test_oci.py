@@ -185,3 +185,23 @@ def test_docker_config_credentials_are_read(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     assert docker_auth("reg.example.com") == ("alice", "s3cret")
     assert docker_auth("other.example.com") is None
+
+
+def test_docker_login_credentials_authenticate_and_are_never_printed(auth_registry, tmp_path, hub):
+    import base64
+
+    bundle = make_bundle(tmp_path, "auth", b"w" * 5000)
+    ref = f"oci://{auth_registry['host']}/acme/private:v1"
+    res = run_cli("push", str(bundle), ref, env={"DOCKER_CONFIG": str(tmp_path / "no-config")})
+    assert res.code == 1
+    assert "requires authentication" in res.stderr and "docker login" in res.stderr
+    creds = base64.b64encode(f"{auth_registry['user']}:{auth_registry['password']}".encode()).decode()
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(json.dumps({"auths": {auth_registry["host"]: {"auth": creds}}}))
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker")}
+    res = run_cli("push", str(bundle), ref, "--json", env=env)
+    assert res.code == 0, res.stderr
+    res2 = run_cli("inspect", ref, env=env)
+    assert res2.code == 0, res2.stderr
+    for out in (res.stdout, res.stderr, res2.stdout, res2.stderr):
+        assert auth_registry["password"] not in out and creds not in out
