@@ -49,7 +49,7 @@ def render_error(e: BundlerError) -> None:
         print(f"hint: {e.hint}", file=sys.stderr)
 
 
-@app.command()
+@app.command(short_help="Find services and their models statically (no import).")
 def scan(
     target: str = typer.Argument(..., metavar="PATH", help="The service file, optionally file.py:ClassName."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
@@ -67,7 +67,7 @@ def scan(
     scan_table(result)
 
 
-@app.command()
+@app.command(short_help="Pin every model and write bundler.lock.")
 def lock(
     target: str = typer.Argument(..., metavar="PATH", help="The service file (bundler.lock is written beside it)."),
     upgrade: bool = typer.Option(False, "--upgrade", "-U", help="Re-pin every model (moving revisions, store `latest`)."),
@@ -98,7 +98,7 @@ def lock(
     require_fresh(result)
 
 
-@app.command()
+@app.command(short_help="Build a reproducible bundle archive.")
 def build(
     target: str = typer.Argument(..., metavar="PATH", help="The service file, optionally file.py:ClassName (the entry)."),
     output: Optional[str] = typer.Option(
@@ -127,7 +127,7 @@ def build(
     )
 
 
-@app.command()
+@app.command(short_help="Show what a bundle holds; --verify re-hashes it.")
 def inspect(
     bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive, or oci://HOST/REPO:TAG."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest plus its digest as JSON."),
@@ -161,7 +161,7 @@ def inspect(
         require_ok(bundle, report)
 
 
-@app.command()
+@app.command(short_help="Push a bundle to an OCI registry.")
 def push(
     bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive."),
     target: str = typer.Argument(..., metavar="oci://HOST[:PORT]/REPO[:TAG]", help="Where to push (tag defaults to latest)."),
@@ -184,7 +184,7 @@ def push(
     print(result.digest)
 
 
-@app.command()
+@app.command(short_help="Show what changed between two bundles.")
 def diff(
     a: str = typer.Argument(..., metavar="A", help="The old bundle."),
     b: str = typer.Argument(..., metavar="B", help="The new bundle."),
@@ -203,7 +203,7 @@ def diff(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Unpack a bundle, fetch and verify its models.")
 def pull(
     bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive, or oci://HOST/REPO:TAG (or @sha256:...)."),
     to: Optional[str] = typer.Option(
@@ -238,7 +238,7 @@ def pull(
     require_ok(result)
 
 
-@app.command()
+@app.command(short_help="Load a pulled bundle's entry service (offline).")
 def run(
     bundle_dir: str = typer.Argument(..., metavar="BUNDLE_DIR", help="An unpacked bundle (what `bundler pull` made)."),
     check: bool = typer.Option(False, "--check", help="Only prove it loads: import, instantiate, resolve, exit."),
@@ -256,7 +256,7 @@ def run(
     print(f"ok: {type(instance).__name__} loaded from {bundle_dir}" + (" (check)" if check else ""))
 
 
-models_app = typer.Typer(help="The local model store ($BUNDLER_HOME).", no_args_is_help=True)
+models_app = typer.Typer(help="The local model store ($BUNDLER_HOME).", short_help="Manage the local model store.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
