@@ -36,13 +36,14 @@ def archive_mtime() -> int:
 
 
 class _HashingReader:
-    """Feeds every byte read through blake3: hashing in the same pass that copies."""
+    """Feeds every byte read through a hash: hashing in the same pass that copies."""
 
-    def __init__(self, f: IO[bytes]) -> None:
-        from blake3 import blake3
+    def __init__(self, f: IO[bytes], algorithm: str, size: int) -> None:
+        from .hashing import new_hasher
 
         self.f = f
-        self.h = blake3()
+        self.algorithm = algorithm
+        self.h = new_hasher(algorithm, size)
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -53,7 +54,7 @@ class _HashingReader:
 
     @property
     def digest(self) -> str:
-        return "blake3:" + self.h.hexdigest()
+        return f"{self.algorithm}:{self.h.hexdigest()}"
 
 
 class ArchiveWriter:
@@ -79,11 +80,11 @@ class ArchiveWriter:
 
         self.tar.addfile(self._info(name, len(data), False), io.BytesIO(data))
 
-    def add_file(self, name: str, src: Path, size: int) -> str:
-        """Add ``src`` as ``name``, reading it once; returns its ``blake3:`` hash."""
+    def add_file(self, name: str, src: Path, size: int, algorithm: str = "blake3") -> str:
+        """Add ``src`` as ``name``, reading it once; returns its ``algorithm:hex`` hash."""
         executable = bool(os.stat(src).st_mode & 0o111)
         with open(src, "rb") as f:
-            reader = _HashingReader(f)
+            reader = _HashingReader(f, algorithm, size)
             try:
                 self.tar.addfile(self._info(name, size, executable), reader)  # type: ignore[arg-type]
             except OSError as e:
@@ -134,16 +135,17 @@ def write_member(root: Path, name: str, src: IO[bytes], entry: FileEntry, *, exe
     """Write one member of a bundle under ``root``, checked against its manifest ``entry``.
 
     The file must not exist yet (``O_EXCL``, no following links); it may not grow past the size
-    the manifest gives, and its blake3 must match. ``tee`` (a hashlib object) sees the same bytes,
+    the manifest gives, and its hash must match. ``tee`` (a hashlib object) sees the same bytes,
     for a transport digest checked by the caller.
     """
-    from blake3 import blake3
+    from .hashing import new_hasher
 
+    algorithm = entry.hash.partition(":")[0]
     target = root / name
     target.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(target, flags, 0o755 if executable else 0o644)
-    h = blake3()
+    h = new_hasher(algorithm, entry.size)
     size = 0
     with os.fdopen(fd, "wb") as out:
         while chunk := src.read(COPY_BUFFER):
@@ -154,7 +156,7 @@ def write_member(root: Path, name: str, src: IO[bytes], entry: FileEntry, *, exe
             if tee is not None:
                 tee.update(chunk)
             out.write(chunk)
-    if size != entry.size or "blake3:" + h.hexdigest() != entry.hash:
+    if size != entry.size or f"{algorithm}:{h.hexdigest()}" != entry.hash:
         raise ProblemFound(f"member {name!r} does not match the manifest's hash", hint="the bundle is corrupt; fetch it again")
 
 
@@ -224,7 +226,7 @@ def _ends_with_marker(path: Path, offset: int) -> bool:
 
 def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
     """Re-hash every member against the manifest: missing, extra and modified members by path."""
-    from blake3 import blake3
+    from .hashing import new_hasher
 
     path = Path(path)
     manifest = read_manifest(path)
@@ -243,11 +245,12 @@ def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
         if member.size != entry.size:
             report.modified.append(name)
             continue
-        h = blake3()
+        algorithm = entry.hash.partition(":")[0]
+        h = new_hasher(algorithm, entry.size)
         while chunk := f.read(COPY_BUFFER):
             h.update(chunk)
         report.checked += 1
-        if "blake3:" + h.hexdigest() != entry.hash:
+        if f"{algorithm}:{h.hexdigest()}" != entry.hash:
             report.modified.append(name)
     report.missing = sorted(set(expected) - seen)
     return manifest, report

@@ -18,6 +18,18 @@ def _blake3(**kwargs):
     return blake3(**kwargs)
 
 
+def new_hasher(algorithm: str, size: int = 0):
+    """A hash object for a recorded ``algo:hex`` hash: ``blake3``, ``sha256`` or ``git-sha1``
+    (a git blob id hashes a ``blob <size>\\0`` header first, so it needs the size)."""
+    if algorithm == "blake3":
+        return _blake3()
+    if algorithm == "sha256":
+        return hashlib.sha256()
+    if algorithm == "git-sha1":
+        return hashlib.sha1(b"blob %d\0" % size)
+    raise ValueError(f"unknown hash algorithm {algorithm!r}")
+
+
 def blake3_file(path: str | os.PathLike[str]) -> str:
     """``blake3:<hex>`` of a file: memory-mapped and multithreaded for large files."""
     path = Path(path)
@@ -96,15 +108,8 @@ class HashingWriter:
         self.size = size
         self._rehash()
 
-    def _new(self):
-        if self.algorithm == "sha256":
-            return hashlib.sha256()
-        if self.algorithm == "git-sha1":
-            return hashlib.sha1(b"blob %d\0" % self.size)
-        raise ValueError(f"can't hash a download with {self.algorithm!r}")
-
     def _rehash(self) -> None:
-        self.h = self._new()
+        self.h = new_hasher(self.algorithm, self.size)
         end = self.f.tell()
         with open(self.f.name, "rb") as existing:
             remaining = end

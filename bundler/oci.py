@@ -380,15 +380,16 @@ def _plain_tar(bundle: Path, work: Path) -> Path:
     return out
 
 
-def _hash_slice(path: Path, offset: int, size: int) -> tuple[str, str]:
-    from blake3 import blake3
+def _hash_slice(path: Path, offset: int, size: int, algorithm: str) -> tuple[str, str]:
+    """(the OCI sha256 digest, the bundle manifest's ``algorithm:hex``) of a member, in one read."""
+    from .hashing import new_hasher
 
-    s, b = hashlib.sha256(), blake3()
+    s, b = hashlib.sha256(), new_hasher(algorithm, size)
     with _Slice(path, offset, size) as f:
         while chunk := f.read(CHUNK):
             s.update(chunk)
             b.update(chunk)
-    return "sha256:" + s.hexdigest(), "blake3:" + b.hexdigest()
+    return "sha256:" + s.hexdigest(), f"{algorithm}:{b.hexdigest()}"
 
 
 def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None) -> PushResult:
@@ -428,8 +429,8 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
                         raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
                     writer.add_bytes(name[len("src/") :], data)
                     continue
-                sha, b3 = _hash_slice(plain, m.offset_data, m.size)
-                if b3 != entry.hash:
+                sha, recorded = _hash_slice(plain, m.offset_data, m.size, entry.hash.partition(":")[0])
+                if recorded != entry.hash:
                     raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
                 layers.append(({"mediaType": MODEL_FILE_TYPE, "digest": sha, "size": m.size, "annotations": {TITLE: name}}, (plain, m.offset_data, m.size)))
             missing = set(expected) - seen
