@@ -11,7 +11,17 @@ from typing import Any
 from .errors import ProblemFound, UsageError
 from .introspect import ScanResult, Service
 from .lock import LockResult
-from .manifest import MANIFEST_NAME, SCHEMA, SOURCE_PREFIX, VERSION_LENGTH, Manifest, digest_of, pin_to_dict, store_model_dir
+from .manifest import (
+    MANIFEST_NAME,
+    SCHEMA,
+    SOURCE_PREFIX,
+    VERSION_LENGTH,
+    Manifest,
+    digest_of,
+    hub_model_dir,
+    pin_to_dict,
+    store_model_dir,
+)
 from .sources import ProjectConfig, collect_sources, default_name, find_root, load_config
 
 
@@ -76,6 +86,7 @@ def build(
     locked: bool = False,
     offline: bool = False,
     compress: bool | None = None,
+    embed_hub: bool = False,
 ) -> BuildResult:
     """Build a bundle for the service at ``target`` (``file.py`` or ``file.py:Class``)."""
     from .hashing import blake3_file
@@ -111,7 +122,8 @@ def build(
         data["python"] = config.python
     data["requirements"] = list(config.requirements)
     data["services"] = [_service_entry(s, scan.module, rel_service) for s in scan.services]
-    data["models"] = [pin_to_dict(p) for p in pinned.pins]
+    hub_files = _cached_hub_files(pinned.pins, offline=offline) if embed_hub else {}
+    data["models"] = [pin_to_dict(p, embedded=embed_hub and p.source == "huggingface") for p in pinned.pins]
     data["sources"] = source_entries
     digest = digest_of(data)
     data["version"] = config.version or digest.partition(":")[2][:VERSION_LENGTH]
@@ -121,8 +133,40 @@ def build(
     if out is None:
         out = root / "dist" / f"{name}-{manifest.version}{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write(out, manifest, sources, pinned, compress)
+    _write(out, manifest, sources, pinned, compress, hub_files)
     return BuildResult(out, manifest, pinned)
+
+
+def _cached_hub_files(pins: list, *, offline: bool) -> dict[str, Path]:
+    """Bundle path -> verified file in the local Hugging Face cache, for ``--embed-hub``.
+
+    Files missing from the cache are fetched (through huggingface_hub, as `bundler pull` does)
+    unless ``offline``; every file is checked against its pin before it is packed.
+    """
+    from .cache import check_file, hub_cache_dir, snapshot_dir
+    from .pull import download_pinned
+
+    cache = hub_cache_dir()
+    out: dict[str, Path] = {}
+    for pin in pins:
+        if pin.source != "huggingface":
+            continue
+        snap = snapshot_dir(cache, pin.id, pin.commit)
+        for entry in pin.files:
+            check = check_file(snap / entry.path, entry)
+            if not check.ok:
+                if offline:
+                    raise UsageError(
+                        f"--embed-hub: {pin.id}@{pin.commit[:12]} {entry.path} is {check.status} in the Hugging Face cache {cache}",
+                        hint="run once without --offline to fetch it, or pull a bundle of this model first",
+                    )
+                check = download_pinned(pin, entry, cache)
+                if not check.ok:
+                    raise ProblemFound(
+                        f"--embed-hub: {pin.id}@{pin.commit[:12]} {entry.path} does not match its pin (expected {entry.hash}, found {check.actual})"
+                    )
+            out[f"{hub_model_dir(pin)}/{entry.path}"] = (snap / entry.path).resolve()
+    return out
 
 
 def _relative(file: Path, root: Path) -> str:
@@ -132,7 +176,9 @@ def _relative(file: Path, root: Path) -> str:
         raise UsageError(f"{file}: outside the project directory {root}") from None
 
 
-def _write(out: Path, manifest: Manifest, sources: list[tuple[str, Path]], pinned: LockResult, compress: bool) -> None:
+def _write(
+    out: Path, manifest: Manifest, sources: list[tuple[str, Path]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
+) -> None:
     """Write to a temporary file beside ``out`` and rename: a failed build leaves no bundle."""
     from .archive import ArchiveWriter
     from .store import Store
@@ -162,6 +208,11 @@ def _write(out: Path, manifest: Manifest, sources: list[tuple[str, Path]], pinne
                             f"store model {model.tag}: {fe.path} does not match its recorded hash",
                             hint=f"the store copy was modified; delete and re-import it (bundler models delete {model.tag})",
                         )
+            expected_hub = manifest.members()
+            for name, src in sorted(hub_files.items()):
+                entry = expected_hub[name]
+                if writer.add_file(name, src, entry.size, entry.hash.partition(":")[0]) != entry.hash:
+                    raise ProblemFound(f"{src}: changed while the bundle was being built", hint="build again")
             writer.close()
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)

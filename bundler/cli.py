@@ -107,12 +107,15 @@ def build(
     locked: bool = typer.Option(False, "--locked", help="Fail (exit 1) if bundler.lock is missing or stale; never re-pin."),
     offline: bool = typer.Option(False, "--offline", help="Never use the network; fail if anything needs pinning."),
     gzip: bool = typer.Option(False, "--gzip", help="Write a .bundle.tar.gz."),
+    embed_hub: bool = typer.Option(
+        False, "--embed-hub", help="Pack the Hub models' files too (from the local HF cache), for air-gapped hosts."
+    ),
     as_json: bool = typer.Option(False, "--json", help='Print {"path", "digest", "name", "version"}.'),
 ) -> None:
     """Scan, pin (bundler.lock first), hash and pack a reproducible bundle."""
     from .build import build as do_build
 
-    result = do_build(target, output, locked=locked, offline=offline, compress=True if gzip else None)
+    result = do_build(target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub)
     if as_json:
         emit_json(result.to_json())
         return

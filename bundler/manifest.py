@@ -17,10 +17,11 @@ SCHEMA = 1
 MANIFEST_NAME = "bundle.yaml"
 SOURCE_PREFIX = "src/"
 MODEL_PREFIX = "models/"
+HUB_PREFIX = "hub/"
 VERSION_LENGTH = 12
 
 
-def pin_to_dict(p: Pin) -> dict[str, Any]:
+def pin_to_dict(p: Pin, *, embedded: bool = False) -> dict[str, Any]:
     d: dict[str, Any] = {"source": p.source, "id": p.id}
     for key in ("revision", "include", "exclude", "commit", "version"):
         value = getattr(p, key)
@@ -28,6 +29,8 @@ def pin_to_dict(p: Pin) -> dict[str, Any]:
             d[key] = list(value) if isinstance(value, tuple) else value
     if p.source == "store":
         d["path"] = store_model_dir(p)
+    if embedded:
+        d["embedded"] = True
     d["files"] = [f.to_json() for f in p.files]
     return d
 
@@ -52,6 +55,11 @@ def store_model_dir(p: Pin) -> str:
     return f"{MODEL_PREFIX}{name}/{p.version}"
 
 
+def hub_model_dir(p: Pin) -> str:
+    """Where a Hub model's files live inside a bundle built with ``--embed-hub``."""
+    return f"{HUB_PREFIX}{p.id}/{p.commit}"
+
+
 @dataclass(frozen=True)
 class Manifest:
     data: dict[str, Any]
@@ -73,6 +81,11 @@ class Manifest:
         return [pin_from_dict(m) for m in self.data.get("models", [])]
 
     @property
+    def embedded_hub(self) -> list[Pin]:
+        """The Hub models whose files travel inside the bundle (built with ``--embed-hub``)."""
+        return [pin_from_dict(m) for m in self.data.get("models", []) if m.get("embedded") and m["source"] == "huggingface"]
+
+    @property
     def sources(self) -> list[FileEntry]:
         return [FileEntry(f["path"], int(f["size"]), f["hash"]) for f in self.data.get("sources", [])]
 
@@ -84,6 +97,10 @@ class Manifest:
                 base = store_model_dir(p)
                 for f in p.files:
                     out[f"{base}/{f.path}"] = f
+        for p in self.embedded_hub:
+            base = hub_model_dir(p)
+            for f in p.files:
+                out[f"{base}/{f.path}"] = f
         return out
 
     def to_yaml(self) -> bytes:

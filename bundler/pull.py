@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, snapshot_dir
 from .errors import BundlerError, ProblemFound, UsageError
-from .manifest import MANIFEST_NAME, Manifest, store_model_dir
+from .manifest import MANIFEST_NAME, Manifest, hub_model_dir, store_model_dir
 from .pins import FileEntry, Pin
 
 PULL_RECORD = ".bundler-pull.json"
@@ -139,8 +139,11 @@ def install_dir(tmp: Path, dest: Path) -> None:
 
 
 # --- Hub files ----------------------------------------------------------------------------------
-def _download(pin: Pin, entry: FileEntry, cache: Path) -> Check:
+def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None = None) -> Check:
     """Fetch one pinned file into huggingface_hub's cache layout, resuming a partial download.
+
+    With ``local`` (a file a bundle carries, from ``--embed-hub``) the bytes come from there
+    instead of the network, through the same checks and placement.
 
     huggingface_hub 2.x downloads to a process-unique temporary file that it discards when
     interrupted, so ``hf_hub_download`` can't resume a killed pull. The same client still does the
@@ -170,15 +173,21 @@ def _download(pin: Pin, entry: FileEntry, cache: Path) -> Check:
             partial = blob.with_name(f"{etag}.bundler-partial")
             url = hf_hub_url(pin.id, entry.path, revision=pin.commit, endpoint=endpoint())
             headers = build_hf_headers(token=os.environ.get("HF_TOKEN") or None, library_name="bundler", library_version=__version__)
+            if local is not None:
+                partial.unlink(missing_ok=True)  # a local copy is cheap to redo whole
             with open(partial, "ab") as f:
                 done = f.tell()
                 if done > entry.size:
                     f.truncate(0)
                     done = 0
-                # Hash while downloading: verification costs no second read of the file.
+                # Hash while writing: verification costs no second read of the file.
                 writer = HashingWriter(f, entry.hash.partition(":")[0], entry.size)
                 try:
-                    http_get(url, writer, resume_size=done, headers=headers, expected_size=entry.size)
+                    if local is not None:
+                        with open(local, "rb") as src:
+                            shutil.copyfileobj(src, writer, 4 << 20)
+                    else:
+                        http_get(url, writer, resume_size=done, headers=headers, expected_size=entry.size)
                 except OSError as e:
                     if "onsistency check failed" not in str(e):
                         raise  # a network failure: keep the partial file to resume from
@@ -234,6 +243,12 @@ def fetch(
             todo.append((pin, entry, snap / entry.path))
     if not todo:
         return
+    # Files a bundle carries (--embed-hub) are placed from the unpacked bundle, not downloaded.
+    local = {
+        (pin.key, entry.path): result.dest / hub_model_dir(pin) / entry.path
+        for pin in result.manifest.embedded_hub
+        for entry in pin.files
+    }
     from huggingface_hub.utils import disable_progress_bars, logging as hf_logging
 
     disable_progress_bars()  # ours are per file, on stderr; theirs would interleave
@@ -243,7 +258,7 @@ def fetch(
         if progress:
             progress("start", pin, entry)
         try:
-            check = _download(pin, entry, result.cache)
+            check = download_pinned(pin, entry, result.cache, local.get((pin.key, entry.path)))
         except Exception as e:  # noqa: BLE001 - reported per file below
             from .hub import hub_error
 

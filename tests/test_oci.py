@@ -205,3 +205,18 @@ def test_docker_login_credentials_authenticate_and_are_never_printed(auth_regist
     assert res2.code == 0, res2.stderr
     for out in (res.stdout, res.stderr, res2.stdout, res2.stderr):
         assert auth_registry["password"] not in out and creds not in out
+
+
+def test_embedded_hub_files_travel_through_the_registry(hub, registry, tmp_path):
+    proj = tmp_path / "proj-emb"
+    proj.mkdir()
+    (proj / "service.py").write_text('import bundler\n\n@bundler.service\nclass E:\n    m = bundler.HuggingFaceModel("acme/rerank-tiny", exclude="*.bin")\n')
+    bundle = build(proj / "service.py", output=tmp_path / "emb.bundle.tar.gz", embed_hub=True).path
+    ref = f"oci://{registry['host']}/acme/embedded:v1"
+    res = run_cli("push", str(bundle), ref, "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["blobs_uploaded"] == 4  # config, sources, two model files
+    env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": str(tmp_path / "c2"), "BUNDLER_HOME": str(tmp_path / "h2")}
+    res = run_cli("pull", ref, "--to", str(tmp_path / "emb"), "--json", env=env)
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["downloaded"]["files"] == 2

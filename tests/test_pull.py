@@ -290,3 +290,40 @@ def test_tampered_file_fails_at_resolve(bundle, tmp_path):
     res = run_cli("run", str(tmp_path / "plain"), "--check")
     assert res.code == 2
     assert "tokenizer.json was modified (expected git-sha1:0a4c04bf" in res.stderr
+
+
+def test_embed_hub_bundles_pull_with_no_network(hub, tmp_path, monkeypatch):
+    svc = make_project(tmp_path / "proj-air", 'import bundler\n\n@bundler.service\nclass Air:\n    m = bundler.HuggingFaceModel("acme/embed-small", revision="v1.0", include="*.safetensors")\n')
+    res = run_cli("build", str(svc), "--embed-hub", "-o", str(tmp_path / "air.bundle.tar"), "--json")
+    assert res.code == 0, res.stderr
+    bundle = tmp_path / "air.bundle.tar"
+    commit = embed_commit()
+    with tarfile.open(bundle) as tar:
+        names = tar.getnames()
+        assert names[-1] == f"hub/acme/embed-small/{commit}/model.safetensors"
+        weights = tar.extractfile(names[-1]).read()
+    assert weights == (FIXTURES / "hub/acme/embed-small/1/model.safetensors").read_bytes()
+    assert run_cli("inspect", str(bundle), "--verify").code == 0
+    # The deploy host: another cache, no Hub at all.
+    deploy = {"HF_HUB_CACHE": str(tmp_path / "air-cache"), "HF_ENDPOINT": "http://127.0.0.1:9", "BUNDLER_HOME": str(tmp_path / "air-home")}
+    hub.requests.clear()
+    res = run_cli("pull", str(bundle), "--json", env=deploy)
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["downloaded"]["files"] == 1
+    placed = snapshot_dir(tmp_path / "air-cache", "acme/embed-small", commit) / "model.safetensors"
+    assert placed.is_symlink() and placed.read_bytes() == weights
+    assert hub.requests == []
+    res = run_cli("run", str(tmp_path / "air"), "--check", env={**deploy, "HF_HUB_OFFLINE": "1"})
+    assert res.code == 0, res.stderr
+    assert str(placed.parent) in res.stdout
+
+
+def test_embed_hub_offline_needs_the_files_cached(hub, tmp_path):
+    svc = make_project(tmp_path / "proj-off", 'import bundler\n\n@bundler.service\nclass Off:\n    m = bundler.HuggingFaceModel("acme/rerank-tiny", exclude="*.bin")\n')
+    from bundler.lock import lock
+
+    lock(svc)
+    res = run_cli("build", str(svc), "--embed-hub", "--offline", "-o", str(tmp_path / "off.bundle.tar"))
+    assert res.code == 2
+    assert "--embed-hub: acme/rerank-tiny@" in res.stderr and "is missing in the Hugging Face cache" in res.stderr
+    assert not (tmp_path / "off.bundle.tar").exists()
