@@ -327,3 +327,29 @@ def test_embed_hub_offline_needs_the_files_cached(hub, tmp_path):
     assert res.code == 2
     assert "--embed-hub: acme/rerank-tiny@" in res.stderr and "is missing in the Hugging Face cache" in res.stderr
     assert not (tmp_path / "off.bundle.tar").exists()
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("path: config.json", "path: ../../../escaped.json"),
+        ("id: acme/embed-small", "id: ../../acme"),
+        ("hash: git-sha1:5d13531d5c5344f9076d2af02acd300008355e70", "hash: git-sha1:../../../../escaped"),
+    ],
+)
+def test_manifest_values_that_would_become_unsafe_paths_are_refused(bundle, tmp_path, old, new):
+    with tarfile.open(bundle) as tin:
+        members = [(m, tin.extractfile(m).read()) for m in tin.getmembers()]
+    evil = tmp_path / "evil.bundle.tar"
+    with tarfile.open(evil, "w", format=tarfile.PAX_FORMAT) as tout:
+        for m, data in members:
+            if m.name == "bundle.yaml":
+                assert old.encode() in data
+                data = data.replace(old.encode(), new.encode())
+                m.size = len(data)
+            tout.addfile(m, io.BytesIO(data))
+    res = run_cli("pull", str(evil), "--to", str(tmp_path / "out"))
+    assert res.code == 2, res.stderr
+    assert "the manifest is malformed or unsafe" in res.stderr
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.rglob("escaped*"))
