@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import ProblemFound, UsageError
-from .pins import FileEntry, Pin, key_of
+from .pins import FileEntry, Pin, check_pin, key_of
 
 LOCK_NAME = "bundler.lock"
 LOCK_VERSION = 1
@@ -81,13 +81,12 @@ def loads(text: str, shown: str) -> list[Pin]:
                     files=tuple(FileEntry(_str(f["path"]), int(f["size"]), _str(f["hash"])) for f in m["files"]),
                 )
             )
+            check_pin(pins[-1])
         except (KeyError, TypeError, ValueError) as e:
             raise UsageError(
                 f"{shown}: model entry {i + 1} is malformed ({type(e).__name__}: {e})",
                 hint="delete it and run `bundler lock` again",
             ) from None
-        if pins[-1].source not in ("huggingface", "store"):
-            raise UsageError(f"{shown}: model entry {i + 1} has unknown source {pins[-1].source!r}")
     return pins
 
 

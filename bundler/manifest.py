@@ -7,12 +7,11 @@ The digest is the blake3 of the canonical bytes of every manifest field except `
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import UsageError
-from .pins import FileEntry, Pin
+from .pins import FileEntry, Pin, check_hash, check_pin, safe_path
 
 SCHEMA = 1
 MANIFEST_NAME = "bundle.yaml"
@@ -148,37 +147,12 @@ def loads(raw: bytes, shown: str) -> Manifest:
     return m
 
 
-_HASH = re.compile(r"^(?:blake3:[0-9a-f]{64}|sha256:[0-9a-f]{64}|git-sha1:[0-9a-f]{40})$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-
-
-def _safe_path(path: str) -> str:
-    parts = path.split("/")
-    if not path or path.startswith("/") or "\\" in path or "\x00" in path or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"unsafe path {path!r}")
-    return path
-
-
 def _validate(m: Manifest) -> None:
     """Everything that later becomes a path or a file name must be safe: a bundle is untrusted."""
-    from .store import parse_tag
-
     for f in m.sources:
-        _safe_path(f.path)
-        if not _HASH.match(f.hash) or not f.hash.startswith("blake3:"):
+        safe_path(f.path)
+        if not f.hash.startswith("blake3:"):
             raise ValueError(f"bad hash {f.hash!r} for {f.path!r}")
+        check_hash(f.hash)
     for p in m.pins:
-        if p.source == "huggingface":
-            if not _REPO_ID.match(p.id) or ".." in p.id:
-                raise ValueError(f"bad repository id {p.id!r}")
-            if not p.commit or not _COMMIT.match(p.commit):
-                raise ValueError(f"bad commit {p.commit!r} for {p.id}")
-        elif p.source == "store":
-            parse_tag(f"{p.id.partition(':')[0]}:{p.version}")
-        else:
-            raise ValueError(f"unknown model source {p.source!r}")
-        for f in p.files:
-            _safe_path(f.path)
-            if not _HASH.match(f.hash):
-                raise ValueError(f"bad hash {f.hash!r} for {p.id} {f.path!r}")
+        check_pin(p)

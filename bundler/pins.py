@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,3 +60,41 @@ def key_of(ref: Any) -> tuple:
     """The key of a scanned reference (``bundler.introspect.ModelRef``)."""
     t = lambda v: tuple(v) if v is not None else None  # noqa: E731
     return (ref.kind, ref.id, ref.revision, t(ref.include), t(ref.exclude))
+
+
+_HASH = re.compile(r"^(?:blake3:[0-9a-f]{64}|sha256:[0-9a-f]{64}|git-sha1:[0-9a-f]{40})$")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def safe_path(path: str) -> str:
+    """A normalised relative path (no ``..``, no absolute, no backslash), or ValueError."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"unsafe path {path!r}")
+    return path
+
+
+def check_hash(value: str) -> str:
+    if not _HASH.match(value):
+        raise ValueError(f"bad hash {value!r}")
+    return value
+
+
+def check_pin(p: Pin) -> Pin:
+    """Refuse a pin (from a lock file or a bundle) whose values would become unsafe paths."""
+    from .store import parse_tag
+
+    if p.source == "huggingface":
+        if not _REPO_ID.match(p.id) or ".." in p.id:
+            raise ValueError(f"bad repository id {p.id!r}")
+        if not p.commit or not _COMMIT.match(p.commit):
+            raise ValueError(f"bad commit {p.commit!r} for {p.id}")
+    elif p.source == "store":
+        parse_tag(f"{p.id.partition(':')[0]}:{p.version}")
+    else:
+        raise ValueError(f"unknown model source {p.source!r}")
+    for f in p.files:
+        safe_path(f.path)
+        check_hash(f.hash)
+    return p

@@ -280,3 +280,13 @@ def test_lock_json_output(hub, tmp_path):
     assert data["models"] == [
         {"source": "huggingface", "id": "acme/rerank-tiny", "revision": "main", "pinned": hub.repos["acme/rerank-tiny"].refs["main"], "files": 2}
     ]
+
+
+def test_lock_entries_that_would_become_unsafe_paths_are_refused(hub, tmp_path):
+    svc = write_service(tmp_path, RERANK)
+    lock(svc)
+    text = (tmp_path / "bundler.lock").read_text()
+    (tmp_path / "bundler.lock").write_text(text.replace('path = "config.json"', 'path = "../../../etc/passwd"'))
+    res = run_cli("lock", str(svc))
+    assert res.code == 2
+    assert "model entry 1 is malformed (ValueError: unsafe path '../../../etc/passwd')" in res.stderr
