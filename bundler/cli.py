@@ -139,11 +139,12 @@ def inspect(
     token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
 ) -> None:
     """Show what a bundle holds (reads only its manifest); --verify checks every byte."""
-    from . import oci
     from .archive import read_manifest, require_ok, verify as do_verify
 
     report = None
-    if oci.is_oci(bundle):
+    if bundle.startswith("oci://"):  # the OCI client is imported only when it is needed
+        from . import oci
+
         if verify:
             raise UsageError("--verify needs a local bundle", hint="`bundler pull oci://...` verifies every blob digest")
         manifest = oci.read_manifest(bundle, insecure=insecure, token=token)

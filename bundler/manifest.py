@@ -126,7 +126,9 @@ def loads(raw: bytes, shown: str) -> Manifest:
     import yaml
 
     try:
-        data = yaml.safe_load(raw)
+        # libyaml's loader when present (10x faster on big manifests); writing stays pure-Python
+        # so that the bytes of bundle.yaml never depend on how PyYAML was installed.
+        data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except yaml.YAMLError as e:
         raise UsageError(f"{shown}: the manifest is not valid YAML: {e}") from None
     if not isinstance(data, dict) or "schema" not in data:

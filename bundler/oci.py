@@ -67,10 +67,6 @@ class Reference:
         return f"oci://{self.host}/{self.repo}" + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
 
-def is_oci(target: str) -> bool:
-    return str(target).startswith("oci://")
-
-
 def parse_reference(text: str) -> Reference:
     m = _REF.match(text)
     if not m:

@@ -315,10 +315,11 @@ def pull(
     token: str | None = None,
 ) -> PullResult:
     """Pull a bundle archive, or a pushed bundle (``oci://HOST/REPO:TAG`` or ``@sha256:…``)."""
-    from . import oci
     from .archive import read_manifest
 
-    if oci.is_oci(str(bundle)):
+    if str(bundle).startswith("oci://"):
+        from . import oci
+
         pushed = oci.open_pushed(str(bundle), insecure=insecure, token=token)
         manifest = pushed.manifest
         dest = Path(to) if to is not None else Path.cwd() / f"{manifest.name}-{manifest.version}"
