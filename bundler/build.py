@@ -112,6 +112,8 @@ def build(
         compress = out is not None and str(out).endswith((".tar.gz", ".tgz"))
 
     sources = collect_sources(config, skip=(out,) if out else ())
+    # Sources are hashed before packing because the manifest that lists their hashes is the
+    # archive's first member; packing hashes them again and fails if one changed in between.
     source_entries = []
     for rel, file in sources:
         source_entries.append({"path": rel, "size": file.stat().st_size, "hash": blake3_file(file)})

@@ -7,14 +7,23 @@ from typing import Any
 from .errors import UsageError
 
 
-def _patterns(value: str | list[str] | tuple[str, ...] | None, what: str) -> list[str] | None:
+def normalise_patterns(value: Any, what: str) -> list[str] | None:
+    """include/exclude as a list (a single pattern may be given as a string); the same rule at
+    run time and in the static scan. ValueError names ``what`` when the value is neither."""
     if value is None:
         return None
     if isinstance(value, str):
         return [value]
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise UsageError(f"{what} must be a string or a list of strings, not {value!r}")
+    raise ValueError(f"{what} must be a string or a list of strings, not {value!r}")
+
+
+def _patterns(value: Any, what: str) -> list[str] | None:
+    try:
+        return normalise_patterns(value, what)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 class _Descriptor:

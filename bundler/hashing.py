@@ -94,6 +94,10 @@ def file_hash(path: str | os.PathLike[str], algorithm: str) -> str:
     raise ValueError(f"unknown hash algorithm {algorithm!r}")
 
 
+class TooLarge(ValueError):
+    """More bytes arrived than the pinned size."""
+
+
 class HashingWriter:
     """A binary file wrapper that hashes what is written, for checking a download in its own pass.
 
@@ -118,6 +122,9 @@ class HashingWriter:
                 remaining -= len(chunk)
 
     def write(self, data: bytes) -> int:
+        # A source that sends more than the pinned size is wrong, however long it would go on.
+        if self.f.tell() + len(data) > self.size:
+            raise TooLarge(f"more than the expected {self.size} bytes")
         self.h.update(data)
         return self.f.write(data)
 

@@ -158,7 +158,7 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
     from huggingface_hub.utils import build_hf_headers
 
     from . import __version__
-    from .hashing import HashingWriter
+    from .hashing import HashingWriter, TooLarge
     from .hub import endpoint
 
     etag = entry.hash.partition(":")[2]
@@ -187,16 +187,16 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
                         with open(local, "rb") as src:
                             shutil.copyfileobj(src, writer, 4 << 20)
                     else:
-                        http_get(url, writer, resume_size=done, headers=headers, expected_size=entry.size)
-                except OSError as e:
-                    if "onsistency check failed" not in str(e):
-                        raise  # a network failure: keep the partial file to resume from
-                    got = f.tell()
-                    f.truncate(0)
-                    return Check(link, entry, "mismatch", f"size {got}")
-            if writer.digest != entry.hash or partial.stat().st_size != entry.size:
+                        # No expected_size: the size is checked here, the same way for every source;
+                        # a network failure propagates and leaves the partial file to resume from.
+                        http_get(url, writer, resume_size=done, headers=headers)
+                except TooLarge:
+                    partial.unlink(missing_ok=True)
+                    return Check(link, entry, "mismatch", f"more than {entry.size} bytes")
+            got = partial.stat().st_size
+            if got != entry.size or writer.digest != entry.hash:
                 partial.unlink(missing_ok=True)
-                return Check(link, entry, "mismatch", writer.digest)
+                return Check(link, entry, "mismatch", f"size {got}" if got != entry.size else writer.digest)
             os.chmod(partial, 0o644)
             os.replace(partial, blob)
             remember(blob, entry)

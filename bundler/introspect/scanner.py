@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..descriptors import normalise_patterns
 from ..errors import DynamicValueError, IntrospectionError, UsageError
 from .project import ClassSym, External, Opaque, Project, Scope, Symbol, ValueBinding
 from .values import Evaluator
@@ -301,13 +302,10 @@ class _Scanner:
         return ModelRef(attr, "store", tag, None, None, None, file, call.lineno)
 
     def _patterns(self, value: Any, what: str, scope: Scope, call: ast.Call) -> list[str] | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return [value]
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            return list(value)
-        raise self._err(scope, call, f"`{what}` must be a string or a list of strings, not {value!r}")
+        try:
+            return normalise_patterns(value, f"`{what}`")
+        except ValueError as e:
+            raise self._err(scope, call, str(e)) from None
 
     def _depends(self, call: ast.Call, scope: Scope) -> str:
         target: ast.expr | None = call.args[0] if call.args else None
