@@ -376,6 +376,38 @@ def _plain_tar(bundle: Path, work: Path) -> Path:
     return out
 
 
+def _digest_record(recorded: str) -> Path:
+    from .store import home
+
+    algorithm, _, hexdigest = recorded.partition(":")
+    return home() / "oci-digests" / f"{algorithm}-{hexdigest}"
+
+
+def _known_sha256(recorded: str) -> str | None:
+    """The sha256 of content known by another hash, if bundler computed it before.
+
+    Sound without reading the file again: content with the recorded hash has this sha256, and a
+    registry accepts an upload only when the bytes match the digest it is given; so a later push of
+    unchanged weights reads nothing but asks the registry whether it has them.
+    """
+    try:
+        value = _digest_record(recorded).read_text().strip()
+    except OSError:
+        return None
+    return value if re.fullmatch(r"sha256:[0-9a-f]{64}", value) else None
+
+
+def _remember_sha256(recorded: str, sha: str) -> None:
+    path = _digest_record(recorded)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(sha + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only costs a re-hash next time
+
+
 def _hash_slice(path: Path, offset: int, size: int, algorithm: str) -> tuple[str, str]:
     """(the OCI sha256 digest, the bundle manifest's ``algorithm:hex``) of a member, in one read."""
     from .hashing import new_hasher
@@ -425,9 +457,12 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
                         raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
                     writer.add_bytes(name[len("src/") :], data)
                     continue
-                sha, recorded = _hash_slice(plain, m.offset_data, m.size, entry.hash.partition(":")[0])
-                if recorded != entry.hash:
-                    raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
+                sha = _known_sha256(entry.hash)
+                if sha is None:
+                    sha, recorded = _hash_slice(plain, m.offset_data, m.size, entry.hash.partition(":")[0])
+                    if recorded != entry.hash:
+                        raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
+                    _remember_sha256(entry.hash, sha)
                 layers.append(({"mediaType": MODEL_FILE_TYPE, "digest": sha, "size": m.size, "annotations": {TITLE: name}}, (plain, m.offset_data, m.size)))
             missing = set(expected) - seen
             if missing:

@@ -220,3 +220,16 @@ def test_embedded_hub_files_travel_through_the_registry(hub, registry, tmp_path)
     res = run_cli("pull", ref, "--to", str(tmp_path / "emb"), "--json", env=env)
     assert res.code == 0, res.stderr
     assert json.loads(res.stdout)["downloaded"]["files"] == 2
+
+
+def test_remembered_digests_never_let_tampered_bytes_through(hub, registry, tmp_path):
+    weights = os.urandom(50_000)
+    bundle = make_bundle(tmp_path, "t", weights)
+    assert push(bundle, f"oci://{registry['host']}/acme/first:v1").uploaded > len(weights)
+    raw = bundle.read_bytes()
+    assert raw.count(weights) == 1
+    bundle.write_bytes(raw.replace(weights, bytes(len(weights))))  # same size, other bytes
+    res = run_cli("push", str(bundle), f"oci://{registry['host']}/acme/second:v1")
+    assert res.code == 1
+    assert "DIGEST_INVALID" in res.stderr or "digest" in res.stderr.lower()
+    assert not tag_exists(registry["host"], "acme/second", "v1")
