@@ -75,20 +75,20 @@ def check_file(path: Path, entry: FileEntry, *, full: bool = False) -> Check:
     actual = file_hash(real, entry.hash.partition(":")[0])
     if actual != entry.hash:
         return Check(path, entry, "mismatch", actual)
-    remember(real, entry)
+    remember(real, entry, st)
     return Check(path, entry, "ok")
 
 
-def remember(path: Path, entry: FileEntry) -> None:
-    """Record that ``path`` was just verified as ``entry`` (hashed by the caller in its own pass)."""
+def remember(path: Path, entry: FileEntry, st: os.stat_result | None = None) -> None:
+    """Record that ``path`` was verified as ``entry``; ``st`` is its stat from before the hash
+    (so a change during hashing leaves a stamp that no longer matches)."""
+    from .atomic import write_atomic
+
     real = path.resolve(strict=True)
-    st = real.stat()
     marker = _marker(real)
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
-        tmp.write_text(_stamp(st, entry.hash))
-        os.replace(tmp, marker)
+        write_atomic(marker, _stamp(st or real.stat(), entry.hash).encode())
     except OSError:
         pass  # a read-only home only costs a re-hash next time
 

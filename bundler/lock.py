@@ -7,13 +7,12 @@ entries sorted, defaults omitted, every file with its size and hash, and the ref
 
 from __future__ import annotations
 
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .atomic import write_atomic
 from .errors import ProblemFound, UsageError
 from .pins import FileEntry, Pin, check_pin, key_of
 
@@ -113,25 +112,6 @@ def read(path: Path) -> list[Pin] | None:
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"{path}: can't read: {e}") from None
     return loads(text, str(path))
-
-
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` via a temporary file and a rename; False when already equal."""
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
 
 
 # --- planning ---------------------------------------------------------------------------------

@@ -398,12 +398,12 @@ def _known_sha256(recorded: str) -> str | None:
 
 
 def _remember_sha256(recorded: str, sha: str) -> None:
+    from .atomic import write_atomic
+
     path = _digest_record(recorded)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(sha + "\n")
-        os.replace(tmp, path)
+        write_atomic(path, (sha + "\n").encode())
     except OSError:
         pass  # only costs a re-hash next time
 

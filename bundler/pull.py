@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .atomic import write_atomic
 from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, snapshot_dir
 from .errors import BundlerError, ProblemFound, UsageError
 from .manifest import MANIFEST_NAME, Manifest, hub_model_dir, store_model_dir
@@ -363,8 +364,6 @@ def _pull(
     fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress)
     if not verify_only:
         record = json.dumps({"cache_dir": str(cache.resolve())}, indent=2) + "\n"
-        from .lock import write_atomic
-
         write_atomic(dest / PULL_RECORD, record.encode())
     return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ class BundleContext:
         self.manifest: Manifest = loads((root / MANIFEST_NAME).read_bytes(), str(root / MANIFEST_NAME))
         self._pins = {p.key: p for p in self.manifest.pins}
 
-    @property
+    @cached_property
     def cache(self) -> Path:
         """Where `bundler pull` put this bundle's Hub files (it records it), else the default cache."""
         from .cache import hub_cache_dir

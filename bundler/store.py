@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .atomic import write_atomic
 from .errors import ProblemFound, UsageError
 from .pins import FileEntry
 
@@ -216,10 +217,7 @@ class Store:
         return model
 
     def _set_latest(self, name: str, version: str) -> None:
-        ndir = self.models_dir / name
-        tmp = ndir / f".latest.{os.getpid()}.{time.monotonic_ns()}"
-        tmp.write_text(version + "\n")
-        os.replace(tmp, ndir / "latest")
+        write_atomic(self.models_dir / name / "latest", (version + "\n").encode())
 
     @contextmanager
     def create(self, tag: str) -> Iterator["NewModel"]:
