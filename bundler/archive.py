@@ -131,6 +131,32 @@ def check_member(member: tarfile.TarInfo, shown: str) -> str:
     return name
 
 
+class ExpectedMembers:
+    """The members a bundle manifest lists, for reading untrusted members against it in one place:
+    each name must be listed, may come once, and must have the listed size."""
+
+    def __init__(self, manifest: Manifest, where: str) -> None:
+        self.entries = manifest.members()
+        self.where = where
+        self.seen: set[str] = set()
+
+    def accept(self, name: str, size: int) -> FileEntry:
+        entry = self.entries.get(name)
+        if entry is None:
+            raise UsageError(f"{self.where}: member {name!r} is not in the manifest; refusing it")
+        if name in self.seen:
+            raise UsageError(f"{self.where}: member {name!r} appears twice; refusing it")
+        if size != entry.size:
+            raise UsageError(f"{self.where}: member {name!r} is {size} bytes but the manifest says {entry.size}; refusing it")
+        self.seen.add(name)
+        return entry
+
+    def require_all(self) -> None:
+        missing = sorted(set(self.entries) - self.seen)
+        if missing:
+            raise ProblemFound(f"{self.where}: members missing: {', '.join(missing)}", hint="the bundle is incomplete; fetch or build it again")
+
+
 def write_member(root: Path, name: str, src: IO[bytes], entry: FileEntry, *, executable: bool = False, tee=None) -> None:
     """Write one member of a bundle under ``root``, checked against its manifest ``entry``.
 

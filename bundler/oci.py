@@ -422,14 +422,13 @@ def _hash_slice(path: Path, offset: int, size: int, algorithm: str) -> tuple[str
 
 def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None) -> PushResult:
     """Push a bundle archive; blobs the registry already has are not uploaded again."""
-    from .archive import ArchiveWriter, check_member, read_manifest
+    from .archive import ArchiveWriter, ExpectedMembers, check_member, read_manifest
 
     bundle = Path(bundle)
     ref = parse_reference(target)
     if ref.digest:
         raise UsageError(f"{target}: push to a tag, not a digest")
     manifest = read_manifest(bundle)
-    expected = manifest.members()
     registry = Registry(ref.host, insecure=insecure, token=token)
     result = PushResult(ref, "")
     with tempfile.TemporaryDirectory(prefix="bundler-push-") as d:
@@ -443,12 +442,9 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
             if not names or names[0] != "bundle.yaml":
                 raise UsageError(f"{bundle}: no bundle.yaml at the start of the archive")
             config = tar.extractfile(members[0]).read()  # type: ignore[union-attr]
-            seen = set()
+            expected = ExpectedMembers(manifest, str(bundle))
             for m, name in zip(members[1:], names[1:]):
-                entry = expected.get(name)
-                if entry is None or name in seen or m.size != entry.size:
-                    raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="check it with `bundler inspect --verify`")
-                seen.add(name)
+                entry = expected.accept(name, m.size)
                 if name.startswith("src/"):
                     data = tar.extractfile(m).read()  # type: ignore[union-attr]
                     from .hashing import blake3_bytes
@@ -464,9 +460,7 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
                         raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
                     _remember_sha256(entry.hash, sha)
                 layers.append(({"mediaType": MODEL_FILE_TYPE, "digest": sha, "size": m.size, "annotations": {TITLE: name}}, (plain, m.offset_data, m.size)))
-            missing = set(expected) - seen
-            if missing:
-                raise ProblemFound(f"{bundle}: members missing: {', '.join(sorted(missing))}")
+            expected.require_all()
         writer.close()
         src = sources.getvalue()
         blobs: list[tuple[dict[str, Any], Any]] = [
@@ -537,19 +531,10 @@ class Pushed:
         """Write the bundle's members under ``root``, each streamed once and checked twice:
         against the registry digest (sha256) and the bundle manifest (size, blake3). Only members
         the manifest lists, at safe paths, are accepted."""
-        from .archive import check_member, write_member
+        from .archive import ExpectedMembers, check_member, write_member
         from .manifest import MANIFEST_NAME, SOURCE_PREFIX
 
-        expected = self.manifest.members()
-        written: set[str] = set()
-
-        def accept(name: str, where: str) -> Any:
-            check_member(tarfile.TarInfo(name), where)
-            entry = expected.get(name)
-            if entry is None or name in written:
-                raise UsageError(f"{self.ref}: {where} holds {name!r}, which the bundle manifest does not list")
-            written.add(name)
-            return entry
+        expected = ExpectedMembers(self.manifest, str(self.ref))
 
         (root / MANIFEST_NAME).write_bytes(self.raw_config)
         for i, layer in enumerate(self.oci.get("layers", [])):
@@ -561,12 +546,12 @@ class Pushed:
                 with tarfile.open(fileobj=buf, mode="r:") as src:
                     for m in src.getmembers():
                         name = SOURCE_PREFIX + check_member(m, f"{self.ref} source layer")
-                        write_member(root, name, src.extractfile(m), accept(name, "the source layer"), executable=bool(m.mode & 0o111))  # type: ignore[arg-type]
+                        entry = expected.accept(name, m.size)
+                        write_member(root, name, src.extractfile(m), entry, executable=bool(m.mode & 0o111))  # type: ignore[arg-type]
             elif kind == MODEL_FILE_TYPE:
-                name = layer.get("annotations", {}).get(TITLE, "")
-                entry = accept(name, f"layer {i}")
-                if entry.size != size:
-                    raise UsageError(f"{self.ref}: layer {i} ({name}) is {size} bytes but the manifest says {entry.size}")
+                info = tarfile.TarInfo(layer.get("annotations", {}).get(TITLE, ""))
+                name = check_member(info, f"{self.ref} layer {i}")
+                entry = expected.accept(name, size)
                 sha = hashlib.sha256()
                 r = self.registry.get_blob(self.ref.repo, digest)
                 try:
@@ -577,9 +562,7 @@ class Pushed:
                     raise ProblemFound(f"{self.ref}: blob {digest} ({name}) failed verification", hint="pull again")
             else:
                 raise UsageError(f"{self.ref}: layer {i} has an unknown media type {kind!r}")
-        missing = sorted(set(expected) - written)
-        if missing:
-            raise ProblemFound(f"{self.ref}: the pushed bundle lacks {', '.join(missing)}")
+        expected.require_all()
 
 
 def open_pushed(target: str, *, insecure: bool = False, token: str | None = None) -> Pushed:

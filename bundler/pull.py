@@ -84,7 +84,7 @@ def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
     Every member must be a regular file the manifest lists, with the size and hash it gives;
     tarfile's ``data`` filter is applied too, as a second wall.
     """
-    from .archive import iter_members, write_member
+    from .archive import ExpectedMembers, iter_members, write_member
 
     if _already_unpacked(dest, manifest):
         return False
@@ -92,28 +92,16 @@ def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
     shown = str(bundle)
     try:
         (tmp / MANIFEST_NAME).write_bytes(manifest.to_yaml())
-        expected = manifest.members()
-        seen: set[str] = set()
+        expected = ExpectedMembers(manifest, shown)
         for name, member, f in iter_members(bundle):
-            entry = expected.get(name)
-            if entry is None:
-                raise UsageError(f"{shown}: member {name!r} is not in the manifest; refusing to unpack")
-            if name in seen:
-                raise UsageError(f"{shown}: member {name!r} appears twice; refusing to unpack")
-            seen.add(name)
-            if member.size != entry.size:
-                raise UsageError(
-                    f"{shown}: member {name!r} is {member.size} bytes but the manifest says {entry.size}; refusing to unpack"
-                )
+            entry = expected.accept(name, member.size)
             if hasattr(tarfile, "data_filter"):
                 try:
                     tarfile.data_filter(member, str(tmp))
                 except tarfile.FilterError as e:
                     raise UsageError(f"{shown}: member {name!r} refused: {e}") from None
             write_member(tmp, name, f, entry, executable=bool(member.mode & 0o111))
-        missing = sorted(set(expected) - seen)
-        if missing:
-            raise ProblemFound(f"{shown}: members missing from the archive: {', '.join(missing)}")
+        expected.require_all()
         install_dir(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
