@@ -190,10 +190,10 @@ def _write(
         with os.fdopen(fd, "wb") as f:
             writer = ArchiveWriter(f, compress=compress)
             writer.add_bytes(MANIFEST_NAME, manifest.to_yaml())
-            expected = {e["path"]: e for e in manifest.data["sources"]}
+            members = manifest.members()
             for rel, file in sources:
-                entry = expected[rel]
-                if writer.add_file(SOURCE_PREFIX + rel, file, entry["size"]) != entry["hash"]:
+                entry = members[SOURCE_PREFIX + rel]
+                if writer.add_file(SOURCE_PREFIX + rel, file, entry.size) != entry.hash:
                     raise ProblemFound(f"{file}: changed while the bundle was being built", hint="build again")
             store = Store()
             for p in pinned.pins:
@@ -210,9 +210,8 @@ def _write(
                             f"store model {model.tag}: {fe.path} does not match its recorded hash",
                             hint=f"the store copy was modified; delete and re-import it (bundler models delete {model.tag})",
                         )
-            expected_hub = manifest.members()
             for name, src in sorted(hub_files.items()):
-                entry = expected_hub[name]
+                entry = members[name]
                 if writer.add_file(name, src, entry.size, entry.hash.partition(":")[0]) != entry.hash:
                     raise ProblemFound(f"{src}: changed while the bundle was being built", hint="build again")
             writer.close()

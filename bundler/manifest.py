@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .errors import UsageError
@@ -72,7 +73,7 @@ class Manifest:
     def version(self) -> str:
         return self.data["version"]
 
-    @property
+    @cached_property
     def digest(self) -> str:
         return digest_of(self.data)
 
