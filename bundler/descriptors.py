@@ -38,9 +38,10 @@ class _Descriptor:
     @property
     def key(self) -> tuple:
         """The identity a lock or bundle pin is matched on."""
+        from .pins import key_of
+
         info = self.to_info()
-        t = lambda v: tuple(v) if v is not None else None  # noqa: E731
-        return (self.kind, info["id"], info.get("revision"), t(info.get("include")), t(info.get("exclude")))
+        return key_of(self.kind, info["id"], info.get("revision"), info.get("include"), info.get("exclude"))
 
     def _bundle(self):
         from .runtime import bundle_for

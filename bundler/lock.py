@@ -187,7 +187,7 @@ def lock(
     by_key = {p.key: p for p in existing}
     refs: dict[tuple, Any] = {}
     for m in result.models:
-        refs.setdefault(key_of(m), m)
+        refs.setdefault(key_of(m.kind, m.id, m.revision, m.include, m.exclude), m)
 
     out = LockResult(lock_file, scan=result)
     if check:

@@ -56,10 +56,10 @@ class Pin:
         return self.id
 
 
-def key_of(ref: Any) -> tuple:
-    """The key of a scanned reference (``bundler.introspect.ModelRef``)."""
+def key_of(kind: str, id: str, revision: str | None, include: Any, exclude: Any) -> tuple:
+    """The key a reference (scanned, or a runtime descriptor) is matched to its pin on."""
     t = lambda v: tuple(v) if v is not None else None  # noqa: E731
-    return (ref.kind, ref.id, ref.revision, t(ref.include), t(ref.exclude))
+    return (kind, id, revision, t(include), t(exclude))
 
 
 _HASH = re.compile(r"^(?:blake3:[0-9a-f]{64}|sha256:[0-9a-f]{64}|git-sha1:[0-9a-f]{40})$")
