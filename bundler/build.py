@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +93,7 @@ def build(
     from .lock import lock, require_fresh
 
     path, only = split_target(str(target))
+    load_config(find_root(Path(path), Path(path).parent))  # bad settings fail before the lock is written
     if locked:
         pinned = lock(path, check=True)
         require_fresh(pinned)
@@ -111,6 +111,8 @@ def build(
     if compress is None:
         compress = out is not None and str(out).endswith((".tar.gz", ".tgz"))
 
+    if out is not None and out.is_dir():
+        raise UsageError(f"{out}: is a directory", hint="give -o a file name, e.g. -o dist/name.bundle.tar")
     sources = collect_sources(config, skip=(out,) if out else ())
     # Sources are hashed before packing because the manifest that lists their hashes is the
     # archive's first member; packing hashes them again and fails if one changed in between.
@@ -183,40 +185,37 @@ def _write(
 ) -> None:
     """Write to a temporary file beside ``out`` and rename: a failed build leaves no bundle."""
     from .archive import ArchiveWriter
+    from .scratch import scratch_file
     from .store import Store
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer = ArchiveWriter(f, compress=compress)
-            writer.add_bytes(MANIFEST_NAME, manifest.to_yaml())
-            members = manifest.members()
-            for rel, file in sources:
-                entry = members[SOURCE_PREFIX + rel]
-                if writer.add_file(SOURCE_PREFIX + rel, file, entry.size) != entry.hash:
-                    raise ProblemFound(f"{file}: changed while the bundle was being built", hint="build again")
-            store = Store()
-            for p in pinned.pins:
-                if p.source != "store":
-                    continue
-                model = store.get(f"{p.id.partition(':')[0]}:{p.version}")
-                base = store_model_dir(p)
-                for fe in p.files:
-                    src = model.path / fe.path
-                    if not src.is_file():
-                        raise ProblemFound(f"store model {model.tag}: {fe.path} is missing", hint=f"re-import it: bundler models import {model.tag} DIR")
-                    if writer.add_file(f"{base}/{fe.path}", src, fe.size) != fe.hash:
-                        raise ProblemFound(
-                            f"store model {model.tag}: {fe.path} does not match its recorded hash",
-                            hint=f"the store copy was modified; delete and re-import it (bundler models delete {model.tag})",
-                        )
-            for name, src in sorted(hub_files.items()):
-                entry = members[name]
-                if writer.add_file(name, src, entry.size, entry.hash.partition(":")[0]) != entry.hash:
-                    raise ProblemFound(f"{src}: changed while the bundle was being built", hint="build again")
-            writer.close()
+    with scratch_file(out.parent, f".{out.name}.", ".tmp") as (f, tmp):
+        writer = ArchiveWriter(f, compress=compress)
+        writer.add_bytes(MANIFEST_NAME, manifest.to_yaml())
+        members = manifest.members()
+        for rel, file in sources:
+            entry = members[SOURCE_PREFIX + rel]
+            if writer.add_file(SOURCE_PREFIX + rel, file, entry.size) != entry.hash:
+                raise ProblemFound(f"{file}: changed while the bundle was being built", hint="build again")
+        store = Store()
+        for p in pinned.pins:
+            if p.source != "store":
+                continue
+            model = store.get(f"{p.id.partition(':')[0]}:{p.version}")
+            base = store_model_dir(p)
+            for fe in p.files:
+                src = model.path / fe.path
+                if not src.is_file():
+                    raise ProblemFound(f"store model {model.tag}: {fe.path} is missing", hint=f"re-import it: bundler models import {model.tag} DIR")
+                if writer.add_file(f"{base}/{fe.path}", src, fe.size) != fe.hash:
+                    raise ProblemFound(
+                        f"store model {model.tag}: {fe.path} does not match its recorded hash",
+                        hint=f"the store copy was modified; delete and re-import it (bundler models delete {model.tag})",
+                    )
+        for name, src in sorted(hub_files.items()):
+            entry = members[name]
+            if writer.add_file(name, src, entry.size, entry.hash.partition(":")[0]) != entry.hash:
+                raise ProblemFound(f"{src}: changed while the bundle was being built", hint="build again")
+        writer.close()
+        f.flush()
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -18,6 +18,7 @@ from .pins import FileEntry, Pin, check_pin, key_of
 
 LOCK_NAME = "bundler.lock"
 LOCK_VERSION = 1
+MAX_LOCK_BYTES = 64 << 20
 HEADER = "# Written by `bundler lock`: pins every model the service declares. Commit it; don't edit it.\n"
 
 
@@ -36,6 +37,13 @@ def dumps(pins: Iterable[Pin]) -> str:
 
     models = []
     for p in sorted(pins, key=_sort_key):
+        try:
+            check_pin(p)  # never write what the reader would refuse
+        except ValueError as e:
+            raise UsageError(
+                f"{p.label}: can't be locked: {e}",
+                hint="rename the file in the model, or leave it out with exclude=[...]",
+            ) from None
         entry: dict[str, Any] = {"source": p.source, "id": p.id}
         if p.revision is not None:
             entry["revision"] = p.revision
@@ -57,16 +65,21 @@ def loads(text: str, shown: str) -> list[Pin]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{shown}: not valid TOML: {e}", hint="delete it and run `bundler lock` again") from None
+    except RecursionError:
+        raise UsageError(f"{shown}: nested too deeply to be a lock file", hint="delete it and run `bundler lock` again") from None
     version = data.get("version")
-    if not isinstance(version, int):
-        raise UsageError(f"{shown}: no format version", hint="delete it and run `bundler lock` again")
+    if type(version) is not int or version < 1:
+        raise UsageError(f"{shown}: no valid format version ({version!r})", hint="delete it and run `bundler lock` again")
     if version > LOCK_VERSION:
         raise UsageError(
             f"{shown}: format version {version} is newer than this bundler understands ({LOCK_VERSION})",
             hint="upgrade bundler",
         )
-    pins = []
-    for i, m in enumerate(data.get("model", [])):
+    pins: list[Pin] = []
+    models = data.get("model", [])
+    if not isinstance(models, list):
+        raise UsageError(f"{shown}: `model` must be an array of tables", hint="delete it and run `bundler lock` again")
+    for i, m in enumerate(models):
         try:
             pins.append(
                 Pin(
@@ -77,11 +90,13 @@ def loads(text: str, shown: str) -> list[Pin]:
                     exclude=_patterns(m.get("exclude")),
                     commit=_opt_str(m.get("commit")),
                     version=_opt_str(m.get("version")),
-                    files=tuple(FileEntry(_str(f["path"]), int(f["size"]), _str(f["hash"])) for f in m["files"]),
+                    files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"])) for f in m["files"]),
                 )
             )
             check_pin(pins[-1])
-        except (KeyError, TypeError, ValueError) as e:
+            if any(p.key == pins[-1].key for p in pins[:-1]):
+                raise ValueError(f"{pins[-1].label} is locked twice")
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise UsageError(
                 f"{shown}: model entry {i + 1} is malformed ({type(e).__name__}: {e})",
                 hint="delete it and run `bundler lock` again",
@@ -95,6 +110,12 @@ def _str(v: Any) -> str:
     return v
 
 
+def _size(v: Any) -> int:
+    if type(v) is not int or v < 0:
+        raise TypeError(f"size {v!r} is not a byte count")
+    return v
+
+
 def _opt_str(v: Any) -> str | None:
     return None if v is None else _str(v)
 
@@ -105,11 +126,13 @@ def _patterns(v: Any) -> tuple[str, ...] | None:
 
 def read(path: Path) -> list[Pin] | None:
     """The pins in ``path``, or None when there is no lock file."""
+    from .safe_read import read_regular
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_LOCK_BYTES).decode("utf-8")
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
         raise UsageError(f"{path}: can't read: {e}") from None
     return loads(text, str(path))
 

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from .errors import UsageError
-from .pins import FileEntry, Pin, check_hash, check_pin, safe_path
+from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path
 
 SCHEMA = 1
 MANIFEST_NAME = "bundle.yaml"
@@ -123,31 +123,185 @@ def digest_of(data: dict[str, Any]) -> str:
     return blake3_bytes(canonical.encode("utf-8"))
 
 
+#: A manifest is small (names, pins, hashes); a bigger one is hostile or broken.
+MAX_MANIFEST_BYTES = 64 << 20
+
+
 def loads(raw: bytes, shown: str) -> Manifest:
+    """Parse and strictly validate an untrusted ``bundle.yaml``: types, ranges, required and
+    unknown fields, and every value that later becomes a path."""
     import yaml
 
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise UsageError(f"{shown}: the manifest is {len(raw)} bytes, over the {MAX_MANIFEST_BYTES >> 20} MiB limit")
     try:
         # libyaml's loader when present (10x faster on big manifests); writing stays pure-Python
         # so that the bytes of bundle.yaml never depend on how PyYAML was installed.
-        data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+        data = yaml.load(raw, Loader=_loader())  # noqa: S506 - a safe loader without implicit types
     except yaml.YAMLError as e:
-        raise UsageError(f"{shown}: the manifest is not valid YAML: {e}") from None
+        raise UsageError(f"{shown}: the manifest is not valid YAML: {_one_line(e)}") from None
+    except RecursionError:
+        raise UsageError(f"{shown}: the manifest is nested too deeply") from None
     if not isinstance(data, dict) or "schema" not in data:
         raise UsageError(f"{shown}: bundle.yaml is not a bundler manifest")
-    if not isinstance(data["schema"], int) or data["schema"] > SCHEMA:
+    _refuse_shared(data, shown)
+    schema = data["schema"]
+    if type(schema) is not int or schema < 1:
+        raise UsageError(f"{shown}: manifest schema {schema!r} is not a schema version")
+    if schema > SCHEMA:
         raise UsageError(
-            f"{shown}: manifest schema {data['schema']!r} is newer than this bundler understands ({SCHEMA})",
+            f"{shown}: manifest schema {schema!r} is newer than this bundler understands ({SCHEMA})",
             hint="upgrade bundler",
         )
-    for key in ("name", "version", "models", "sources"):
-        if key not in data:
-            raise UsageError(f"{shown}: the manifest has no `{key}`")
     try:
+        _check_schema(data)
         m = Manifest(data)
         _validate(m)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise UsageError(f"{shown}: the manifest is malformed or unsafe ({type(e).__name__}: {e})") from None
+        raise UsageError(f"{shown}: the manifest is malformed or unsafe: {e}") from None
     return m
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def _refuse_shared(data: Any, shown: str) -> None:
+    """Refuse YAML aliases (bundler never writes them): a loaded alias is a container reached
+    twice, and an alias bomb is cheap only until something walks it. Stops at the first repeat."""
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (dict, list)):
+            if id(v) in seen:
+                raise UsageError(f"{shown}: the manifest uses YAML aliases, which bundler never writes")
+            seen.add(id(v))
+            stack.extend(v.values() if isinstance(v, dict) else v)
+
+
+_LOADER: Any = None
+
+
+def _loader() -> Any:
+    """A safe loader that keeps every scalar a bundler manifest can hold as str/int/bool/None.
+
+    SafeLoader would turn ``2024-01-01`` into a date and accept ``!!binary`` and ``!!set``;
+    none of those are manifest values, so they stay strings or are refused by the schema check.
+    """
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class Loader(base):  # type: ignore[misc, valid-type]
+            pass
+
+        Loader.yaml_implicit_resolvers = {
+            k: [(tag, rx) for tag, rx in v if tag.endswith((":int", ":bool", ":null", ":str"))]
+            for k, v in base.yaml_implicit_resolvers.items()
+        }
+        for tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary", "tag:yaml.org,2002:set",
+                    "tag:yaml.org,2002:float", "tag:yaml.org,2002:omap", "tag:yaml.org,2002:pairs"):
+            Loader.add_constructor(tag, Loader.construct_undefined)
+        _LOADER = Loader
+    return _LOADER
+
+
+def _str(v: Any, what: str) -> str:
+    if type(v) is not str:
+        raise TypeError(f"{what} must be a string, not {v!r}"[:200])
+    return v
+
+
+def _strs(v: Any, what: str) -> list[str]:
+    if type(v) is not list:
+        raise TypeError(f"{what} must be a list of strings")
+    for x in v:
+        _str(x, what)
+    return v
+
+
+def _keys(d: Any, what: str, required: set[str], optional: set[str]) -> dict[str, Any]:
+    if type(d) is not dict:
+        raise TypeError(f"{what} must be a mapping")
+    for k in d:
+        if type(k) is not str:
+            raise TypeError(f"{what}: key {k!r} is not a string")
+    missing = required - d.keys()
+    if missing:
+        raise KeyError(f"{what} has no `{sorted(missing)[0]}`")
+    unknown = d.keys() - required - optional
+    if unknown:
+        raise ValueError(f"{what}: unknown field `{sorted(unknown)[0]}` for schema {SCHEMA}")
+    return d
+
+
+def _files(v: Any, what: str) -> None:
+    if type(v) is not list:
+        raise TypeError(f"{what} must be a list")
+    seen: set[str] = set()
+    for f in v:
+        _keys(f, what, {"path", "size", "hash"}, set())
+        path = _str(f["path"], f"{what} path")
+        if type(f["size"]) is not int or f["size"] < 0:
+            raise ValueError(f"{what} {path!r}: size {f['size']!r} is not a byte count")
+        _str(f["hash"], f"{what} {path!r} hash")
+        if path in seen:
+            raise ValueError(f"{what}: {path!r} is listed twice")
+        seen.add(path)
+
+
+def _check_schema(d: dict[str, Any]) -> None:
+    _keys(d, "the manifest", {"schema", "name", "version", "models", "sources"},
+          {"entrypoint", "python", "requirements", "services", "arguments"})
+    safe_name(_str(d["name"], "name"), "bundle name")
+    safe_name(_str(d["version"], "version"), "bundle version")
+    if "entrypoint" in d:
+        entry = _str(d["entrypoint"], "entrypoint")
+        file, sep, cls = entry.rpartition(":")
+        safe_path(file)
+        if not sep or not cls.isidentifier():
+            raise ValueError(f"entrypoint {entry!r} is not `file.py:Class`")
+    if "python" in d:
+        _str(d["python"], "python")
+    _strs(d.get("requirements", []), "requirements")
+    if "arguments" in d and type(d["arguments"]) is not dict:
+        raise TypeError("arguments must be a mapping")
+    services = d.get("services", [])
+    if type(services) is not list:
+        raise TypeError("services must be a list")
+    for s in services:
+        _keys(s, "a service", {"name", "class", "module", "file", "models"}, {"resources", "depends", "undeclared"})
+        for k in ("name", "class", "module", "file"):
+            _str(s[k], f"service {k}")
+        _strs(s.get("depends", []), "service depends")
+        if type(s["models"]) is not list:
+            raise TypeError("service models must be a list")
+        for m in s["models"]:
+            _keys(m, "a service model", {"attribute", "source", "id"}, {"revision", "include", "exclude"})
+    if "entrypoint" in d and services:
+        cls = d["entrypoint"].rpartition(":")[2]
+        if not any(s["class"] == cls for s in services):
+            raise ValueError(f"entrypoint {d['entrypoint']!r} names no service of the bundle")
+    if type(d["models"]) is not list:
+        raise TypeError("models must be a list")
+    for m in d["models"]:
+        _keys(m, "a model", {"source", "id", "files"},
+              {"revision", "include", "exclude", "commit", "version", "path", "embedded"})
+        _str(m["source"], "model source")
+        _str(m["id"], "model id")
+        for k in ("revision", "commit", "version", "path"):
+            if k in m:
+                _str(m[k], f"model {k}")
+        for k in ("include", "exclude"):
+            if k in m:
+                _strs(m[k], f"model {k}")
+        if "embedded" in m and type(m["embedded"]) is not bool:
+            raise TypeError("model embedded must be true or false")
+        _files(m["files"], f"model {m['id']} files")
+    _files(d["sources"], "sources")
 
 
 def _validate(m: Manifest) -> None:
@@ -157,5 +311,7 @@ def _validate(m: Manifest) -> None:
         if not f.hash.startswith("blake3:"):
             raise ValueError(f"bad hash {f.hash!r} for {f.path!r}")
         check_hash(f.hash)
-    for p in m.pins:
+    for d, p in zip(m.data["models"], m.pins):
         check_pin(p)
+        if p.source == "store" and d.get("path") not in (None, store_model_dir(p)):
+            raise ValueError(f"store model {p.id}: path does not match its name and version")

@@ -75,6 +75,21 @@ def safe_path(path: str) -> str:
     return path
 
 
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+
+
+def safe_name(value: object, what: str = "name") -> str:
+    """One path component we may build a file or directory name from (a bundle name, a version).
+
+    The one validator for every name and version read from a manifest, a lock, a store record,
+    a registry or a setting: letters, digits, ``. _ + -``, starting with a letter or digit, at most
+    128 characters; so never ``..``, a separator or an absolute path.
+    """
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValueError(f"unsafe {what} {value!r} (use letters, digits, '.', '_', '+' and '-', starting with a letter or digit)")
+    return value
+
+
 def check_hash(value: str) -> str:
     if not _HASH.match(value):
         raise ValueError(f"bad hash {value!r}")

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import tarfile
-import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,8 @@ from .manifest import MANIFEST_NAME, Manifest, hub_model_dir, store_model_dir
 from .pins import FileEntry, Pin
 
 PULL_RECORD = ".bundler-pull.json"
+#: Written into every directory bundler unpacks: only such a directory is ever replaced.
+UNPACKED_MARKER = ".bundler-unpacked"
 Progress = Callable[[str, Pin, FileEntry], None]
 
 
@@ -86,12 +87,9 @@ def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
     """
     from .archive import ExpectedMembers, iter_members, write_member
 
-    if _already_unpacked(dest, manifest):
-        return False
-    tmp = new_unpack_dir(dest)
     shown = str(bundle)
-    try:
-        (tmp / MANIFEST_NAME).write_bytes(manifest.to_yaml())
+
+    def fill(tmp: Path) -> None:
         expected = ExpectedMembers(manifest, shown)
         for name, member, f in iter_members(bundle):
             entry = expected.accept(name, member.size)
@@ -102,29 +100,69 @@ def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
                     raise UsageError(f"{shown}: member {name!r} refused: {e}") from None
             write_member(tmp, name, f, entry, executable=bool(member.mode & 0o111))
         expected.require_all()
-        install_dir(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    return unpack_with(dest, manifest, fill)
+
+
+def unpack_with(dest: Path, manifest: Manifest, fill: Callable[[Path], None]) -> bool:
+    """Fill a scratch directory beside ``dest`` and put it in place; False when already there.
+
+    Runs into one ``dest`` are serialised; a directory is replaced only when bundler unpacked it
+    (its marker file), never because it happens to hold a ``bundle.yaml``.
+    """
+    from .scratch import exclusive, scratch_dir
+
+    dest = Path(os.path.abspath(dest))
+    with exclusive(dest.parent):
+        if _already_unpacked(dest, manifest):
+            return False
+        check_replaceable(dest)
+        with scratch_dir(dest.parent, f".{dest.name}.", ".unpack") as tmp:
+            (tmp / MANIFEST_NAME).write_bytes(manifest.to_yaml())
+            fill(tmp)
+            (tmp / UNPACKED_MARKER).write_text(manifest.digest + "\n")
+            _publish(tmp, dest)
     return True
 
 
-def new_unpack_dir(dest: Path) -> Path:
-    """A fresh temporary directory beside ``dest`` (same file system: the final rename is atomic)."""
-    if dest.exists() and not (dest / MANIFEST_NAME).is_file() and (not dest.is_dir() or any(dest.iterdir())):
-        raise UsageError(f"{dest}: exists and is not an unpacked bundle", hint="choose another directory with --to")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".unpack", dir=dest.parent))
+def _is_ours(dest: Path) -> bool:
+    return any((dest / m).is_file() and not (dest / m).is_symlink() for m in (UNPACKED_MARKER, PULL_RECORD))
 
 
-def install_dir(tmp: Path, dest: Path) -> None:
-    """Move a completely unpacked bundle into place, replacing an older unpacked bundle."""
-    if dest.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
-        os.rename(dest, trash / "old")
+def check_replaceable(dest: Path) -> None:
+    """``dest`` may be missing, an empty directory, or a directory bundler unpacked."""
+    if not dest.exists() and not dest.is_symlink():
+        return
+    if dest.is_symlink() or not dest.is_dir():
+        raise UsageError(f"{dest}: exists and is not a directory", hint="choose another directory with --to")
+    if any(dest.iterdir()) and not _is_ours(dest):
+        raise UsageError(
+            f"{dest}: exists, is not empty and was not unpacked by bundler; nothing was changed",
+            hint="choose another directory with --to, or an empty one",
+        )
+
+
+def _publish(tmp: Path, dest: Path) -> None:
+    """Move a completely unpacked bundle into place, replacing an older unpacked bundle.
+
+    A whole-directory rename when possible (readers see the old bundle or the new one); entry by
+    entry when ``dest`` is the working directory or a mount point, which can't be renamed over.
+    """
+    from .scratch import scratch_dir
+
+    if not dest.exists():
         os.rename(tmp, dest)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(tmp, dest)
+        return
+    in_place = os.path.ismount(dest) or Path.cwd().resolve() == dest.resolve()
+    with scratch_dir(dest.parent, f".{dest.name}.", ".old") as trash:
+        if not in_place:
+            os.rename(dest, trash / "old")
+            os.rename(tmp, dest)
+            return
+        for entry in list(dest.iterdir()):
+            os.rename(entry, trash / entry.name)
+        for entry in list(tmp.iterdir()):
+            os.rename(entry, dest / entry.name)
 
 
 # --- Hub files ----------------------------------------------------------------------------------
@@ -311,16 +349,11 @@ def pull(
 
         pushed = oci.open_pushed(str(bundle), insecure=insecure, token=token)
         manifest = pushed.manifest
+        # The manifest's name and version were validated as single safe path components.
         dest = Path(to) if to is not None else Path.cwd() / f"{manifest.name}-{manifest.version}"
         unpacked = False
-        if not verify_only and not _already_unpacked(dest, manifest):
-            tmp = new_unpack_dir(dest)
-            try:
-                pushed.fetch_into(tmp)
-                install_dir(tmp, dest)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-            unpacked = True
+        if not verify_only:
+            unpacked = unpack_with(dest, manifest, pushed.fetch_into)
         return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle), unpacked=unpacked)
     bundle = Path(bundle)
     manifest = read_manifest(bundle)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .pins import safe_name
 
 # Never part of a bundle: VCS data, environments, caches, build outputs.
 DEFAULT_EXCLUDE_DIRS = {
@@ -75,6 +76,12 @@ def load_config(root: Path) -> ProjectConfig:
             hint="known: name, version, service, include, exclude",
         )
 
+    if "version" in tool:
+        try:
+            safe_name(tool["version"], "version")
+        except ValueError as e:
+            raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {e}", hint='a version names a file: e.g. version = "1.2.0"') from None
+
     requirements: tuple[str, ...] = ()
     if isinstance(project.get("dependencies"), list):
         requirements = tuple(str(r) for r in project["dependencies"])
@@ -130,8 +137,12 @@ def collect_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> list[
     Symbolic links are followed only when they stay inside the project; one pointing outside is
     an error, since what it points to would differ from machine to machine.
     """
+    from .scratch import is_scratch
+
     root = config.root.resolve()
     skipped = {p.resolve() for p in skip}
+    # A killed build's partial output beside an output inside the project is never a source.
+    scratch = [f".{p.name}." for p in skip]
     out: list[tuple[str, Path]] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
@@ -155,7 +166,7 @@ def collect_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> list[
                 continue
             if config.include and not _matches(rel, config.include) and fn != "bundler.lock":
                 continue
-            if full.resolve() in skipped:
+            if skipped and (full.resolve() in skipped or any(is_scratch(fn, pre, ".tmp") for pre in scratch)):
                 continue
             if full.is_symlink():
                 target = _inside(full, root)

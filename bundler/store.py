@@ -16,17 +16,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import ContextManager, Iterator
 
 from .atomic import write_atomic
 from .errors import ProblemFound, UsageError
-from .pins import FileEntry
+from .pins import FileEntry, check_hash, safe_path
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -100,10 +98,11 @@ class Store:
     def models_dir(self) -> Path:
         return self.root / "models"
 
-    def _tmp(self) -> Path:
-        tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="import-", dir=tmp))
+    def _tmp(self, prefix: str = "import-") -> ContextManager[Path]:
+        """Work space in ``tmp/``; a killed import's leftovers are removed by the next one."""
+        from .scratch import scratch_dir
+
+        return scratch_dir(self.root / "tmp", prefix)
 
     # -- reading ---------------------------------------------------------------------------
     def _load(self, name: str, version: str) -> StoredModel | None:
@@ -114,8 +113,20 @@ class Store:
             return None
         except (OSError, ValueError) as e:
             raise ProblemFound(f"{vdir / MANIFEST}: unreadable store manifest ({e})", hint=f"delete it: bundler models delete {name}:{version}") from None
-        files = tuple(FileEntry(f["path"], f["size"], f["hash"]) for f in data["files"])
-        return StoredModel(data["name"], data["version"], data["created"], files, vdir / "files")
+        try:
+            # The record is input like any other: every value that becomes a path is checked.
+            if data["name"] != name or data["version"] != version:
+                raise ValueError(f"it records {data['name']!r}:{data['version']!r}")
+            files = tuple(
+                FileEntry(safe_path(f["path"]), f["size"], check_hash(f["hash"])) for f in data["files"]
+            )
+            if any(type(f.size) is not int or f.size < 0 for f in files) or not isinstance(data["created"], (int, float)):
+                raise ValueError("a size or the creation time is not a number")
+            return StoredModel(name, version, float(data["created"]), files, vdir / "files")
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ProblemFound(
+                f"{vdir / MANIFEST}: damaged store manifest ({e})", hint=f"delete it: bundler models delete {name}:{version}"
+            ) from None
 
     def get(self, tag: str) -> StoredModel:
         name, version = parse_tag(tag)
@@ -134,6 +145,10 @@ class Store:
             version = (self.models_dir / name / "latest").read_text().strip()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except (OSError, UnicodeDecodeError):
+            return self._newest(name)
+        if not _VERSION.match(version):
+            return self._newest(name)  # damaged or hostile: never a path outside the store
         if self._load(name, version) is not None:
             return version
         return self._newest(name)
@@ -166,8 +181,7 @@ class Store:
         source = Path(source)
         if not source.is_dir():
             raise UsageError(f"{source}: not a directory", hint="pass the directory holding the model's files")
-        work = self._tmp()
-        try:
+        with self._tmp() as work:
             files = []
             for src in _walk(source):
                 rel = src.relative_to(source).as_posix()
@@ -176,8 +190,6 @@ class Store:
                 size, digest = copy_and_hash(src, dst)
                 files.append(FileEntry(rel, size, digest))
             return self._commit(work, name, version, files)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     def _commit(self, work: Path, name: str, version: str | None, files: list[FileEntry]) -> StoredModel:
         """Write the manifest into ``work`` and rename it into place (idempotent, race-safe)."""
@@ -223,8 +235,7 @@ class Store:
     def create(self, tag: str) -> Iterator["NewModel"]:
         """Write files into ``model.path``; imported on success, discarded on an exception."""
         name, version = parse_tag(tag)
-        work = self._tmp()
-        try:
+        with self._tmp() as work:
             new = NewModel(work / "files")
             new.path.mkdir()
             yield new
@@ -234,15 +245,19 @@ class Store:
 
                 files.append(FileEntry(f.relative_to(new.path).as_posix(), f.stat().st_size, blake3_file(f)))
             new.model = self._commit(work, name, version, files)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     def delete(self, tag: str) -> StoredModel:
-        model = self.get(tag)
+        name, version = parse_tag(tag)
+        try:
+            model = self.get(tag)
+        except ProblemFound:
+            if version is None or not (self.models_dir / name / version).is_dir():
+                raise
+            # A damaged record must still be deletable: that is the way out its error names.
+            model = StoredModel(name, version, 0.0, (), self.models_dir / name / version / "files")
         vdir = model.path.parent
-        trash = self._tmp()
-        os.rename(vdir, trash / "model")  # atomic: readers see it whole or not at all
-        shutil.rmtree(trash, ignore_errors=True)
+        with self._tmp("delete-") as trash:
+            os.rename(vdir, trash / "model")  # atomic: readers see it whole or not at all
         latest = self.models_dir / model.name / "latest"
         if latest.exists() and latest.read_text().strip() == model.version:
             newest = self._newest(model.name)

@@ -244,7 +244,7 @@ def test_existing_foreign_directory_is_not_overwritten(bundle, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     res = run_cli("pull", str(bundle), "--to", str(tmp_path / "mine"))
-    assert res.code == 2 and "exists and is not an unpacked bundle" in res.stderr
+    assert res.code == 2 and "was not unpacked by bundler" in res.stderr
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 

@@ -1,0 +1,273 @@
+"""Hostile and damaged input: nothing written or deleted outside the target, one clear error."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bundler.build import build
+from bundler.store import Store
+
+from .conftest import run_cli
+
+SERVICE = '''
+import bundler
+
+
+@bundler.service
+class Tiny:
+    head = bundler.StoreModel("tiny-head:latest")
+'''
+
+
+@pytest.fixture
+def bundle(tmp_path) -> Path:
+    """A bundle needing no Hub: one embedded store model."""
+    head = tmp_path / "head"
+    head.mkdir()
+    (head / "weights.bin").write_bytes(b"w" * 1000)
+    Store().import_dir("tiny-head", head)
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "service.py").write_text(SERVICE)
+    return build(proj / "service.py", output=tmp_path / "tiny.bundle.tar").path
+
+
+def rewrite_manifest(bundle: Path, out: Path, edit) -> Path:
+    """A copy of ``bundle`` whose bundle.yaml went through ``edit(dict)``."""
+    with tarfile.open(bundle) as src, tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read()
+            if m.name == "bundle.yaml":
+                d = yaml.safe_load(data)
+                edit(d)
+                data = yaml.safe_dump(d, sort_keys=False).encode()
+                m.size = len(data)
+            dst.addfile(m, io.BytesIO(data))
+    return out
+
+
+def tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def one_clear_error(res, code: int = 2) -> None:
+    assert res.code == code, (res.code, res.stderr)
+    assert res.stderr.startswith("error: ") and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("field,value", [("name", "/X/victim"), ("name", "../../x"), ("version", "../up"), ("name", 123), ("version", "a/b")])
+def test_manifest_names_that_would_become_paths_are_refused_everywhere(bundle, tmp_path, field, value):
+    hostile = rewrite_manifest(bundle, tmp_path / "hostile.bundle.tar", lambda d: d.__setitem__(field, value))
+    before = tree_digest(tmp_path)
+    for args in (["inspect", str(hostile)], ["inspect", str(hostile), "--verify"], ["pull", str(hostile)], ["push", str(hostile), "oci://127.0.0.1:9/x:y"]):
+        res = run_cli(*args, cwd=tmp_path)
+        one_clear_error(res)
+        assert "unsafe" in res.stderr or "must be a string" in res.stderr
+    assert tree_digest(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda d: d.__setitem__("schema", 0), "not a schema version"),
+        (lambda d: d.__setitem__("schema", True), "not a schema version"),
+        (lambda d: d.__setitem__("entrypoint", "service.py:Tinx"), "names no service"),
+        (lambda d: d["sources"][0].__setitem__("size", 6.7), "not a byte count"),
+        (lambda d: d.__setitem__("surprise", 1), "unknown field `surprise`"),
+        (lambda d: d.__setitem__("services", "oops"), "services must be a list"),
+    ],
+)
+def test_manifest_schema_is_strict(bundle, tmp_path, edit, message):
+    bad = rewrite_manifest(bundle, tmp_path / "bad.bundle.tar", edit)
+    res = run_cli("inspect", str(bad), "--verify")
+    one_clear_error(res)
+    assert message in res.stderr
+
+
+def test_yaml_alias_bomb_is_refused_at_once(bundle, tmp_path):
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 12)
+    )
+    raw = (b"schema: 1\nname: x\nversion: y\nmodels: []\nsources: []\n" + bomb.encode())
+    out = tmp_path / "bomb.bundle.tar"
+    with tarfile.open(out, "w") as t:
+        info = tarfile.TarInfo("bundle.yaml")
+        info.size = len(raw)
+        t.addfile(info, io.BytesIO(raw))
+    start = time.monotonic()
+    res = run_cli("inspect", str(out))
+    assert time.monotonic() - start < 10
+    one_clear_error(res)
+    assert "aliases" in res.stderr
+
+
+def test_pull_never_replaces_a_directory_bundler_did_not_unpack(bundle, tmp_path):
+    mine = tmp_path / "deploy"
+    (mine / "code").mkdir(parents=True)
+    (mine / "bundle.yaml").write_text("kind: Deployment\n")
+    (mine / "code" / "main.py").write_text("print('mine')\n")
+    before = tree_digest(mine)
+    res = run_cli("pull", str(bundle), "--to", str(mine))
+    one_clear_error(res)
+    assert "was not unpacked by bundler" in res.stderr
+    assert tree_digest(mine) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_pull_into_the_working_directory_and_an_empty_one(bundle, tmp_path):
+    here = tmp_path / "here"
+    here.mkdir()
+    res = run_cli("pull", str(bundle), "--to", ".", cwd=here)
+    assert res.code == 0, res.stderr
+    assert (here / "src" / "service.py").is_file() and (here / ".bundler-unpacked").is_file()
+    # a different bundle replaces it in place: the working directory itself stays valid
+    (tmp_path / "proj" / "extra.py").write_text("X = 1\n")
+    other = build(tmp_path / "proj" / "service.py", output=tmp_path / "other.bundle.tar").path
+    res = run_cli("pull", str(other), "--to", ".", cwd=here)
+    assert res.code == 0, res.stderr
+    assert (here / "src" / "extra.py").read_text() == "X = 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run_cli("pull", str(bundle), "--to", str(empty))
+    assert res.code == 0, res.stderr
+    assert (empty / "src" / "service.py").is_file()
+
+
+def test_version_setting_that_would_escape_dist_is_refused(tmp_path):
+    proj = tmp_path / "deep" / "proj"
+    proj.mkdir(parents=True)
+    (proj / "service.py").write_text("import bundler\n\n@bundler.service\nclass A:\n    pass\n")
+    (proj / "pyproject.toml").write_text('[project]\nname = "a"\n[tool.bundler]\nversion = "../../../../x"\n')
+    before = tree_digest(tmp_path)
+    res = run_cli("build", str(proj / "service.py"))
+    one_clear_error(res)
+    assert "unsafe version" in res.stderr and "pyproject.toml" in res.stderr
+    assert tree_digest(tmp_path) == before
+
+
+def test_store_record_paths_outside_the_store_are_refused(bundle, tmp_path):
+    store = Store()
+    model = store.get("tiny-head:latest")
+    record = model.path.parent / "manifest.json"
+    data = json.loads(record.read_text())
+    data["files"][0]["path"] = "../../../../../../etc/hostname"
+    record.write_text(json.dumps(data))
+    res = run_cli("build", str(tmp_path / "proj" / "service.py"), "-o", str(tmp_path / "x.bundle.tar"))
+    one_clear_error(res, code=1)
+    assert "damaged store manifest" in res.stderr and "unsafe path" in res.stderr
+    assert not (tmp_path / "x.bundle.tar").exists()
+    # the way out the error names works
+    res = run_cli("models", "delete", model.tag)
+    assert res.code == 0, res.stderr
+
+
+def test_store_latest_pointing_outside_is_ignored(bundle, tmp_path):
+    store = Store()
+    model = store.get("tiny-head:latest")
+    (store.models_dir / "tiny-head" / "latest").write_text("../../../../etc\n")
+    assert store.get("tiny-head:latest").version == model.version
+
+
+def _leftover(path: Path, *, dir: bool = False) -> Path:
+    path.mkdir(exist_ok=True) if dir else path.write_bytes(b"partial" * 1000)
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    return path
+
+
+def test_killed_runs_leftovers_are_removed_by_the_next_run(bundle, tmp_path):
+    proj = tmp_path / "proj"
+    out = proj / "out.bundle.tar"
+    left_build = _leftover(proj / ".out.bundle.tar.k1ll3d_x.tmp")
+    res = run_cli("build", str(proj / "service.py"), "-o", str(out), "--json")
+    assert res.code == 0, res.stderr
+    assert not left_build.exists()
+    names = [m.name for m in tarfile.open(out)]
+    assert not any(".tmp" in n for n in names)
+
+    (Store().root / "tmp" / "import-k1ll3d_x").mkdir(parents=True)
+    (Store().root / "tmp" / "import-k1ll3d_x" / "big.bin").write_bytes(b"x" * 1000)
+    left_import = _leftover(Store().root / "tmp" / "import-k1ll3d_x", dir=True)
+    head2 = tmp_path / "head2"
+    head2.mkdir()
+    (head2 / "w.bin").write_bytes(b"2")
+    Store().import_dir("other", head2)
+    assert not left_import.exists()
+
+    left_unpack = _leftover(tmp_path / ".tiny.k1ll3d_x.unpack", dir=True)
+    res = run_cli("pull", str(bundle))
+    assert res.code == 0, res.stderr
+    assert not left_unpack.exists()
+
+
+def test_a_leftover_still_in_use_is_kept(tmp_path):
+    import fcntl
+
+    from bundler.scratch import sweep
+
+    busy = _leftover(tmp_path / ".x.busy_123.unpack", dir=True)
+    fd = os.open(busy, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        sweep(tmp_path, ".x.", ".unpack")
+        assert busy.exists()
+    finally:
+        os.close(fd)
+    assert sweep(tmp_path, ".x.", ".unpack") == [busy] and not busy.exists()
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("version = true\n", "no valid format version"),
+        ("version = 0\n", "no valid format version"),
+        ("version = -3\n", "no valid format version"),
+        ('version = 1\n[[model]]\nsource = "store"\nid = "a:latest"\nversion = "v1"\nfiles = [{path = "w", size = inf, hash = "blake3:' + "0" * 64 + '"}]\n', "not a byte count"),
+        ("version = 1\nmodel = 5\n", "must be an array"),
+        ("version = 1\nx = " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+    ],
+)
+def test_damaged_lock_files_are_clear_errors(tmp_path, text, message):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "service.py").write_text(SERVICE)
+    (proj / "bundler.lock").write_text(text)
+    res = run_cli("lock", str(proj / "service.py"), "--check")
+    one_clear_error(res)
+    assert message in res.stderr
+
+
+def test_a_model_locked_twice_is_refused(tmp_path):
+    entry = '[[model]]\nsource = "store"\nid = "a:latest"\nversion = "v1"\nfiles = [{path = "w", size = 1, hash = "blake3:' + "0" * 64 + '"}]\n'
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "service.py").write_text(SERVICE)
+    (proj / "bundler.lock").write_text("version = 1\n" + entry + entry)
+    res = run_cli("lock", str(proj / "service.py"), "--check")
+    one_clear_error(res)
+    assert "locked twice" in res.stderr
+
+
+def test_a_fifo_lock_file_does_not_hang(tmp_path):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "service.py").write_text(SERVICE)
+    os.mkfifo(proj / "bundler.lock")
+    res = run_cli("lock", str(proj / "service.py"), "--check")
+    one_clear_error(res)
+    assert "not a regular file" in res.stderr
