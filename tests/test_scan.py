@@ -35,8 +35,11 @@ def test_scan_matches_golden_json(case):
 def test_bentoml_spelling_scans_identically_to_bundler_spelling():
     a = scan(service_file(SCAN / "bundler_basic")).to_json()
     b = scan(service_file(SCAN / "bentoml_spelling")).to_json()
+    # the same but for the store: BentoModel names BentoML's model store, StoreModel bundler's
+    assert [m["kind"] for m in a["services"][0]["models"]] == ["huggingface", "store"]
+    assert [m["kind"] for m in b["services"][0]["models"]] == ["huggingface", "bentoml-store"]
+    b["services"][0]["models"][1]["kind"] = "store"
     assert a == b
-    assert [m["kind"] for m in b["services"][0]["models"]] == ["huggingface", "store"]
 
 
 def test_cli_json_is_the_golden_json():

@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from ..errors import IntrospectionError, UsageError
 
@@ -46,7 +47,17 @@ class OpaqueBinding:
     reason: str
 
 
-Binding = ImportBinding | ValueBinding | ClassBinding | FunctionBinding | OpaqueBinding
+@dataclass(frozen=True)
+class CondBinding:
+    """A binding under module- or class-level ``if`` statements: in force only when every
+    ``(test, expected truth)`` holds. Decided when looked up, by evaluating the tests."""
+
+    tests: tuple[tuple[ast.expr, bool], ...]
+    inner: "Binding"
+    reason: str  # why it is unknown when a test can't be decided
+
+
+Binding = ImportBinding | ValueBinding | ClassBinding | FunctionBinding | OpaqueBinding | CondBinding
 
 
 # --- what a resolved name is ----------------------------------------------------------------
@@ -162,7 +173,12 @@ def _collect(body: list[ast.stmt], module: Module) -> tuple[dict, list]:
     names: dict[str, list[tuple[int, Binding]]] = {}
     stars: list[tuple[int, str]] = []
 
+    tests: tuple[tuple[ast.expr, bool], ...] = ()
+    if_reason = ""
+
     def bind(name: str, line: int, b: Binding) -> None:
+        if tests:
+            b = CondBinding(tests, b, if_reason)
         names.setdefault(name, []).append((line, b))
 
     def targets(t: ast.expr, line: int, reason: str) -> None:
@@ -171,6 +187,7 @@ def _collect(body: list[ast.stmt], module: Module) -> tuple[dict, list]:
                 bind(n.id, line, OpaqueBinding(reason))
 
     def visit(stmts: list[ast.stmt], conditional: str | None) -> None:
+        nonlocal tests, if_reason
         for s in stmts:
             line = s.lineno
             if isinstance(s, ast.Import):
@@ -216,6 +233,14 @@ def _collect(body: list[ast.stmt], module: Module) -> tuple[dict, list]:
             elif isinstance(s, ast.Delete):
                 for t in s.targets:
                     targets(t, line, "deleted at line %d" % line)
+            elif isinstance(s, ast.If) and not conditional:
+                saved = (tests, if_reason)
+                if_reason = if_reason or "assigned under an `if` at line %d" % line
+                tests = (*saved[0], (s.test, True))
+                visit(s.body, None)
+                tests = (*saved[0], (s.test, False))
+                visit(s.orelse, None)
+                tests, if_reason = saved
             elif isinstance(s, _COMPOUND):
                 why = {
                     ast.If: "assigned under an `if` at line %d",
@@ -313,6 +338,8 @@ class Project:
         self.root = top  # the directory holding the service's top-level package (or the file)
         self.paths = [here] if top == here else [here, top]
         self._by_path: dict[Path, Module] = {}
+        self._decided: dict[int, bool | None] = {}
+        self.evaluator: Any = None  # set by the Evaluator: ``if`` tests are decided with it
         self._by_name: dict[str, Module] = {}
         rel = service_file.relative_to(top).with_suffix("")
         parts = list(rel.parts)
@@ -395,7 +422,7 @@ class Project:
             raise IntrospectionError(
                 f"`{name}` is defined in a circular way", file=self.shown(scope.module), line=before
             )
-        found = scope.binding(name, before)
+        found = self.binding(scope, name, before)
         if found is not None:
             return self._symbol(scope, found[0], found[1], depth)
         for line, star in reversed(scope.stars):
@@ -414,8 +441,46 @@ class Project:
             return External(f"builtins.{name}")
         return None
 
+    def binding(self, scope: Scope, name: str, before: int | None) -> tuple[int, Binding] | None:
+        """The binding in force for ``name`` at line ``before``: the last one whose ``if`` tests
+        hold; an ``if`` whose test can't be decided makes the name Opaque."""
+        candidates = [(line, b) for line, b in scope.names.get(name, ()) if before is None or line < before]
+        for line, b in reversed(candidates):
+            if not isinstance(b, CondBinding):
+                return line, b
+            verdict = self.decide(scope, b.tests)
+            if verdict is None:
+                return line, OpaqueBinding(b.reason)
+            if verdict:
+                return line, b.inner
+        return None
+
+    def decide(self, scope: Scope, tests: tuple[tuple[ast.expr, bool], ...]) -> bool | None:
+        """True when every test has its expected truth, False when one has not, None if unknown."""
+        from ..errors import DynamicValueError
+
+        for test, expected in tests:
+            key = id(test)
+            if key not in self._decided:
+                self._decided[key] = None  # a test that depends on itself is unknown
+                try:
+                    self._decided[key] = self.evaluator.truth(test, scope) if self.evaluator else None
+                except (DynamicValueError, IntrospectionError):
+                    self._decided[key] = None
+            truth = self._decided[key]
+            if truth is None:
+                return None
+            if truth != expected:
+                return False
+        return True
+
     def _symbol(self, scope: Scope, line: int, b: Binding, depth: int) -> Symbol | None:
         if isinstance(b, ValueBinding):
+            if isinstance(b.node, (ast.Name, ast.Attribute)) and depth < 40:
+                # ``service = bentoml.service``, ``HF = models.HuggingFaceModel``: an alias
+                target = self._resolve_at(b.node, scope, line, depth + 1)
+                if isinstance(target, (External, ClassSym, FunctionSym, ModuleSym, Opaque)):
+                    return target
             return ValueSym(scope, b.node)
         if isinstance(b, ClassBinding):
             return ClassSym(scope, b.node)
@@ -438,7 +503,7 @@ class Project:
             return self.module(f"{mod.name}.{attr}", line, where)
         if isinstance(sym, ClassSym):
             for cls_scope in self.linearize(sym, line, where):
-                found = cls_scope.binding(attr, None)
+                found = self.binding(cls_scope, attr, None)
                 if found is not None:
                     return self._symbol(cls_scope, found[0], found[1], depth + 1)
             return None
@@ -482,11 +547,14 @@ class Project:
 
     def resolve_expr(self, node: ast.expr, scope: Scope, before: int | None) -> Symbol | None:
         """Resolve a dotted name expression (``a``, ``a.b.c``); anything else is None."""
+        return self._resolve_at(node, scope, before, 0)
+
+    def _resolve_at(self, node: ast.expr, scope: Scope, before: int | None, depth: int) -> Symbol | None:
         if isinstance(node, ast.Name):
-            return self.lookup(scope, node.id, before)
+            return self.lookup(scope, node.id, before, depth)
         if isinstance(node, ast.Attribute):
-            base = self.resolve_expr(node.value, scope, before)
+            base = self._resolve_at(node.value, scope, before, depth)
             if base is None:
                 return None
-            return self.attribute(base, node.attr, node.lineno, scope.module)
+            return self.attribute(base, node.attr, node.lineno, scope.module, depth)
         return None

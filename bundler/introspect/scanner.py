@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..descriptors import normalise_patterns
 from ..errors import DynamicValueError, IntrospectionError, UsageError
-from .project import ClassSym, External, Opaque, Project, Scope, Symbol, ValueBinding
+from .project import ClassSym, External, FunctionSym, Opaque, Project, Scope, Symbol, ValueBinding, ValueSym
 from .values import Evaluator
 
 SERVICE = {"bundler.service", "bundler.services.service", "bentoml.service"}
@@ -24,10 +25,25 @@ STORE = {
     "bundler.StoreModel",
     "bundler.models.StoreModel",
     "bundler.descriptors.StoreModel",
-    "bentoml.models.BentoModel",
 }
+# BentoML's own model store (``$BENTOML_HOME/models``): kind ``bentoml-store``.
+BENTOML_STORE = {"bentoml.models.BentoModel", "bentoml.models.get", "bentoml.models.BentoModel.from_tag"}
+# The older per-framework lookups: ``bentoml.transformers.get("tag")`` and the like.
+_FRAMEWORK_GET = re.compile(r"^bentoml\.[a-z_][a-z0-9_]*\.get$")
 # A call whose last name is one of these but that can't be resolved is an error, not a skip.
-_MARKER_NAMES = {"HuggingFaceModel", "StoreModel", "BentoModel", "depends"}
+_MODEL_NAMES = {"HuggingFaceModel", "StoreModel", "BentoModel"}
+_MARKER_NAMES = _MODEL_NAMES | {"depends"}
+
+# Loads that fetch a model at serve time without declaring it (warned as ``undeclared``).
+_LOADERS = {
+    "huggingface_hub.hf_hub_download": ("repo_id",),
+    "huggingface_hub.snapshot_download": ("repo_id",),
+    "huggingface_hub.file_download.hf_hub_download": ("repo_id",),
+    "huggingface_hub._snapshot_download.snapshot_download": ("repo_id",),
+    "transformers.pipeline": (None, "model"),
+    "sentence_transformers.SentenceTransformer": ("model_name_or_path",),
+}
+_FROM_PRETRAINED_KW = ("pretrained_model_name_or_path", "pretrained_model_or_path", "model_id", "repo_id")
 
 # Parameters in positional order; bentoml's HuggingFaceModel differs after `revision`, so only
 # the first two may be positional there.
@@ -39,7 +55,7 @@ _STORE_PARAMS = ("tag",)
 @dataclass(frozen=True)
 class ModelRef:
     attribute: str
-    kind: str  # "huggingface" | "store"
+    kind: str  # "huggingface" | "store" | "bentoml-store"
     id: str
     revision: str | None
     include: list[str] | None
@@ -69,6 +85,7 @@ class Service:
     resources: dict[str, Any] = field(default_factory=dict)
     depends: list[str] = field(default_factory=list)
     models: list[ModelRef] = field(default_factory=list)
+    undeclared: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +96,7 @@ class Service:
             "resources": self.resources,
             "depends": self.depends,
             "models": [m.to_json() for m in self.models],
+            "undeclared": self.undeclared,
         }
 
 
@@ -88,6 +106,8 @@ class ScanResult:
     services: list[Service]
     file: Path  # the scanned service file
     module: str  # its dotted module name, as Python would import it from ``root``
+    notes: list[str] = field(default_factory=list)  # what was not known and did not matter
+    arguments: dict[str, Any] = field(default_factory=dict)  # build arguments the scan used
 
     def to_json(self) -> dict[str, Any]:
         return {"services": [s.to_json() for s in self.services]}
@@ -109,37 +129,63 @@ class ScanResult:
 
 
 def split_target(target: str) -> tuple[Path, str | None]:
-    """``service.py:ClassName`` -> (path, class name); a plain path -> (path, None)."""
+    """``service.py:ClassName`` or BentoML's ``service:ClassName`` (a module) -> (path, class);
+    a plain path -> (path, None)."""
     head, sep, tail = target.rpartition(":")
     if sep and tail.isidentifier() and head and not Path(target).exists():
-        return Path(head), tail
+        path = Path(head)
+        if not path.suffix and not path.exists():
+            # BentoML's spelling names a module: ``service`` or ``pkg.service``
+            as_file = Path(*head.split(".")).with_suffix(".py") if all(p.isidentifier() for p in head.split(".")) else path
+            if as_file.is_file():
+                return as_file, tail
+        return path, tail
     return Path(target), None
 
 
-def scan_files(paths: list[str | Path]) -> list[ScanResult]:
+def scan_files(paths: list[str | Path], arguments: dict[str, Any] | None = None) -> list[ScanResult]:
     """Scan many service files, parsing each module they share only once."""
     parsed: dict = {}
-    return [scan(p, _parsed=parsed) for p in paths]
+    return [scan(p, arguments=arguments, _parsed=parsed) for p in paths]
 
 
-def scan(path: str | Path, service: str | None = None, *, _parsed: dict | None = None) -> ScanResult:
-    """Scan one service file. ``service`` picks one service class by class or service name."""
+def scan(
+    path: str | Path,
+    service: str | None = None,
+    *,
+    arguments: dict[str, Any] | None = None,
+    project_arguments: bool = True,
+    _parsed: dict | None = None,
+) -> ScanResult:
+    """Scan one service file. ``service`` picks one service class by class or service name.
+
+    Build arguments for ``bentoml.use_arguments`` come, as BentoML takes them, from the
+    bentofile's ``args`` (``bentofile.yaml`` or ``[tool.bentoml.build.args]``) overridden by
+    ``arguments`` (``--arg KEY=VALUE``).
+    """
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path}: no such file", hint="pass the path of the service's .py file")
     if path.is_dir():
         raise UsageError(f"{path}: is a directory", hint="pass the service's .py file (optionally file.py:ClassName)")
+    given = dict(arguments or {})
+    if project_arguments:
+        from .. import bentofile
+
+        given = {**bentofile.find(path).args, **given}
     try:
-        return _Scanner(path, _parsed).run(service)
+        return _Scanner(path, _parsed, given, set(arguments or {})).run(service)
     except RecursionError:
         raise IntrospectionError(f"{path}: the source is nested too deeply to analyse") from None
 
 
 class _Scanner:
-    def __init__(self, path: Path, parsed: dict | None) -> None:
+    def __init__(self, path: Path, parsed: dict | None, arguments: dict[str, Any], strict: set[str]) -> None:
         self.project = Project(path, parsed)
+        self.values = Evaluator(self.project, arguments, strict)
         self.module = self.project.load_service(path)
-        self.values = Evaluator(self.project)
+        self.notes: list[str] = []
+        self.accounted: set[int] = set()  # ids of descriptor calls reported as a model
 
     def run(self, only: str | None) -> ScanResult:
         assert self.module.tree is not None and self.module.scope is not None
@@ -149,6 +195,9 @@ class _Scanner:
                 svc = self._service(node, self.module.scope)
                 if svc is not None:
                     services.append(svc)
+        self._never_silent(services)
+        for key in self.values.check_given():
+            self.notes.append(f"{self.project.shown(self.module)}: build argument `{key}` names no field of the service's arguments and is ignored")
         if only is not None:
             picked = [s for s in services if only in (s.cls, s.name)]
             if not picked:
@@ -159,12 +208,15 @@ class _Scanner:
                 )
             services = picked
         assert self.module.path is not None
-        return ScanResult(self.project.root, services, self.module.path, self.module.name)
+        used: dict[str, Any] = {}
+        for ns in self.values.namespaces:
+            used.update(ns.used)
+        return ScanResult(self.project.root, services, self.module.path, self.module.name, self.notes, dict(sorted(used.items())))
 
     # -- helpers ---------------------------------------------------------------------------
     def _marker(self, func: ast.expr, scope: Scope, line: int) -> str | None:
         """The qualified name of bundler's/BentoML's object ``func`` refers to, else None."""
-        last = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        last = _last_name(func)
         try:
             sym = self.project.resolve_expr(func, scope, line)
         except IntrospectionError:
@@ -181,22 +233,48 @@ class _Scanner:
             )
         return sym.qualname if isinstance(sym, External) else None
 
+    def _model_kind(self, qualname: str | None) -> str | None:
+        if qualname in HUGGINGFACE:
+            return "huggingface"
+        if qualname in STORE:
+            return "store"
+        if qualname in BENTOML_STORE or (qualname and _FRAMEWORK_GET.match(qualname) and qualname != "bentoml.models.get"):
+            return "bentoml-store"
+        return None
+
     def _err(self, scope: Scope, node: ast.AST, message: str, hint: str | None = None) -> IntrospectionError:
         return IntrospectionError(message, file=self.project.shown(scope.module), line=getattr(node, "lineno", None), hint=hint)
+
+    def _note(self, scope: Scope, node: ast.AST, text: str) -> None:
+        self.notes.append(f"{self.project.shown(scope.module)}:{getattr(node, 'lineno', '?')}: {text}")
 
     # -- services --------------------------------------------------------------------------
     def _service(self, node: ast.ClassDef, scope: Scope) -> Service | None:
         for dec in node.decorator_list:
             call = dec if isinstance(dec, ast.Call) else None
-            if self._marker(call.func if call else dec, scope, node.lineno) not in SERVICE:
+            func = call.func if call else dec
+            try:
+                marker = self._marker(func, scope, node.lineno)
+            except IntrospectionError as e:
+                if _last_name(func) == "service" and self._declares_models(node, scope):
+                    raise self._err(
+                        scope, dec, f"the decorator `{scope.module.segment(func)}` of `{node.name}` can't be resolved ({e.message}), and the class declares models",
+                        hint="bind the decorator unconditionally (e.g. `service = bentoml.service`), or decide the `if` with a constant or --arg",
+                    ) from None
                 continue
-            options = self._keywords(call, scope, {"name", "resources"}) if call else {}
+            if marker not in SERVICE:
+                if marker is None and _last_name(func) == "service" and self._declares_models(node, scope):
+                    sym = self._resolve_quietly(func, scope, node.lineno)
+                    if sym is None or isinstance(sym, Opaque):
+                        why = sym.reason if isinstance(sym, Opaque) else "it is not defined"
+                        raise self._err(
+                            scope, dec, f"the decorator `{scope.module.segment(func)}` of `{node.name}` can't be resolved ({why}), and the class declares models",
+                            hint="bind the decorator unconditionally (e.g. `service = bentoml.service`), or decide the `if` with a constant or --arg",
+                        )
+                continue
+            options = self._options(call, scope, node) if call else {}
             name = options.get("name", node.name)
             resources = options.get("resources") or {}
-            if not isinstance(name, str) or not name:
-                raise self._err(scope, dec, "the service name must be a non-empty string")
-            if not isinstance(resources, dict):
-                raise self._err(scope, dec, "`resources` must be a dict")
             depends, models = self._members(ClassSym(scope, node))
             return Service(
                 name=name,
@@ -206,17 +284,86 @@ class _Scanner:
                 resources=resources,
                 depends=depends,
                 models=models,
+                undeclared=self._undeclared(node, scope, models),
             )
         return None
 
-    def _keywords(self, call: ast.Call, scope: Scope, wanted: set[str]) -> dict[str, Any]:
-        out = {}
+    def _resolve_quietly(self, node: ast.expr, scope: Scope, line: int) -> Symbol | None:
+        try:
+            return self.project.resolve_expr(node, scope, line)
+        except IntrospectionError:
+            return None
+
+    def _soft(self, node: ast.expr, scope: Scope, what: str) -> Any:
+        """A decorator value that is not about models: unknown is a note, never an error."""
+        try:
+            return self.values.eval(node, scope)
+        except IntrospectionError as e:
+            self._note(scope, node, f"{what} is not known statically and is recorded as unknown ({e.message})")
+            return _UNKNOWN
+
+    def _options(self, call: ast.Call, scope: Scope, cls: ast.ClassDef) -> dict[str, Any]:
+        """``name`` and ``resources`` of ``@service(...)``; the rest (image, envs, traffic, ...)
+        never blocks a scan."""
+        raw: dict[str, Any] = {}
         for kw in call.keywords:
             if kw.arg is None:
-                raise self.values.error(scope, kw.value, "`**` arguments are not supported")
-            if kw.arg in wanted:
-                out[kw.arg] = self.values.eval(kw.value, scope)
+                spread = self._soft(kw.value, scope, f"`**{scope.module.segment(kw.value)}`")
+                if isinstance(spread, dict):
+                    raw.update({k: (v, kw.value) for k, v in spread.items() if k in ("name", "resources")})
+                continue
+            if kw.arg == "name":
+                raw["name"] = (self._soft(kw.value, scope, "the service name"), kw.value)
+            elif kw.arg == "resources":
+                raw["resources"] = (self._resources(kw.value, scope), kw.value)
+        out: dict[str, Any] = {}
+        if "name" in raw:
+            name, node = raw["name"]
+            if name is _UNKNOWN:
+                self._note(scope, node, f"the service name falls back to the class name `{cls.name}`")
+            elif not isinstance(name, str) or not name:
+                raise self._err(scope, node, "the service name must be a non-empty string")
+            else:
+                out["name"] = name
+        if "resources" in raw:
+            resources, node = raw["resources"]
+            if isinstance(resources, dict):
+                out["resources"] = resources
+            elif resources is not _UNKNOWN and resources is not None:
+                raise self._err(scope, node, "`resources` must be a dict")
         return out
+
+    def _resources(self, node: ast.expr, scope: Scope) -> Any:
+        if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
+            out = {}
+            for k, v in zip(node.keys, node.values):
+                key = self._soft(k, scope, "a resources key")  # type: ignore[arg-type]
+                if key is _UNKNOWN:
+                    continue
+                value = self._soft(v, scope, f"resources[{key!r}]")
+                out[key] = None if value is _UNKNOWN else value
+            return out
+        value = self._soft(node, scope, "`resources`")
+        if isinstance(value, dict):
+            return value
+        return _UNKNOWN
+
+    def _declares_models(self, node: ast.ClassDef, scope: Scope) -> bool:
+        for stmt in node.body:
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                for call in ast.walk(stmt.value):
+                    if isinstance(call, ast.Call) and self._looks_like_model(call, scope):
+                        return True
+        return False
+
+    def _looks_like_model(self, call: ast.Call, scope: Scope) -> bool:
+        last = _last_name(call.func)
+        if last in _MODEL_NAMES:
+            return True
+        if last == "get":
+            q = self._resolve_quietly(call.func, scope, call.lineno)
+            return isinstance(q, External) and self._model_kind(q.qualname) is not None
+        return False
 
     def _members(self, cls: ClassSym) -> tuple[list[str], list[ModelRef]]:
         """Descriptors and dependencies of ``cls``, inherited ones included (MRO order)."""
@@ -232,27 +379,49 @@ class _Scanner:
         models = [v for kind, v in found.values() if kind == "model"]
         return depends, models
 
+    def _descriptor_call(self, value: ast.expr | None, scope: Scope, line: int) -> tuple[ast.Call, Scope] | None:
+        """The call that a class attribute's value is, directly or through module-level names."""
+        for _ in range(20):
+            if isinstance(value, ast.Call):
+                return value, scope
+            if isinstance(value, (ast.Name, ast.Attribute)):
+                sym = self._resolve_quietly(value, scope, line)
+                if isinstance(sym, ValueSym):
+                    value, scope, line = sym.node, sym.scope, sym.node.lineno
+                    continue
+            return None
+        return None
+
     def _own_members(self, scope: Scope) -> dict[str, tuple[str, Any] | None]:
         """attribute -> ("model", ModelRef) | ("depends", name) | None (plain attribute)."""
         out: dict[str, tuple[str, Any] | None] = {}
-        for attr, bindings in scope.names.items():
-            line, binding = bindings[-1]
+        lines: dict[str, int] = {}
+        for attr in scope.names:
+            found = self.project.binding(scope, attr, None)
+            if found is None:
+                continue
+            line, binding = found
+            lines[attr] = line
             value = binding.node if isinstance(binding, ValueBinding) else None
             entry = None
-            if isinstance(value, ast.Call):
-                marker = self._marker(value.func, scope, line)
+            target = self._descriptor_call(value, scope, line)
+            if target is not None:
+                call, cscope = target
                 try:
-                    if marker in HUGGINGFACE or marker in STORE:
-                        entry = ("model", self._model(attr, marker, value, scope))
+                    marker = self._marker(call.func, cscope, call.lineno)
+                    kind = self._model_kind(marker)
+                    if kind is not None:
+                        entry = ("model", self._model(attr, marker, kind, call, cscope))
+                        self.accounted.add(id(call))
                     elif marker in DEPENDS:
-                        entry = ("depends", self._depends(value, scope))
+                        entry = ("depends", self._depends(call, cscope))
                 except IntrospectionError as e:
                     here = self.project.shown(scope.module)
-                    if (e.file, e.line) != (here, value.lineno):
-                        e.message += f" (needed by `{attr}` at {here}:{value.lineno})"
+                    if (e.file, e.line) != (here, line):
+                        e.message += f" (needed by `{attr}` at {here}:{line})"
                     raise
             out[attr] = entry
-        return dict(sorted(out.items(), key=lambda kv: scope.names[kv[0]][-1][0]))
+        return dict(sorted(out.items(), key=lambda kv: lines[kv[0]]))
 
     def _args(self, call: ast.Call, scope: Scope, params: tuple[str, ...], positional: int, ignored: set[str], what: str) -> dict[str, Any]:
         if any(isinstance(a, ast.Starred) for a in call.args):
@@ -274,9 +443,9 @@ class _Scanner:
             bound[kw.arg] = kw.value
         return {k: self.values.eval(v, scope) for k, v in bound.items()}
 
-    def _model(self, attr: str, marker: str, call: ast.Call, scope: Scope) -> ModelRef:
+    def _model(self, attr: str, marker: str, kind: str, call: ast.Call, scope: Scope) -> ModelRef:
         file = self.project.relative(scope.module.path)
-        if marker in HUGGINGFACE:
+        if kind == "huggingface":
             positional = 4 if marker.startswith("bundler.") else 2
             a = self._args(call, scope, _HF_PARAMS, positional, _HF_IGNORED, "HuggingFaceModel")
             model_id = a.get("model_id")
@@ -295,11 +464,13 @@ class _Scanner:
                 file=file,
                 line=call.lineno,
             )
-        a = self._args(call, scope, _STORE_PARAMS, 1, set(), marker.rsplit(".", 1)[-1])
+        what = marker.rsplit(".", 1)[-1] if kind != "bentoml-store" or "BentoModel" in marker else marker
+        ignored = {"alias"} if kind == "bentoml-store" else set()
+        a = self._args(call, scope, _STORE_PARAMS, 1, ignored, what)
         tag = a.get("tag")
         if not isinstance(tag, str) or not tag.strip():
             raise self._err(scope, call, "a store model needs a tag string like 'name:version'")
-        return ModelRef(attr, "store", tag, None, None, None, file, call.lineno)
+        return ModelRef(attr, kind, tag, None, None, None, file, call.lineno)
 
     def _patterns(self, value: Any, what: str, scope: Scope, call: ast.Call) -> list[str] | None:
         try:
@@ -325,3 +496,121 @@ class _Scanner:
             return sym.qualname
         raise self.values.error(scope, target, "depends() needs a class the project defines or imports")
 
+    # -- never silent ----------------------------------------------------------------------
+    def _never_silent(self, services: list[Service]) -> None:
+        """Every descriptor or model lookup the file makes is a reported model or an error."""
+        assert self.module.tree is not None and self.module.scope is not None
+        service_classes = {s.cls for s in services}
+        for call, owner, func in _calls_with_context(self.module.tree):
+            if id(call) in self.accounted:
+                continue
+            scope = self.module.scope
+            if owner is not None and func is None:
+                scope = self.module.class_scope(owner)
+            last = _last_name(call.func)
+            if last not in _MODEL_NAMES and last != "get":
+                continue
+            sym = self._resolve_quietly(call.func, scope, call.lineno)
+            if isinstance(sym, External):
+                if self._model_kind(sym.qualname) is None:
+                    continue
+            elif isinstance(sym, (ClassSym, FunctionSym, ValueSym)) or last == "get":
+                continue  # the project's own look-alike, or a plain ``.get`` of something else
+            what = f"`{self.module.segment(call)}`"
+            if func is not None:
+                where = f"is called inside `{func.name}()`, at serve time, where a bundle can't pin it"
+                hint = "declare the model as a class attribute of the service (e.g. `model = HuggingFaceModel(...)`)"
+            elif owner is not None and owner.name not in service_classes:
+                where = f"is declared in class `{owner.name}`, which is not a service bundler recognises"
+                hint = "decorate the class with @bentoml.service / @bundler.service, bound unconditionally"
+            elif owner is not None:
+                where = "is not a class attribute of its own (inside a container or expression)"
+                hint = "give each model its own class attribute: `name = HuggingFaceModel(...)`"
+            elif sym is None or isinstance(sym, Opaque):
+                why = sym.reason if isinstance(sym, Opaque) else "it is not defined"
+                where = f"can't be resolved ({why})"
+                hint = "import it unconditionally from bundler or bentoml"
+            else:
+                where = "is declared at module level but no service uses it"
+                hint = "use it as a class attribute of a service, or delete it"
+            raise IntrospectionError(
+                f"{what} declares a model, but {where}", file=self.project.shown(self.module), line=call.lineno, hint=hint
+            )
+
+    # -- undeclared loads ------------------------------------------------------------------
+    def _undeclared(self, node: ast.ClassDef, scope: Scope, models: list[ModelRef]) -> list[dict[str, Any]]:
+        """Literal model ids loaded in the service's methods that no descriptor declares."""
+        declared = {m.id.lower() for m in models}
+        out = []
+        module_scope = scope.module.scope
+        assert module_scope is not None
+        for stmt in node.body:
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for call in ast.walk(stmt):
+                if not isinstance(call, ast.Call):
+                    continue
+                arg = self._loaded_id(call, module_scope)
+                if arg is None:
+                    continue
+                try:
+                    value = self.values.eval(arg, module_scope)
+                except IntrospectionError:
+                    continue  # not a literal: a path or a declared model's attribute
+                if not isinstance(value, str) or not _looks_like_repo(value) or value.lower() in declared:
+                    continue
+                entry = {"id": value, "file": self.project.relative(scope.module.path), "line": call.lineno, "call": _last_name(call.func)}
+                if entry not in out:
+                    out.append(entry)
+        return out
+
+    def _loaded_id(self, call: ast.Call, scope: Scope) -> ast.expr | None:
+        kw = {k.arg: k.value for k in call.keywords if k.arg}
+        if _last_name(call.func) == "from_pretrained":
+            return call.args[0] if call.args else next((kw[k] for k in _FROM_PRETRAINED_KW if k in kw), None)
+        sym = self._resolve_quietly(call.func, scope, call.lineno)
+        if not isinstance(sym, External) or sym.qualname not in _LOADERS:
+            return None
+        positional, *names = _LOADERS[sym.qualname]
+        for n in names:
+            if n in kw:
+                return kw[n]
+        if positional is not None and positional in kw:
+            return kw[positional]
+        if positional is not None and call.args:
+            return call.args[0]
+        return None
+
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+_UNKNOWN = _Unknown()
+_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def _looks_like_repo(value: str) -> bool:
+    return bool(_REPO.match(value)) and not value.endswith((".py", ".json", ".bin", ".safetensors", ".pt", ".pth"))
+
+
+def _last_name(func: ast.expr) -> str | None:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def _calls_with_context(tree: ast.Module):
+    """Every call in the module with its top-level class (or None) and enclosing function."""
+
+    def walk(node: ast.AST, owner: ast.ClassDef | None, func: ast.AST | None):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                yield from walk(child, child if owner is None and func is None else owner, func)
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                yield from walk(child, owner, child if func is None else func)
+            else:
+                if isinstance(child, ast.Call):
+                    yield child, owner, func
+                yield from walk(child, owner, func)
+
+    yield from walk(tree, None, None)
