@@ -173,6 +173,18 @@ def _cached_hub_files(pins: list, *, offline: bool) -> dict[str, Path]:
     return out
 
 
+def _stored(store: Any, p: Any) -> Any:
+    """The local copy of a pinned store model: bundler's store, or BentoML's."""
+    if p.source == "bentoml-store":
+        from types import SimpleNamespace
+
+        from . import bentoml_store
+
+        name, version, path = bentoml_store.resolve(f"{bentoml_store.parse_tag(p.id)[0]}:{p.version}")
+        return SimpleNamespace(path=path, tag=f"{name}:{version}")
+    return store.get(f"{p.id.partition(':')[0]}:{p.version}")
+
+
 def _relative(file: Path, root: Path) -> str:
     try:
         return file.resolve().relative_to(root.resolve()).as_posix()
@@ -198,9 +210,9 @@ def _write(
                 raise ProblemFound(f"{file}: changed while the bundle was being built", hint="build again")
         store = Store()
         for p in pinned.pins:
-            if p.source != "store":
+            if p.source not in ("store", "bentoml-store"):
                 continue
-            model = store.get(f"{p.id.partition(':')[0]}:{p.version}")
+            model = _stored(store, p)
             base = store_model_dir(p)
             for fe in p.files:
                 src = model.path / fe.path

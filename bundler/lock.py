@@ -32,7 +32,8 @@ def _sort_key(p: Pin) -> tuple:
     return (p.source, p.id, p.revision or "", t(p.include), t(p.exclude))
 
 
-def dumps(pins: Iterable[Pin]) -> str:
+def dumps(pins: Iterable[Pin], used_by: dict[tuple, set[str]] | None = None) -> str:
+    """The lock file's text; ``used_by`` maps a pin's key to the service files that use it."""
     import tomli_w
 
     models = []
@@ -55,12 +56,19 @@ def dumps(pins: Iterable[Pin]) -> str:
             entry["commit"] = p.commit
         if p.version is not None:
             entry["version"] = p.version
+        if used_by and used_by.get(p.key):
+            entry["used_by"] = sorted(used_by[p.key])
         entry["files"] = [f.to_json() for f in p.files]
         models.append(entry)
     return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "model": models} if models else {"version": LOCK_VERSION})
 
 
 def loads(text: str, shown: str) -> list[Pin]:
+    return loads_with_users(text, shown)[0]
+
+
+def loads_with_users(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]]]:
+    """The pins, and for each pin's key the service files that use it (empty: not recorded)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -76,6 +84,7 @@ def loads(text: str, shown: str) -> list[Pin]:
             hint="upgrade bundler",
         )
     pins: list[Pin] = []
+    users: dict[tuple, set[str]] = {}
     models = data.get("model", [])
     if not isinstance(models, list):
         raise UsageError(f"{shown}: `model` must be an array of tables", hint="delete it and run `bundler lock` again")
@@ -96,12 +105,16 @@ def loads(text: str, shown: str) -> list[Pin]:
             check_pin(pins[-1])
             if any(p.key == pins[-1].key for p in pins[:-1]):
                 raise ValueError(f"{pins[-1].label} is locked twice")
+            used = m.get("used_by", [])
+            if not isinstance(used, list) or not all(isinstance(u, str) and u.endswith(".py") and "/" not in u for u in used):
+                raise ValueError("used_by must list service file names")
+            users[pins[-1].key] = set(used)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise UsageError(
                 f"{shown}: model entry {i + 1} is malformed ({type(e).__name__}: {e})",
                 hint="delete it and run `bundler lock` again",
             ) from None
-    return pins
+    return pins, users
 
 
 def _str(v: Any) -> str:
@@ -126,6 +139,11 @@ def _patterns(v: Any) -> tuple[str, ...] | None:
 
 def read(path: Path) -> list[Pin] | None:
     """The pins in ``path``, or None when there is no lock file."""
+    found = read_with_users(path)
+    return found[0] if found is not None else None
+
+
+def read_with_users(path: Path) -> tuple[list[Pin], dict[tuple, set[str]]] | None:
     from .safe_read import read_regular
 
     try:
@@ -134,7 +152,7 @@ def read(path: Path) -> list[Pin] | None:
         return None
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: can't read: {e}") from None
-    return loads(text, str(path))
+    return loads_with_users(text, str(path))
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -177,6 +195,14 @@ def pin_ref(ref: Any, where: str | None, *, offline: bool = False) -> Pin:
         from . import hub
 
         return hub.pin(ref, where=where, no_network=offline)
+    if ref.kind == "bentoml-store":
+        from . import bentoml_store
+
+        try:
+            return bentoml_store.pin(ref.id)
+        except UsageError as e:
+            e.file, e.line = where, ref.line
+            raise
     from .store import Store
 
     try:
@@ -194,20 +220,26 @@ def lock(
     check: bool = False,
     write: bool = True,
     offline: bool = False,
+    arguments: dict[str, Any] | None = None,
 ) -> LockResult:
     """Pin every reference of ``service`` and write ``bundler.lock`` beside it.
 
     Fresh entries are kept as they are (no network); a reference without a fresh entry is pinned;
     entries whose reference is gone are dropped. ``check`` changes nothing and lists what is stale.
-    The lock covers every service in the file, whatever ``file.py:Class`` selects.
+    The lock covers every service in the file, whatever ``file.py:Class`` selects, and keeps the
+    entries of the other service files beside it (each entry records the files that use it).
     """
     from .introspect import scan, split_target
 
     path, _only = split_target(str(service))
-    result = scan(path)
+    result = scan(path, arguments=arguments)
     lock_file = lock_path_for(path)
-    existing = read(lock_file) or []
-    by_key = {p.key: p for p in existing}
+    me = Path(path).name
+    existing, users = read_with_users(lock_file) or ([], {})
+    # Entries of other service files beside this one stay; a file that is gone loses its entries.
+    users = {k: {u for u in v if u == me or (lock_file.parent / u).is_file()} for k, v in users.items()}
+    others = {p.key: p for p in existing if users.get(p.key) and users[p.key] != {me}}
+    by_key = {p.key: p for p in existing if not users.get(p.key) or me in users[p.key]}
     refs: dict[tuple, Any] = {}
     for m in result.models:
         refs.setdefault(key_of(m.kind, m.id, m.revision, m.include, m.exclude), m)
@@ -218,7 +250,7 @@ def lock(
             if key not in by_key:
                 out.stale.append(f"{ref.file}:{ref.line}: {ref.attribute} ({ref.id}) has no fresh lock entry")
         for key, p in by_key.items():
-            if key not in refs:
+            if key not in refs and key not in others:
                 out.stale.append(f"{lock_file.name}: entry for {p.label} matches no model in the service")
         out.pins = [by_key[k] for k in refs if k in by_key]
         return out
@@ -236,10 +268,13 @@ def lock(
         else:
             out.kept.append(old)
         by_key[key] = new
-    out.removed = [p for k, p in by_key.items() if k not in refs]
+    out.removed = [p for k, p in by_key.items() if k not in refs and k not in others]
     out.pins = sorted((by_key[k] for k in refs), key=_sort_key)
     if write:
-        out.written = write_atomic(lock_file, dumps(out.pins).encode())
+        every = {**others, **{k: by_key[k] for k in refs}}
+        used_by = {k: (users.get(k, set()) - {me}) | ({me} if k in refs else set()) for k in every}
+        every = {k: p for k, p in every.items() if used_by[k]}
+        out.written = write_atomic(lock_file, dumps(every.values(), used_by).encode())
     return out
 
 

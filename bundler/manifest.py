@@ -28,7 +28,7 @@ def pin_to_dict(p: Pin, *, embedded: bool = False) -> dict[str, Any]:
         value = getattr(p, key)
         if value is not None:
             d[key] = list(value) if isinstance(value, tuple) else value
-    if p.source == "store":
+    if p.source in ("store", "bentoml-store"):
         d["path"] = store_model_dir(p)
     if embedded:
         d["embedded"] = True
@@ -51,7 +51,11 @@ def pin_from_dict(d: dict[str, Any]) -> Pin:
 
 
 def store_model_dir(p: Pin) -> str:
-    """Where a store model's files live inside the bundle."""
+    """Where a store model's files live inside the bundle (bundler's store or BentoML's)."""
+    if p.source == "bentoml-store":
+        from .bentoml_store import bundle_dir
+
+        return bundle_dir(p)
     name = p.id.partition(":")[0]
     return f"{MODEL_PREFIX}{name}/{p.version}"
 
@@ -94,7 +98,7 @@ class Manifest:
         """Every archive member but the manifest, with its expected size and hash."""
         out = {SOURCE_PREFIX + f.path: f for f in self.sources}
         for p in self.pins:
-            if p.source == "store":
+            if p.source in ("store", "bentoml-store"):
                 base = store_model_dir(p)
                 for f in p.files:
                     out[f"{base}/{f.path}"] = f
@@ -313,5 +317,5 @@ def _validate(m: Manifest) -> None:
         check_hash(f.hash)
     for d, p in zip(m.data["models"], m.pins):
         check_pin(p)
-        if p.source == "store" and d.get("path") not in (None, store_model_dir(p)):
+        if p.source in ("store", "bentoml-store") and d.get("path") not in (None, store_model_dir(p)):
             raise ValueError(f"store model {p.id}: path does not match its name and version")

@@ -27,7 +27,7 @@ class FileEntry:
 class Pin:
     """A model reference as written (the inputs) and what it is pinned to (the outputs)."""
 
-    source: str  # "huggingface" | "store"
+    source: str  # "huggingface" | "store" (bundler's) | "bentoml-store" (BentoML's)
     id: str  # repo id, or the store tag as written
     revision: str | None = None  # as written
     include: tuple[str, ...] | None = None
@@ -107,6 +107,13 @@ def check_pin(p: Pin) -> Pin:
             raise ValueError(f"bad commit {p.commit!r} for {p.id}")
     elif p.source == "store":
         parse_tag(f"{p.id.partition(':')[0]}:{p.version}")
+    elif p.source == "bentoml-store":
+        from .bentoml_store import parse_tag as bentoml_tag
+
+        bentoml_tag(p.id)
+        if p.version is None:
+            raise ValueError(f"no version for {p.id}")
+        bentoml_tag(f"x:{p.version}")
     else:
         raise ValueError(f"unknown model source {p.source!r}")
     for f in p.files:

@@ -320,6 +320,12 @@ def land_store_models(result: PullResult, pins: list[Pin]) -> None:
 
     store = Store()
     for pin in pins:
+        if pin.source == "bentoml-store":
+            from . import bentoml_store
+
+            if bentoml_store.land(pin, result.dest / store_model_dir(pin)):
+                result.store_imported.append(f"bentoml:{bentoml_store.parse_tag(pin.id)[0]}:{pin.version}")
+            continue
         tag = f"{pin.id.partition(':')[0]}:{pin.version}"
         try:
             store.get(tag)
@@ -375,7 +381,7 @@ def _pull(
     cache = hub_cache_dir(cache_dir)
     result = PullResult(label or str(bundle), dest, cache, manifest)
     hub_pins = [p for p in manifest.pins if p.source == "huggingface"]
-    store_pins = [p for p in manifest.pins if p.source == "store"]
+    store_pins = [p for p in manifest.pins if p.source in ("store", "bentoml-store")]
     if verify_only:
         if not _already_unpacked(dest, manifest):
             result.failures.append({"model": None, "commit": None, "path": str(dest), "problem": "bundle not unpacked here", "expected": manifest.digest, "actual": None})

@@ -47,6 +47,7 @@ def isolated_homes(monkeypatch, tmp_path):
     monkeypatch.setenv("BUNDLER_HOME", str(tmp_path / "bundler-home"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml-home"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "SOURCE_DATE_EPOCH"):

@@ -19,7 +19,7 @@ class Reranker:
 @bentoml.service(resources={"gpu": 1})
 class Search:
     embedder = bd.HuggingFaceModel(EMBED_MODEL, revision="v1.0", include=settings.WEIGHTS)
-    head = bentoml.models.BentoModel("intent-clf:latest")
+    head = bd.StoreModel("intent-clf:latest")  # bundler's own store (BentoModel would name BentoML's)
     reranker = bentoml.depends(Reranker)
 
     def __init__(self) -> None:
