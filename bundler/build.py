@@ -86,8 +86,13 @@ def build(
     offline: bool = False,
     compress: bool | None = None,
     embed_hub: bool = False,
+    arguments: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> BuildResult:
-    """Build a bundle for the service at ``target`` (``file.py`` or ``file.py:Class``)."""
+    """Build a bundle for the service at ``target`` (``file.py`` or ``file.py:Class``).
+
+    ``arguments`` are build arguments (``--arg``) over the bentofile's ``args``; the ones the
+    service reads are recorded in the manifest. ``strict`` fails on undeclared model loads."""
     from .hashing import blake3_file
     from .introspect import split_target
     from .lock import lock, require_fresh
@@ -95,11 +100,18 @@ def build(
     path, only = split_target(str(target))
     load_config(find_root(Path(path), Path(path).parent))  # bad settings fail before the lock is written
     if locked:
-        pinned = lock(path, check=True)
+        pinned = lock(path, check=True, arguments=arguments)
         require_fresh(pinned)
     else:
-        pinned = lock(path, offline=offline)
+        pinned = lock(path, offline=offline, arguments=arguments)
     scan: ScanResult = pinned.scan
+    undeclared = [u for s in scan.services for u in s.undeclared]
+    if strict and undeclared:
+        raise ProblemFound(
+            f"{len(undeclared)} model load(s) not declared: "
+            + ", ".join(f"{u['file']}:{u['line']} {u['id']}" for u in undeclared),
+            hint="declare each as a HuggingFaceModel(...) class attribute, or build without --strict",
+        )
     root = find_root(scan.file, scan.root)
     config = load_config(root)
     entry = pick_entry(scan, only, config)
@@ -122,6 +134,8 @@ def build(
 
     data: dict[str, Any] = {"schema": SCHEMA, "name": name, "version": ""}
     data["entrypoint"] = f"{rel_service}:{entry.cls}"
+    if scan.arguments:
+        data["arguments"] = scan.arguments
     if config.python:
         data["python"] = config.python
     data["requirements"] = list(config.requirements)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from typing import Any, Optional
@@ -49,22 +50,71 @@ def render_error(e: BundlerError) -> None:
         print(f"hint: {e.hint}", file=sys.stderr)
 
 
+_ARG_HELP = "A build argument for bentoml.use_arguments, KEY=VALUE; repeatable (overrides bentofile `args`)."
+
+
+def _arguments(items: list[str]) -> dict[str, str]:
+    from .bentofile import parse_arg
+
+    return dict(parse_arg(i) for i in items)
+
+
+def print_findings(results: list[Any]) -> None:
+    """Notes and undeclared-model warnings, on stderr (stdout stays data)."""
+    for r in results:
+        for note in r.notes:
+            print(f"note: {note}", file=sys.stderr)
+        for svc in r.services:
+            for u in svc.undeclared:
+                print(
+                    f"warning: {os.path.relpath(r.root / u['file'])}:{u['line']}: model `{u['id']}` is loaded by {u['call']}() but not declared;"
+                    f" declare it as HuggingFaceModel({u['id']!r}) so the bundle pins it",
+                    file=sys.stderr,
+                )
+
+
 @app.command(short_help="Find services and their models statically (no import).")
 def scan(
-    target: str = typer.Argument(..., metavar="PATH", help="The service file, optionally file.py:ClassName."),
+    target: str = typer.Argument(..., metavar="PATH", help="The service file (file.py[:Class], or module:Class), or a directory to scan every service file under it."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    arg: list[str] = typer.Option([], "--arg", metavar="KEY=VALUE", help=_ARG_HELP),
 ) -> None:
-    """Find services and the models they declare, reading the source only (no import, no network)."""
+    """Find services and the models they declare, reading the source only (no import, no network).
+
+    Given a directory, scans every service file under it (skipping what a build skips) and lists
+    the files it refused and why; exit 2 when any was refused."""
+    from pathlib import Path
+
     from .introspect import scan as do_scan, split_target
 
+    arguments = _arguments(arg)
+    if Path(target).is_dir():
+        from .introspect.tree import scan_tree
+
+        tree = scan_tree(Path(target), arguments)
+        if as_json:
+            emit_json(tree.to_json())
+        else:
+            from .render import scan_table
+
+            for r in tree.results:
+                scan_table(r)
+            for f in tree.refused:
+                print(f"refused: {f['error']}", file=sys.stderr)
+            print(f"{len(tree.results)} service files scanned, {len(tree.refused)} refused", file=sys.stderr)
+        print_findings(tree.results)
+        if tree.refused:
+            raise typer.Exit(2)
+        return
     path, only = split_target(target)
-    result = do_scan(path, only)
+    result = do_scan(path, only, arguments=arguments)
     if as_json:
         emit_json(result.to_json())
-        return
-    from .render import scan_table
+    else:
+        from .render import scan_table
 
-    scan_table(result)
+        scan_table(result)
+    print_findings([result])
 
 
 @app.command(short_help="Pin every model and write bundler.lock.")
@@ -76,11 +126,12 @@ def lock(
     ),
     check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 listing what is stale (for CI)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    arg: list[str] = typer.Option([], "--arg", metavar="KEY=VALUE", help=_ARG_HELP),
 ) -> None:
     """Pin every model reference to an exact commit / store version and write bundler.lock."""
     from .lock import lock as do_lock, require_fresh
 
-    result = do_lock(target, upgrade=upgrade or upgrade_model, check=check)
+    result = do_lock(target, upgrade=upgrade or upgrade_model, check=check, arguments=_arguments(arg))
     if as_json:
         emit_json(result.to_json())
     elif check:
@@ -111,16 +162,21 @@ def build(
         False, "--embed-hub", help="Pack the Hub models' files too (from the local HF cache), for air-gapped hosts."
     ),
     as_json: bool = typer.Option(False, "--json", help='Print {"path", "digest", "name", "version"}.'),
+    arg: list[str] = typer.Option([], "--arg", metavar="KEY=VALUE", help=_ARG_HELP),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when a service loads a model it does not declare."),
 ) -> None:
     """Scan, pin (bundler.lock first), hash and pack a reproducible bundle."""
     from .build import build as do_build
 
-    result = do_build(target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub)
+    result = do_build(
+        target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub,
+        arguments=_arguments(arg), strict=strict,
+    )
+    print_findings([result.lock.scan])
     if as_json:
         emit_json(result.to_json())
         return
     m = result.manifest
-    import os
 
     print(
         f"built {os.path.relpath(result.path)}\n"

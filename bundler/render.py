@@ -14,7 +14,8 @@ def _console() -> Console:
     import sys
 
     # Piped output (CI logs, grep) should not be cut to 80 columns.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    # markup=False: every string shown is the user's text, literally (`uvicorn[standard]`, `[a-z]`).
+    return Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
 
 
 def scan_table(result: ScanResult) -> None:
@@ -43,6 +44,8 @@ def scan_table(result: ScanResult) -> None:
             extras.append("resources: " + ", ".join(f"{k}={v}" for k, v in svc.resources.items()))
         if svc.depends:
             extras.append("depends on: " + ", ".join(svc.depends))
+        for u in svc.undeclared:
+            extras.append(f"undeclared: {u['id']} loaded by {u['call']}() at {u['file']}:{u['line']}")
         for line in extras:
             console.print(f"  {line}")
 
@@ -50,7 +53,7 @@ def scan_table(result: ScanResult) -> None:
 def inspect_table(m: Manifest, report=None) -> None:
     console = _console()
     d = m.data
-    console.print(f"[bold]{m.name}[/bold] {m.version}")
+    console.print(f"{m.name} {m.version}", style="bold")
     console.print(f"  digest      {m.digest}")
     console.print(f"  entrypoint  {d.get('entrypoint')}")
     if d.get("python"):

@@ -43,6 +43,11 @@ _LOADERS = {
     "transformers.pipeline": (None, "model"),
     "sentence_transformers.SentenceTransformer": ("model_name_or_path",),
 }
+_LOCAL_LOADERS = {
+    "hf_hub_download": "huggingface_hub.hf_hub_download",
+    "snapshot_download": "huggingface_hub.snapshot_download",
+    "SentenceTransformer": "sentence_transformers.SentenceTransformer",
+}
 _FROM_PRETRAINED_KW = ("pretrained_model_name_or_path", "pretrained_model_or_path", "model_id", "repo_id")
 
 # Parameters in positional order; bentoml's HuggingFaceModel differs after `revision`, so only
@@ -108,6 +113,8 @@ class ScanResult:
     module: str  # its dotted module name, as Python would import it from ``root``
     notes: list[str] = field(default_factory=list)  # what was not known and did not matter
     arguments: dict[str, Any] = field(default_factory=dict)  # build arguments the scan used
+    #: ids of the descriptor calls reported (the AST is shared across scans of one project)
+    accounted: frozenset[int] = field(default_factory=frozenset, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"services": [s.to_json() for s in self.services]}
@@ -155,6 +162,7 @@ def scan(
     *,
     arguments: dict[str, Any] | None = None,
     project_arguments: bool = True,
+    accounted_elsewhere: frozenset[int] = frozenset(),
     _parsed: dict | None = None,
 ) -> ScanResult:
     """Scan one service file. ``service`` picks one service class by class or service name.
@@ -174,7 +182,9 @@ def scan(
 
         given = {**bentofile.find(path).args, **given}
     try:
-        return _Scanner(path, _parsed, given, set(arguments or {})).run(service)
+        scanner = _Scanner(path, _parsed, given, set(arguments or {}))
+        scanner.accounted |= accounted_elsewhere
+        return scanner.run(service)
     except RecursionError:
         raise IntrospectionError(f"{path}: the source is nested too deeply to analyse") from None
 
@@ -211,7 +221,10 @@ class _Scanner:
         used: dict[str, Any] = {}
         for ns in self.values.namespaces:
             used.update(ns.used)
-        return ScanResult(self.project.root, services, self.module.path, self.module.name, self.notes, dict(sorted(used.items())))
+        return ScanResult(
+            self.project.root, services, self.module.path, self.module.name, self.notes, dict(sorted(used.items())),
+            frozenset(self.accounted),
+        )
 
     # -- helpers ---------------------------------------------------------------------------
     def _marker(self, func: ast.expr, scope: Scope, line: int) -> str | None:
@@ -569,6 +582,8 @@ class _Scanner:
         if _last_name(call.func) == "from_pretrained":
             return call.args[0] if call.args else next((kw[k] for k in _FROM_PRETRAINED_KW if k in kw), None)
         sym = self._resolve_quietly(call.func, scope, call.lineno)
+        if sym is None and _last_name(call.func) in _LOCAL_LOADERS:
+            sym = External(_LOCAL_LOADERS[_last_name(call.func)])  # imported inside the method
         if not isinstance(sym, External) or sym.qualname not in _LOADERS:
             return None
         positional, *names = _LOADERS[sym.qualname]
