@@ -26,10 +26,16 @@ CASES = sorted(p.name for p in SCAN.iterdir() if p.is_dir())
 ERROR_CASES = sorted(p.name for p in ERRORS.iterdir() if p.is_dir())
 
 
+def case_arguments(case: Path) -> dict | None:
+    """``--arg`` values a case is scanned with (``args.json``), on top of its bentofile's."""
+    f = case / "args.json"
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_scan_matches_golden_json(case):
     expected = json.loads((SCAN / case / "expected.json").read_text())
-    assert scan(service_file(SCAN / case)).to_json() == expected
+    assert scan(service_file(SCAN / case), arguments=case_arguments(SCAN / case)).to_json() == expected
 
 
 def test_bentoml_spelling_scans_identically_to_bundler_spelling():
@@ -173,3 +179,78 @@ def test_every_error_is_a_bundler_error():
     for case in ERROR_CASES:
         with pytest.raises(BundlerError):
             scan(ERRORS / case / "service.py")
+
+
+def test_arg_overrides_bentofile_and_default_converting_to_the_field_type(tmp_path):
+    svc = service_file(SCAN / "arguments_pydantic")
+    res = run_cli("scan", str(svc), "--json", "--arg", "repo=Other/Model-Z", "--arg", "gpus=8", "--arg", "skip=a.bin, b.bin")
+    assert res.code == 0, res.stderr
+    s = json.loads(res.stdout)["services"][0]
+    assert (s["name"], s["resources"]) == ("model-z", {"gpu": 8})
+    assert (s["models"][0]["id"], s["models"][0]["exclude"]) == ("other/model-z", ["a.bin", "b.bin"])
+
+
+@pytest.mark.parametrize(
+    "arg,message",
+    [
+        ("gpus=many", "build argument `gpus`: 'many' is not a valid int"),
+        ("nope=1", "unknown build argument `nope`"),
+        ("use_proxy=maybe", "build argument `use_proxy`: 'maybe' is not a valid bool"),
+        ("=x", "expected KEY=VALUE"),
+    ],
+)
+def test_bad_build_arguments_are_usage_errors(arg, message):
+    res = run_cli("scan", str(service_file(SCAN / "arguments_pydantic")), "--arg", arg)
+    assert res.code == 2 and message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_an_argument_can_switch_the_decorator_to_one_bundler_does_not_know():
+    # use_proxy=true binds `service` to an outside decorator: the models must not vanish silently
+    res = run_cli("scan", str(service_file(SCAN / "arguments_pydantic")), "--arg", "use_proxy=true")
+    assert res.code == 2
+    assert "declares a model, but is declared in class `Chat`, which is not a service bundler recognises" in res.stderr
+
+
+def test_unknown_decorator_values_are_notes_not_errors():
+    res = run_cli("scan", str(service_file(SCAN / "soft_decorator")), "--json")
+    assert res.code == 0, res.stderr
+    notes = [line for line in res.stderr.splitlines() if line.startswith("note: ")]
+    assert any("resources['gpu'] is not known statically" in n for n in notes)
+    assert any("falls back to the class name `Soft`" in n for n in notes)
+    assert json.loads(res.stdout)["services"][0]["name"] == "Soft"
+
+
+def test_unknown_bentofile_arguments_are_notes(tmp_path):
+    res = run_cli("scan", str(service_file(SCAN / "arguments_pyproject")))
+    assert res.code == 0, res.stderr
+    assert "build argument `unused_key` names no field" in res.stderr
+
+
+def test_undeclared_loads_are_warnings_on_stderr():
+    res = run_cli("scan", str(service_file(SCAN / "undeclared_loads")))
+    assert res.code == 0, res.stderr
+    warned = [line for line in res.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 4 and "model `acme/side-model` is loaded by from_pretrained() but not declared" in warned[0]
+    assert "undeclared: acme/classifier loaded by pipeline()" in res.stdout
+
+
+def test_bentoml_module_spelling_of_the_target(tmp_path, monkeypatch):
+    monkeypatch.chdir(SCAN / "selection")
+    res = run_cli("scan", "service:Gateway", "--json", cwd=SCAN / "selection")
+    assert res.code == 0, res.stderr
+    assert [s["class"] for s in json.loads(res.stdout)["services"]] == ["Gateway"]
+
+
+def test_scan_dir_reports_every_service_file_and_each_refusal(tmp_path):
+    shutil.copytree(SCAN / "conditional_known", tmp_path / "repo" / "good")
+    shutil.copytree(SCAN / "string_methods", tmp_path / "repo" / "also_good")
+    shutil.copytree(ERRORS / "model_in_method", tmp_path / "repo" / "bad")
+    (tmp_path / "repo" / "notes.py").write_text("print('not a service')\n")
+    res = run_cli("scan", str(tmp_path / "repo"), "--json")
+    assert res.code == 2
+    out = json.loads(res.stdout)
+    assert sorted((s["file"], s["name"]) for s in out["services"]) == [("also_good/service.py", "coder"), ("good/service.py", "Chat")]
+    assert [(r["file"], r["line"]) for r in out["refused"]] == [("bad/service.py", 7)]
+    assert "called inside `__init__()`" in out["refused"][0]["error"]
+    res = run_cli("scan", str(tmp_path / "repo" / "good"))
+    assert res.code == 0 and "1 service files scanned, 0 refused" in res.stderr

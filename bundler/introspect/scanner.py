@@ -370,13 +370,10 @@ class _Scanner:
         return False
 
     def _looks_like_model(self, call: ast.Call, scope: Scope) -> bool:
-        last = _last_name(call.func)
-        if last in _MODEL_NAMES:
+        if _last_name(call.func) in _MODEL_NAMES:
             return True
-        if last == "get":
-            q = self._resolve_quietly(call.func, scope, call.lineno)
-            return isinstance(q, External) and self._model_kind(q.qualname) is not None
-        return False
+        q = self._resolve_quietly(call.func, scope, call.lineno)
+        return isinstance(q, External) and self._model_kind(q.qualname) is not None
 
     def _members(self, cls: ClassSym) -> tuple[list[str], list[ModelRef]]:
         """Descriptors and dependencies of ``cls``, inherited ones included (MRO order)."""
@@ -514,6 +511,7 @@ class _Scanner:
         """Every descriptor or model lookup the file makes is a reported model or an error."""
         assert self.module.tree is not None and self.module.scope is not None
         service_classes = {s.cls for s in services}
+        declared = {s.cls: {m.id.lower().removesuffix(":latest") for m in s.models} for s in services}
         for call, owner, func in _calls_with_context(self.module.tree):
             if id(call) in self.accounted:
                 continue
@@ -521,15 +519,17 @@ class _Scanner:
             if owner is not None and func is None:
                 scope = self.module.class_scope(owner)
             last = _last_name(call.func)
-            if last not in _MODEL_NAMES and last != "get":
+            if last is None:
                 continue
             sym = self._resolve_quietly(call.func, scope, call.lineno)
             if isinstance(sym, External):
                 if self._model_kind(sym.qualname) is None:
                     continue
-            elif isinstance(sym, (ClassSym, FunctionSym, ValueSym)) or last == "get":
-                continue  # the project's own look-alike, or a plain ``.get`` of something else
+            elif last not in _MODEL_NAMES or isinstance(sym, (ClassSym, FunctionSym, ValueSym)):
+                continue  # not a model spelling, or the project's own look-alike
             what = f"`{self.module.segment(call)}`"
+            if func is not None and owner is not None and self._redeclares(call, declared.get(owner.name, set())):
+                continue  # a serve-time look-up of a model the service declares: pinned already
             if func is not None:
                 where = f"is called inside `{func.name}()`, at serve time, where a bundle can't pin it"
                 hint = "declare the model as a class attribute of the service (e.g. `model = HuggingFaceModel(...)`)"
@@ -544,11 +544,21 @@ class _Scanner:
                 where = f"can't be resolved ({why})"
                 hint = "import it unconditionally from bundler or bentoml"
             else:
-                where = "is declared at module level but no service uses it"
+                where = "no service uses it (declared at module level)"
                 hint = "use it as a class attribute of a service, or delete it"
             raise IntrospectionError(
                 f"{what} declares a model, but {where}", file=self.project.shown(self.module), line=call.lineno, hint=hint
             )
+
+    def _redeclares(self, call: ast.Call, ids: set[str]) -> bool:
+        arg = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg in ("model_id", "tag")), None)
+        if arg is None or not ids:
+            return False
+        try:
+            value = self.values.eval(arg, self.module.scope)  # type: ignore[arg-type]
+        except IntrospectionError:
+            return False
+        return isinstance(value, str) and value.lower().removesuffix(":latest") in ids
 
     # -- undeclared loads ------------------------------------------------------------------
     def _undeclared(self, node: ast.ClassDef, scope: Scope, models: list[ModelRef]) -> list[dict[str, Any]]:
