@@ -77,7 +77,16 @@ def diff(a: Manifest, b: Manifest) -> dict[str, Any]:
             "added": [r for r in rb if r not in ra],
             "removed": [r for r in ra if r not in rb],
         },
+        "arguments": _arguments_diff(a.data.get("arguments") or {}, b.data.get("arguments") or {}),
         "entrypoint": None if a.data.get("entrypoint") == b.data.get("entrypoint") else [a.data.get("entrypoint"), b.data.get("entrypoint")],
+    }
+
+
+def _arguments_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "added": {k: b[k] for k in sorted(set(b) - set(a))},
+        "removed": {k: a[k] for k in sorted(set(a) - set(b))},
+        "changed": {k: [a[k], b[k]] for k in sorted(set(a) & set(b)) if a[k] != b[k]},
     }
 
 
@@ -102,6 +111,10 @@ def render_text(d: dict[str, Any]) -> list[str]:
     r = d["requirements"]
     lines += [f"+ requirement {x}" for x in r["added"]]
     lines += [f"- requirement {x}" for x in r["removed"]]
+    args = d["arguments"]
+    lines += [f"+ argument {k}={v!r}" for k, v in args["added"].items()]
+    lines += [f"- argument {k}={v!r}" for k, v in args["removed"].items()]
+    lines += [f"~ argument {k}: {o!r} -> {n!r}" for k, (o, n) in args["changed"].items()]
     if len(lines) == 2:
         lines.append("~ manifest metadata (name, services or version)")
     return lines

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .errors import NotInBundleError, UsageError
+from .errors import BundlerError, NotInBundleError, ProblemFound, UsageError
 from .manifest import MANIFEST_NAME, Manifest, store_model_dir
 from .pins import Pin
 
@@ -128,18 +128,42 @@ def load_service(root: str | os.PathLike[str]) -> tuple[Any, dict[str, str]]:
     src = str(root / "src")
     if src not in sys.path:
         sys.path.insert(0, src)
+    requirements = "install the bundle's requirements: " + (", ".join(ctx.manifest.data.get("requirements", [])) or "none recorded")
+    _set_arguments(ctx.manifest.data.get("arguments") or {})
     try:
         module = importlib.import_module(service["module"])
     except ImportError as e:
-        raise UsageError(
-            f"can't import {service['module']} from {src}: {e}",
-            hint="install the bundle's requirements: " + (", ".join(ctx.manifest.data.get("requirements", [])) or "none recorded"),
-        ) from None
-    cls = getattr(module, cls_name)
-    instance = cls()
+        raise UsageError(f"can't import {service['module']} from {src}: {e}", hint=requirements) from None
+    except Exception as e:  # the user's module failed while being imported: one line, not a traceback
+        raise ProblemFound(f"importing {service['module']} from {src} failed: {type(e).__name__}: {e}", hint=requirements) from None
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise UsageError(f"{root / MANIFEST_NAME}: module {service['module']} has no class `{cls_name}`", hint="rebuild the bundle")
+    # ``@bentoml.service`` returns a Service object wrapping the class: instantiate the class.
+    if not isinstance(cls, type) and isinstance(getattr(cls, "inner", None), type):
+        cls = cls.inner
+    try:
+        instance = cls()
+    except ImportError as e:
+        raise UsageError(f"{cls_name}() failed: {type(e).__name__}: {e}", hint=requirements) from None
+    except BundlerError:
+        raise
+    except Exception as e:
+        raise ProblemFound(f"{cls_name}() failed: {type(e).__name__}: {e}", hint="the service's __init__ raised; run it with --debug for the traceback") from None
     resolved = {}
     for klass in reversed(cls.__mro__):
         for name, value in vars(klass).items():
             if isinstance(value, _Descriptor):
                 resolved[name] = value.resolve()
     return instance, resolved
+
+
+def _set_arguments(arguments: dict[str, Any]) -> None:
+    """Hand the bundle's build arguments to ``bentoml.use_arguments`` as BentoML's worker does."""
+    if not arguments:
+        return
+    try:
+        from bentoml._internal.utils.args import set_arguments
+    except ImportError:
+        return  # without bentoml, nothing in the service can read them
+    set_arguments(dict(arguments))
