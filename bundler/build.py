@@ -21,7 +21,7 @@ from .manifest import (
     pin_to_dict,
     store_model_dir,
 )
-from .sources import ProjectConfig, collect_sources, default_name, find_root, load_config
+from .sources import ProjectConfig, default_name, find_root, load_config, select_sources
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class BuildResult:
     path: Path
     manifest: Manifest
     lock: LockResult
+    selection: Any = None  # the sources' Selection: what was packed and what was left out
 
     @property
     def digest(self) -> str:
@@ -88,17 +89,18 @@ def build(
     embed_hub: bool = False,
     arguments: dict[str, Any] | None = None,
     strict: bool = False,
+    allow_secrets: tuple[str | Path, ...] = (),
 ) -> BuildResult:
     """Build a bundle for the service at ``target`` (``file.py`` or ``file.py:Class``).
 
     ``arguments`` are build arguments (``--arg``) over the bentofile's ``args``; the ones the
     service reads are recorded in the manifest. ``strict`` fails on undeclared model loads."""
-    from .hashing import blake3_file
     from .introspect import split_target
     from .lock import lock, require_fresh
+    from .secrets import hash_and_scan
 
     path, only = split_target(str(target))
-    load_config(find_root(Path(path), Path(path).parent))  # bad settings fail before the lock is written
+    load_config(find_root(Path(path), Path(path).parent), Path(path))  # bad settings fail before the lock is written
     if locked:
         pinned = lock(path, check=True, arguments=arguments)
         require_fresh(pinned)
@@ -113,11 +115,14 @@ def build(
             hint="declare each as a HuggingFaceModel(...) class attribute, or build without --strict",
         )
     root = find_root(scan.file, scan.root)
-    config = load_config(root)
+    config = load_config(root, scan.file)
     entry = pick_entry(scan, only, config)
 
     rel_service = _relative(scan.file, root)
-    name = config.name or default_name(root)
+    origins = dict(config.origins)
+    name = config.name
+    if not name:
+        name, origins["name"] = default_name(entry.name), f"the entry service `{entry.name}`"
 
     out = Path(output) if output is not None else None
     if compress is None:
@@ -125,15 +130,28 @@ def build(
 
     if out is not None and out.is_dir():
         raise UsageError(f"{out}: is a directory", hint="give -o a file name, e.g. -o dist/name.bundle.tar")
-    sources = collect_sources(config, skip=(out,) if out else ())
+    selection = select_sources(config, skip=(out,) if out else ())
+    sources = selection.files
     # Sources are hashed before packing because the manifest that lists their hashes is the
     # archive's first member; packing hashes them again and fails if one changed in between.
-    source_entries = []
+    # The same read looks for credentials: a bundle travels to everyone who can pull it.
+    allowed = {_allowed(a, root) for a in allow_secrets}
+    source_entries, secrets = [], []
     for rel, file in sources:
-        source_entries.append({"path": rel, "size": file.stat().st_size, "hash": blake3_file(file)})
+        size, digest, found = hash_and_scan(file, rel)
+        source_entries.append({"path": rel, "size": size, "hash": digest})
+        if rel not in allowed:
+            secrets.extend(found)
+    if secrets:
+        raise ProblemFound(
+            f"{len(secrets)} secret(s) in the sources; nothing was built:\n  "
+            + "\n  ".join(f"{os.path.relpath(root / s.path)}:{s.line}: {s.kind}" for s in secrets),
+            hint="remove the credential (read it from the environment at serve time), or let a reviewed file through with --allow-secret PATH",
+        )
 
     data: dict[str, Any] = {"schema": SCHEMA, "name": name, "version": ""}
     data["entrypoint"] = f"{rel_service}:{entry.cls}"
+    data["settings"] = dict(sorted(origins.items()))
     if scan.arguments:
         data["arguments"] = scan.arguments
     if config.python:
@@ -152,7 +170,7 @@ def build(
         out = root / "dist" / f"{name}-{manifest.version}{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
     _write(out, manifest, sources, pinned, compress, hub_files)
-    return BuildResult(out, manifest, pinned)
+    return BuildResult(out, manifest, pinned, selection)
 
 
 def _cached_hub_files(pins: list, *, offline: bool) -> dict[str, Path]:
@@ -197,6 +215,29 @@ def _stored(store: Any, p: Any) -> Any:
         name, version, path = bentoml_store.resolve(f"{bentoml_store.parse_tag(p.id)[0]}:{p.version}")
         return SimpleNamespace(path=path, tag=f"{name}:{version}")
     return store.get(f"{p.id.partition(':')[0]}:{p.version}")
+
+
+def _allowed(path: str | Path, root: Path) -> str:
+    """An ``--allow-secret`` path as the project-relative path a source has."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def list_sources(target: str | Path, output: str | Path | None = None) -> Any:
+    """What a build would pack and, for each file left out, the rule that left it out (no lock,
+    no network, nothing written)."""
+    from .introspect import split_target
+
+    path, _ = split_target(str(target))
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file", hint="pass the service's .py file")
+    root = find_root(path, path.resolve().parent)
+    config = load_config(root, path)
+    return select_sources(config, skip=(Path(output),) if output else ())
 
 
 def _relative(file: Path, root: Path) -> str:

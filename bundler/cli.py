@@ -164,15 +164,37 @@ def build(
     as_json: bool = typer.Option(False, "--json", help='Print {"path", "digest", "name", "version"}.'),
     arg: list[str] = typer.Option([], "--arg", metavar="KEY=VALUE", help=_ARG_HELP),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when a service loads a model it does not declare."),
+    allow_secret: list[str] = typer.Option(
+        [], "--allow-secret", metavar="PATH", help="Pack this reviewed source file although it looks like it holds a credential; repeatable."
+    ),
+    list_sources: bool = typer.Option(
+        False, "--list-sources", help="Print the files a build would pack and why each other file is left out; build nothing."
+    ),
 ) -> None:
     """Scan, pin (bundler.lock first), hash and pack a reproducible bundle."""
-    from .build import build as do_build
+    from .build import build as do_build, list_sources as do_list
 
+    if list_sources:
+        selection = do_list(target, output)
+        if as_json:
+            emit_json(selection.to_json())
+            return
+        for rel, _ in selection.files:
+            print(rel)
+        for rel, why in selection.left_out:
+            print(f"left out: {rel}  ({why})", file=sys.stderr)
+        for rel, why in selection.kept_despite:
+            print(f"always packed: {rel}  (overrides {why})", file=sys.stderr)
+        return
     result = do_build(
         target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub,
-        arguments=_arguments(arg), strict=strict,
+        arguments=_arguments(arg), strict=strict, allow_secrets=tuple(allow_secret),
     )
     print_findings([result.lock.scan])
+    for rel in result.selection.credentials:
+        print(f"left out: {rel} (a credential file: never packed)", file=sys.stderr)
+    for rel, why in result.selection.kept_despite:
+        print(f"note: {rel} is always packed (overrides {why})", file=sys.stderr)
     if as_json:
         emit_json(result.to_json())
         return

@@ -259,7 +259,7 @@ def _files(v: Any, what: str) -> None:
 
 def _check_schema(d: dict[str, Any]) -> None:
     _keys(d, "the manifest", {"schema", "name", "version", "models", "sources"},
-          {"entrypoint", "python", "requirements", "services", "arguments"})
+          {"entrypoint", "python", "requirements", "services", "arguments", "settings"})
     safe_name(_str(d["name"], "name"), "bundle name")
     safe_name(_str(d["version"], "version"), "bundle version")
     if "entrypoint" in d:
@@ -273,6 +273,10 @@ def _check_schema(d: dict[str, Any]) -> None:
     _strs(d.get("requirements", []), "requirements")
     if "arguments" in d and type(d["arguments"]) is not dict:
         raise TypeError("arguments must be a mapping")
+    if "settings" in d:
+        _keys(d["settings"], "settings", set(), {"name", "service", "include", "exclude", "requirements"})
+        for k, v in d["settings"].items():
+            _str(v, f"settings {k}")
     services = d.get("services", [])
     if type(services) is not list:
         raise TypeError("services must be a list")

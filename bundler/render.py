@@ -62,6 +62,8 @@ def inspect_table(m: Manifest, report=None) -> None:
     console.print(f"  sources     {len(src)} files, {human_size(sum(f.size for f in src))}")
     if d.get("requirements"):
         console.print(f"  requires    {', '.join(d['requirements'])}")
+    for key, origin in (d.get("settings") or {}).items():
+        console.print(f"  {key:<11} from {origin}")
     for key, value in (d.get("arguments") or {}).items():
         console.print(f"  argument    {key}={value!r}")
     services = Table(title="services", title_justify="left")

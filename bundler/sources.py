@@ -6,7 +6,7 @@ import fnmatch
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,14 @@ DEFAULT_EXCLUDE_DIRS = {
 DEFAULT_EXCLUDE_FILES = ["*.pyc", "*.pyo", "*.bundle.tar", "*.bundle.tar.gz", ".DS_Store", "*.swp", "*~"]
 
 
+# Never packed, whatever the include rules say: files whose whole purpose is a credential.
+CREDENTIAL_NAMES = {".netrc", "_netrc", ".pypirc", ".git-credentials", ".npmrc", ".dockercfg", "credentials.json"}
+CREDENTIAL_PATTERNS = ["*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*"]
+CREDENTIAL_PATHS = [".aws/credentials", ".docker/config.json", "huggingface/token", ".huggingface/token", ".cache/huggingface/token", "hf_token"]
+IGNORE_FILES = (".gitignore", ".bentoignore", ".bundlerignore")  # later files win over earlier ones
+ALWAYS = {"bundler.lock"}
+
+
 @dataclass(frozen=True)
 class ProjectConfig:
     root: Path
@@ -32,6 +40,8 @@ class ProjectConfig:
     exclude: tuple[str, ...] = ()
     requirements: tuple[str, ...] = ()
     python: str | None = None
+    origins: dict[str, str] = field(default_factory=dict)  # setting -> the file it came from
+    arguments: dict[str, Any] = field(default_factory=dict)  # bentofile `args`
 
 
 def find_root(service_file: Path, fallback: Path) -> Path:
@@ -45,14 +55,21 @@ def find_root(service_file: Path, fallback: Path) -> Path:
     return fallback
 
 
-def load_config(root: Path) -> ProjectConfig:
+def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
+    """The project's settings: ``[tool.bundler]`` first, then BentoML's build settings
+    (``bentofile.yaml`` or ``[tool.bentoml.build]``), then ``[project]``."""
+    from . import bentofile
+    from .safe_read import read_regular
+
     pyproject = root / "pyproject.toml"
     data: dict[str, Any] = {}
     if pyproject.is_file():
         try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_regular(pyproject, 4 << 20).decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise UsageError(f"{_shown(pyproject)}: not valid TOML: {e}", hint="fix pyproject.toml") from None
+        except RecursionError:
+            raise UsageError(f"{_shown(pyproject)}: nested too deeply", hint="fix pyproject.toml") from None
     project = data.get("project", {}) if isinstance(data.get("project"), dict) else {}
     tool = data.get("tool", {}).get("bundler", {}) if isinstance(data.get("tool"), dict) else {}
     if not isinstance(tool, dict):
@@ -75,38 +92,74 @@ def load_config(root: Path) -> ProjectConfig:
             f"{_shown(pyproject)}: unknown [tool.bundler] setting(s): {', '.join(sorted(unknown))}",
             hint="known: name, version, service, include, exclude",
         )
-
     if "version" in tool:
         try:
             safe_name(tool["version"], "version")
         except ValueError as e:
             raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {e}", hint='a version names a file: e.g. version = "1.2.0"') from None
 
+    bento = bentofile.find(service_file or root / "service.py", root)
+    here = "pyproject.toml [tool.bundler]"
+    there = _rel(bento.path, root) if bento.path else ""
+    origins: dict[str, str] = {}
+
+    def pick(key: str, mine: Any, theirs: Any) -> Any:
+        if mine:
+            origins[key] = here
+            return mine
+        if theirs:
+            origins[key] = there
+            return theirs
+        return mine
+
+    name = pick("name", tool.get("name"), bento.name)
+    if not name and isinstance(project.get("name"), str) and project["name"].strip():
+        name, origins["name"] = project["name"], "pyproject.toml [project]"
     requirements: tuple[str, ...] = ()
     if isinstance(project.get("dependencies"), list):
         requirements = tuple(str(r) for r in project["dependencies"])
-    elif (root / "requirements.txt").is_file():
-        lines = (root / "requirements.txt").read_text(encoding="utf-8").splitlines()
-        requirements = tuple(s for line in lines if (s := line.split(" #", 1)[0].strip()) and not s.startswith("#"))
-    name = tool.get("name") or project.get("name")
+        origins["requirements"] = "pyproject.toml [project]"
+    elif bento.packages:
+        requirements, origins["requirements"] = bento.packages, there
+    else:
+        req_file = root / (bento.requirements_txt or "requirements.txt")
+        if bento.requirements_txt:
+            req_file = (bento.path.parent if bento.path else root) / bento.requirements_txt
+        if req_file.is_file():
+            try:
+                lines = read_regular(req_file, 4 << 20).decode("utf-8").splitlines()
+            except UnicodeDecodeError as e:
+                raise UsageError(f"{_shown(req_file)}: not UTF-8 ({e})", hint="save it as UTF-8") from None
+            requirements = tuple(s for line in lines if (s := line.split(" #", 1)[0].strip()) and not s.startswith("#"))
+            origins["requirements"] = _rel(req_file, root)
     return ProjectConfig(
         root=root,
         name=_normalise_name(name) if isinstance(name, str) else None,
         version=tool.get("version"),
-        service=tool.get("service"),
-        include=strings("include"),
-        exclude=strings("exclude"),
+        service=pick("service", tool.get("service"), bento.service),
+        include=pick("include", strings("include"), bento.include) or (),
+        exclude=pick("exclude", strings("exclude"), bento.exclude) or (),
         requirements=requirements,
         python=project.get("requires-python") if isinstance(project.get("requires-python"), str) else None,
+        origins=origins,
+        arguments=dict(bento.args),
     )
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _normalise_name(name: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", name.strip().lower()).strip("-.") or "bundle"
 
 
-def default_name(root: Path) -> str:
-    return _normalise_name(root.name)
+def default_name(service_name: str) -> str:
+    """The bundle name when no setting gives one: the entry service's name, never a directory's."""
+    return _normalise_name(service_name)
 
 
 def _shown(path: Path) -> str:
@@ -131,11 +184,99 @@ def _matches(rel: str, patterns: tuple[str, ...] | list[str]) -> bool:
     return False
 
 
+@dataclass
+class Selection:
+    """The files a build packs, and every file or directory left out with the rule that did it."""
+
+    files: list[tuple[str, Path]] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    kept_despite: list[tuple[str, str]] = field(default_factory=list)  # always packed, with the rule it overrode
+
+    @property
+    def credentials(self) -> list[str]:
+        return [p for p, why in self.left_out if why == "credential file"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": [rel for rel, _ in self.files],
+            "left_out": [{"path": p, "reason": why} for p, why in self.left_out],
+            "always": [{"path": p, "overrides": why} for p, why in self.kept_despite],
+        }
+
+
+class _Ignores:
+    """Ignore files (``.gitignore``, ``.bentoignore``, ``.bundlerignore``) as git applies them:
+    each file's patterns are relative to its directory, deeper files win, negation re-includes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.specs: dict[str, list[tuple[str, Any, list[str]]]] = {}  # dir rel -> [(file, spec, lines)]
+
+    def load(self, rel_dir: str, here: Path) -> None:
+        import pathspec
+
+        from .safe_read import read_regular
+
+        found = []
+        for name in IGNORE_FILES:
+            f = here / name
+            if not f.is_file():
+                continue
+            try:
+                lines = read_regular(f, 4 << 20).decode("utf-8", errors="replace").splitlines()
+                spec = pathspec.GitIgnoreSpec.from_lines(lines)
+            except (ValueError, TypeError) as e:
+                raise UsageError(f"{_shown(f)}: can't read its patterns ({e})", hint=f"fix {name}") from None
+            found.append((f"{rel_dir}/{name}" if rel_dir else name, spec, lines))
+        if found:
+            self.specs[rel_dir] = found
+
+    def why(self, rel: str, is_dir: bool) -> str | None:
+        """The rule that ignores ``rel`` (``.gitignore:3: data/``), or None."""
+        parts = rel.split("/")
+        for depth in range(len(parts) - 1, -1, -1):
+            base = "/".join(parts[:depth])
+            for fname, spec, lines in reversed(self.specs.get(base, [])):
+                sub = "/".join(parts[depth:]) + ("/" if is_dir else "")
+                result = spec.check_file(sub)
+                if result.include is None:
+                    continue
+                if not result.include:
+                    return None  # re-included by a negation
+                line = _pattern_line(lines, result.index)
+                return f"{fname}:{line[0]}: {line[1]}"
+        return None
+
+
+def _pattern_line(lines: list[str], index: int | None) -> tuple[int, str]:
+    """(line number, pattern) of the index-th pattern pathspec compiled (blank and comment lines
+    compile to no pattern but keep their place)."""
+    if index is not None and 0 <= index < len(lines):
+        return index + 1, lines[index].strip()
+    return 0, "?"
+
+
+def is_credential(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    if name in CREDENTIAL_NAMES:
+        return True
+    if name == ".env" or name.startswith(".env.") and name not in (".env.example", ".env.sample", ".env.template"):
+        return True
+    if any(fnmatch.fnmatchcase(name, p) for p in CREDENTIAL_PATTERNS) and not name.endswith(".pub"):
+        return True
+    return any(rel == p or rel.endswith("/" + p) for p in CREDENTIAL_PATHS)
+
+
 def collect_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> list[tuple[str, Path]]:
-    """(archive-relative path, file) for every source file, sorted by path.
+    return select_sources(config, skip).files
+
+
+def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Selection:
+    """Every source file (archive-relative path, file), sorted by path, and what was left out.
 
     Symbolic links are followed only when they stay inside the project; one pointing outside is
-    an error, since what it points to would differ from machine to machine.
+    an error, since what it points to would differ from machine to machine. A directory that
+    can't be read is an error, not a silent gap.
     """
     from .scratch import is_scratch
 
@@ -143,45 +284,99 @@ def collect_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> list[
     skipped = {p.resolve() for p in skip}
     # A killed build's partial output beside an output inside the project is never a source.
     scratch = [f".{p.name}." for p in skip]
-    out: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    ignores = _Ignores(root)
+    sel = Selection()
+    origin_in = config.origins.get("include", "[tool.bundler]")
+    origin_ex = config.origins.get("exclude", "[tool.bundler]")
+
+    def walk_error(e: OSError) -> None:
+        raise UsageError(f"{_shown(Path(e.filename or root))}: can't read: {e.strerror}", hint="fix its permissions or exclude it") from None
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
         here = Path(dirpath)
+        rel_dir = "" if here == root else here.relative_to(root).as_posix()
+        ignores.load(rel_dir, here)
         keep = []
         for d in sorted(dirnames):
             full = here / d
-            rel = full.relative_to(root).as_posix()
+            rel = _checked_rel(full, root)
             if d in DEFAULT_EXCLUDE_DIRS or d.endswith(".egg-info") or (full / "pyvenv.cfg").exists():
+                sel.left_out.append((rel + "/", "default exclude"))
                 continue
             if _matches(rel, config.exclude):
+                sel.left_out.append((rel + "/", f"exclude pattern ({origin_ex})"))
                 continue
             if full.is_symlink():
                 _inside(full, root)  # raises when it escapes; inside, its files are already here
+                sel.left_out.append((rel + "/", "symbolic link to a directory inside the project"))
+                continue
+            why = ignores.why(rel, True)
+            if why:
+                sel.left_out.append((rel + "/", why))
                 continue
             keep.append(d)
         dirnames[:] = keep
         for fn in sorted(filenames):
             full = here / fn
-            rel = full.relative_to(root).as_posix()
-            if _matches(rel, DEFAULT_EXCLUDE_FILES) or _matches(rel, config.exclude):
-                continue
-            if config.include and not _matches(rel, config.include) and fn != "bundler.lock":
-                continue
+            rel = _checked_rel(full, root)
             if skipped and (full.resolve() in skipped or any(is_scratch(fn, pre, ".tmp") for pre in scratch)):
                 continue
+            if is_credential(rel):
+                sel.left_out.append((rel, "credential file"))
+                continue
+            if rel in ALWAYS:
+                why = ignores.why(rel, False) or (f"exclude pattern ({origin_ex})" if _matches(rel, config.exclude) else None)
+                if why:
+                    sel.kept_despite.append((rel, why))
+            else:
+                if _matches(rel, DEFAULT_EXCLUDE_FILES):
+                    sel.left_out.append((rel, "default exclude"))
+                    continue
+                if _matches(rel, config.exclude):
+                    sel.left_out.append((rel, f"exclude pattern ({origin_ex})"))
+                    continue
+                why = ignores.why(rel, False)
+                if why:
+                    sel.left_out.append((rel, why))
+                    continue
+                if config.include and not _matches(rel, config.include):
+                    sel.left_out.append((rel, f"not matched by include ({origin_in})"))
+                    continue
             if full.is_symlink():
                 target = _inside(full, root)
                 if not target.is_file():
                     raise UsageError(f"{_shown(full)}: symbolic link to something that is not a file", hint="replace it with the file")
                 full = target
             elif not full.is_file():
-                continue  # sockets, fifos: not source
-            out.append((rel, full))
-    out.sort(key=lambda t: t[0])
-    return out
+                sel.left_out.append((rel, "not a regular file"))
+                continue
+            sel.files.append((rel, full))
+    sel.files.sort(key=lambda t: t[0])
+    return sel
+
+
+def _checked_rel(full: Path, root: Path) -> str:
+    """The archive path of a project file; a name no bundle can carry is an error, not a surprise."""
+    rel = full.relative_to(root).as_posix()
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"{_shown(full)!r}: the file name is not valid UTF-8", hint="rename it, or exclude it in [tool.bundler] exclude"
+        ) from None
+    if "\\" in rel or any(ord(c) < 32 for c in rel):
+        raise UsageError(
+            f"{rel!r}: a file name with a backslash or a control character can't go into a bundle",
+            hint="rename it, or exclude it in [tool.bundler] exclude",
+        )
+    return rel
 
 
 def _inside(link: Path, root: Path) -> Path:
-    target = link.resolve()
+    try:
+        target = link.resolve(strict=True)
+    except (RuntimeError, OSError) as e:
+        raise UsageError(f"{_shown(link)}: a broken or looping symbolic link ({e})", hint="remove it or point it at a file") from None
     if target != root and root not in target.parents:
         raise UsageError(
             f"{_shown(link)}: symbolic link points outside the project ({target})",
