@@ -22,8 +22,6 @@ from .pins import FileEntry, Pin
 # BentoML's Tag: lowercase letters, digits, and ``-._`` inside.
 _TAG_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 MODEL_YAML = "model.yaml"
-#: where a BentoML store model's files live inside a bundle
-BUNDLE_PREFIX = "bentoml-models/"
 
 
 def home() -> Path:
@@ -44,11 +42,6 @@ def parse_tag(tag: str) -> tuple[str, str | None]:
     if not _TAG_PART.match(version):
         raise ValueError(f"invalid BentoML model version {version!r}")
     return name, version
-
-
-def bundle_dir(p: Pin) -> str:
-    name, _ = parse_tag(p.id)
-    return f"{BUNDLE_PREFIX}{name}/{p.version}"
 
 
 def _creation_time(vdir: Path) -> str:

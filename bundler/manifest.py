@@ -14,22 +14,25 @@ from typing import Any
 from .errors import UsageError
 from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path
 
-SCHEMA = 1
+#: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
+#: layout (``bentoml serve DIR`` reads it); schema 1 bundles are still read.
+SCHEMA = 2
 MANIFEST_NAME = "bundle.yaml"
 SOURCE_PREFIX = "src/"
 MODEL_PREFIX = "models/"
+STORE_PREFIX = "store/"
 HUB_PREFIX = "hub/"
 VERSION_LENGTH = 12
 
 
-def pin_to_dict(p: Pin, *, embedded: bool = False) -> dict[str, Any]:
+def pin_to_dict(p: Pin, *, embedded: bool = False, schema: int = SCHEMA) -> dict[str, Any]:
     d: dict[str, Any] = {"source": p.source, "id": p.id}
     for key in ("revision", "include", "exclude", "commit", "version"):
         value = getattr(p, key)
         if value is not None:
             d[key] = list(value) if isinstance(value, tuple) else value
     if p.source in ("store", "bentoml-store"):
-        d["path"] = store_model_dir(p)
+        d["path"] = store_model_dir(p, schema)
     if embedded:
         d["embedded"] = True
     d["files"] = [f.to_json() for f in p.files]
@@ -50,14 +53,15 @@ def pin_from_dict(d: dict[str, Any]) -> Pin:
     )
 
 
-def store_model_dir(p: Pin) -> str:
-    """Where a store model's files live inside the bundle (bundler's store or BentoML's)."""
+def store_model_dir(p: Pin, schema: int = SCHEMA) -> str:
+    """Where a store model's files live inside the bundle: BentoML's store models under
+    ``models/`` (BentoML's own bento layout), bundler's under ``store/`` (``models/`` in schema 1)."""
     if p.source == "bentoml-store":
-        from .bentoml_store import bundle_dir
+        from .bentoml_store import parse_tag
 
-        return bundle_dir(p)
+        return f"{MODEL_PREFIX}{parse_tag(p.id)[0]}/{p.version}"
     name = p.id.partition(":")[0]
-    return f"{MODEL_PREFIX}{name}/{p.version}"
+    return f"{MODEL_PREFIX if schema < 2 else STORE_PREFIX}{name}/{p.version}"
 
 
 def hub_model_dir(p: Pin) -> str:
@@ -72,6 +76,14 @@ class Manifest:
     @property
     def name(self) -> str:
         return self.data["name"]
+
+    @property
+    def schema(self) -> int:
+        return self.data["schema"]
+
+    def model_dir(self, p: Pin) -> str:
+        """Where a store model's files are in this bundle."""
+        return store_model_dir(p, self.schema)
 
     @property
     def version(self) -> str:
@@ -99,7 +111,7 @@ class Manifest:
         out = {SOURCE_PREFIX + f.path: f for f in self.sources}
         for p in self.pins:
             if p.source in ("store", "bentoml-store"):
-                base = store_model_dir(p)
+                base = self.model_dir(p)
                 for f in p.files:
                     out[f"{base}/{f.path}"] = f
         for p in self.embedded_hub:
@@ -321,5 +333,7 @@ def _validate(m: Manifest) -> None:
         check_hash(f.hash)
     for d, p in zip(m.data["models"], m.pins):
         check_pin(p)
-        if p.source in ("store", "bentoml-store") and d.get("path") not in (None, store_model_dir(p)):
+        if p.source == "bentoml-store" and m.schema < 2:
+            raise ValueError(f"model {p.id}: BentoML store models need manifest schema 2")
+        if p.source in ("store", "bentoml-store") and d.get("path") not in (None, m.model_dir(p)):
             raise ValueError(f"store model {p.id}: path does not match its name and version")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from .atomic import write_atomic
 from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, snapshot_dir
 from .errors import BundlerError, ProblemFound, UsageError
-from .manifest import MANIFEST_NAME, Manifest, hub_model_dir, store_model_dir
+from .manifest import MANIFEST_NAME, Manifest, hub_model_dir
 from .pins import FileEntry, Pin
 
 PULL_RECORD = ".bundler-pull.json"
@@ -323,7 +323,7 @@ def land_store_models(result: PullResult, pins: list[Pin]) -> None:
         if pin.source == "bentoml-store":
             from . import bentoml_store
 
-            if bentoml_store.land(pin, result.dest / store_model_dir(pin)):
+            if bentoml_store.land(pin, result.dest / result.manifest.model_dir(pin)):
                 result.store_imported.append(f"bentoml:{bentoml_store.parse_tag(pin.id)[0]}:{pin.version}")
             continue
         tag = f"{pin.id.partition(':')[0]}:{pin.version}"
@@ -332,7 +332,7 @@ def land_store_models(result: PullResult, pins: list[Pin]) -> None:
             continue
         except UsageError:
             pass
-        store.import_dir(tag, result.dest / store_model_dir(pin))
+        store.import_dir(tag, result.dest / result.manifest.model_dir(pin))
         result.store_imported.append(tag)
 
 

@@ -63,7 +63,7 @@ def inspect_table(m: Manifest, report=None) -> None:
     if d.get("requirements"):
         console.print(f"  requires    {', '.join(d['requirements'])}")
     for key, origin in (d.get("settings") or {}).items():
-        console.print(f"  {key:<11} from {origin}")
+        console.print(f"  setting     {key}: from {origin}")
     for key, value in (d.get("arguments") or {}).items():
         console.print(f"  argument    {key}={value!r}")
     services = Table(title="services", title_justify="left")

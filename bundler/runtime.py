@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundlerError, NotInBundleError, ProblemFound, UsageError
-from .manifest import MANIFEST_NAME, Manifest, store_model_dir
+from .manifest import MANIFEST_NAME, Manifest
 from .pins import Pin
 
 _contexts: dict[Path, "BundleContext"] = {}
@@ -70,7 +70,7 @@ class BundleContext:
         from .cache import check_file
 
         pin = self.pin_for(key, label)
-        base = self.root / store_model_dir(pin)
+        base = self.root / self.manifest.model_dir(pin)
         for entry in pin.files:
             check = check_file(base / entry.path, entry)
             if not check.ok:

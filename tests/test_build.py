@@ -69,7 +69,7 @@ def test_archive_layout_is_normalised(example):
     names = [m.name for m in infos]
     assert names[0] == "bundle.yaml"
     srcs = [n for n in names if n.startswith("src/")]
-    models = [n for n in names if n.startswith("models/")]
+    models = [n for n in names if n.startswith(("models/", "store/"))]
     assert names == ["bundle.yaml", *srcs, *models]  # manifest first, model files last
     assert srcs == sorted(srcs) and models == sorted(models)
     assert "src/models/intent-clf/weights.bin" not in names  # excluded in [tool.bundler]
@@ -270,7 +270,7 @@ def test_verify_reports_modified_missing_and_extra_members(example, tmp_path):
         out = [(m, data)]
         if m.name == "bundle.yaml":
             pass
-        elif m.name.startswith("models/") and m.name.endswith("config.json"):
+        elif m.name.startswith(("models/", "store/")) and m.name.endswith("config.json"):
             extra = tarfile.TarInfo("src/implant.py")
             extra.size = 3
             out.append((extra, b"x=1"))

@@ -125,8 +125,8 @@ def test_oras_reads_what_bundler_pushed(hub, registry, tmp_path):
     files = client.pull(target=f"{registry['host']}/acme/interop:v1", outdir=str(tmp_path / "oras"))
     got = {str(Path(f).relative_to(tmp_path / "oras")) for f in files}
     version = Store().get("weights").version
-    assert got == {"src.tar", f"models/weights/{version}/weights.bin"}
-    assert (tmp_path / "oras" / "models" / "weights" / version / "weights.bin").read_bytes() == weights
+    assert got == {"src.tar", f"store/weights/{version}/weights.bin"}
+    assert (tmp_path / "oras" / "store" / "weights" / version / "weights.bin").read_bytes() == weights
     with tarfile.open(tmp_path / "oras" / "src.tar") as tar:
         assert sorted(tar.getnames()) == ["bundler.lock", "service.py"]
 

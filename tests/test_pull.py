@@ -258,7 +258,7 @@ def test_run_check_resolves_every_model_offline(bundle, hub, tmp_path):
     snap = snapshot_dir(cache(), "acme/embed-small", embed_commit())
     head = Store().get("plain-head")
     assert f"embedder: {snap}" in res.stdout
-    assert f"head: {tmp_path / 'plain' / 'models' / 'plain-head' / head.version}" in res.stdout
+    assert f"head: {tmp_path / 'plain' / 'store' / 'plain-head' / head.version}" in res.stdout
     assert "ok: Plain loaded" in res.stdout
     assert hub.requests == []
 
