@@ -16,9 +16,12 @@ from .pins import FileEntry
 
 
 def hub_cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``--cache-dir``, else ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
+    """``--cache-dir``, else ``BENTOML_HF_CACHE_DIR`` (where BentoML's HuggingFaceModel looks),
+    else ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
     if explicit:
         return Path(explicit).expanduser()
+    if env := os.environ.get("BENTOML_HF_CACHE_DIR"):
+        return Path(env).expanduser()
     if env := os.environ.get("HF_HUB_CACHE"):
         return Path(env).expanduser()
     home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")

@@ -118,8 +118,12 @@ def unpack_with(dest: Path, manifest: Manifest, fill: Callable[[Path], None]) ->
             return False
         check_replaceable(dest)
         with scratch_dir(dest.parent, f".{dest.name}.", ".unpack") as tmp:
+            from .bento_view import write_view
+
+            os.chmod(tmp, 0o755)  # a deploy directory other users (the serving user) can read
             (tmp / MANIFEST_NAME).write_bytes(manifest.to_yaml())
             fill(tmp)
+            write_view(tmp, manifest)  # `bentoml serve DIR` loads it as a bento, with the pins
             (tmp / UNPACKED_MARKER).write_text(manifest.digest + "\n")
             _publish(tmp, dest)
     return True

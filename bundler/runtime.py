@@ -125,6 +125,10 @@ def load_service(root: str | os.PathLike[str]) -> tuple[Any, dict[str, str]]:
     if service is None:
         raise UsageError(f"{root / MANIFEST_NAME}: entry point {entry!r} names no service")
     os.environ["BUNDLER_BUNDLE"] = str(root)
+    # The pull put every pinned file in place: BentoML's HuggingFaceModel (and huggingface_hub)
+    # must read that cache, with no network, exactly as `bentoml serve DIR` would after a pull.
+    os.environ.setdefault("BENTOML_HF_CACHE_DIR", str(ctx.cache))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     src = str(root / "src")
     if src not in sys.path:
         sys.path.insert(0, src)
@@ -139,8 +143,14 @@ def load_service(root: str | os.PathLike[str]) -> tuple[Any, dict[str, str]]:
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise UsageError(f"{root / MANIFEST_NAME}: module {service['module']} has no class `{cls_name}`", hint="rebuild the bundle")
-    # ``@bentoml.service`` returns a Service object wrapping the class: instantiate the class.
+    # ``@bentoml.service`` returns a Service object wrapping the class: load it the way
+    # `bentoml serve DIR` does (the bento.yaml pins replace each HuggingFaceModel's revision),
+    # then instantiate the class.
     if not isinstance(cls, type) and isinstance(getattr(cls, "inner", None), type):
+        if hasattr(cls, "on_load_bento") and (root / "bento.yaml").is_file():
+            from bentoml._internal.bento.bento import Bento
+
+            cls.on_load_bento(Bento.from_path(str(root)))
         cls = cls.inner
     try:
         instance = cls()
@@ -153,8 +163,8 @@ def load_service(root: str | os.PathLike[str]) -> tuple[Any, dict[str, str]]:
     resolved = {}
     for klass in reversed(cls.__mro__):
         for name, value in vars(klass).items():
-            if isinstance(value, _Descriptor):
-                resolved[name] = value.resolve()
+            if isinstance(value, _Descriptor) or _is_bentoml_model(value):
+                resolved[name] = str(value.resolve())
     return instance, resolved
 
 
@@ -167,3 +177,9 @@ def _set_arguments(arguments: dict[str, Any]) -> None:
     except ImportError:
         return  # without bentoml, nothing in the service can read them
     set_arguments(dict(arguments))
+
+
+def _is_bentoml_model(value: Any) -> bool:
+    """BentoML's own model references (``bentoml.models.HuggingFaceModel``, ``BentoModel``)."""
+    mod = type(value).__module__
+    return mod.startswith("_bentoml_sdk.models") and hasattr(value, "resolve")
