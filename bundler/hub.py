@@ -45,6 +45,10 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
     label = f"`{ref.id}`" + (f" at revision `{ref.revision}`" if getattr(ref, "revision", None) else "")
     at = {"file": where, "line": line}
     if isinstance(e, GatedRepoError):
+        import os
+
+        if not (os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")):
+            return UsageError(f"{label} is gated and no token is set", hint="set HF_TOKEN to a token of an account that accepted the model's terms", **at)
         return UsageError(
             f"{label} is gated and this token has no access",
             hint="accept the model's terms on the Hub, then set HF_TOKEN to a token of that account",

@@ -297,7 +297,7 @@ def fetch(
                 err: BundlerError = hub_error(e, pin, None, None, action="fetch")
             except Exception:  # noqa: BLE001 - unknown: report it as it is
                 return pin, entry, None, f"{type(e).__name__}: {e}"
-            return pin, entry, None, err.message
+            return pin, entry, None, err.message + (f" ({err.hint})" if err.hint else "")
         return pin, entry, check, None
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

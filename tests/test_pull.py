@@ -353,3 +353,15 @@ def test_manifest_values_that_would_become_unsafe_paths_are_refused(bundle, tmp_
     assert "the manifest is malformed or unsafe" in res.stderr
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.rglob("escaped*"))
+
+
+def test_a_gated_model_pulled_without_a_token_says_set_hf_token(hub, tmp_path, monkeypatch):
+    from .fakehub import GOOD_TOKEN
+
+    monkeypatch.setenv("HF_TOKEN", GOOD_TOKEN)
+    svc = make_project(tmp_path / "gated", 'import bundler\n\n@bundler.service\nclass G:\n    m = bundler.HuggingFaceModel("acme/gated-model")\n')
+    bundle = build(svc, output=tmp_path / "g.bundle.tar").path
+    monkeypatch.delenv("HF_TOKEN")
+    res = run_cli("pull", str(bundle), "--to", str(tmp_path / "deploy"))
+    assert res.code == 1 and "Traceback" not in res.stderr
+    assert "is gated and no token is set (set HF_TOKEN" in res.stderr
