@@ -12,15 +12,20 @@ from pathlib import Path
 
 from .hashing import CHUNK
 
-# (kind, pattern): the token formats as their issuers publish them.
-PATTERNS: list[tuple[str, bytes]] = [
-    ("Hugging Face token", rb"(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{34}(?![A-Za-z0-9])"),
-    ("AWS access key id", rb"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])"),
-    ("GitHub token", rb"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})(?![A-Za-z0-9_])"),
-    ("OpenAI API key", rb"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}|(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-)[A-Za-z0-9_-]{40,}"),
-    ("private key", rb"-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"),
+# (kind, anchor regex, full token regex matched at the anchor, characters that may not precede it).
+# A literal-only anchor scan is what runs over every byte (re's literal alternation); the precise
+# pattern runs only where an anchor is found.
+_WORD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+PATTERNS: list[tuple[str, bytes, bytes, bytes]] = [
+    ("Hugging Face token", rb"hf_", rb"hf_[A-Za-z0-9]{34}(?![A-Za-z0-9])", _WORD),
+    ("AWS access key id", rb"A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)", rb"A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA)[A-Z0-9]{16}(?![A-Z0-9])", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+    ("GitHub token", rb"gh[pousr]_|github_pat_", rb"(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})(?![A-Za-z0-9_])", _WORD),
+    ("OpenAI API key", rb"sk-", rb"sk-(?:(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}|(?:proj-|svcacct-)[A-Za-z0-9_-]{40,})", _WORD + b"-"),
+    ("private key", rb"-----BEGIN ", rb"-----BEGIN (?:RSA |DSA |EC |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----", b""),
 ]
-_ANY = re.compile(b"|".join(b"(" + p + b")" for _, p in PATTERNS))
+# No capturing groups: with them re gives up its literal-prefix scan and runs ~12x slower.
+_ANCHORS = re.compile(b"|".join(b"(?:" + anchor + b")" for _, anchor, _, _ in PATTERNS))
+_FULL = [(kind, re.compile(full), set(before)) for kind, _, full, before in PATTERNS]
 _OVERLAP = 256  # longer than any token: a match cut by a chunk boundary is still seen
 
 
@@ -45,12 +50,15 @@ def hash_and_scan(path: Path, rel: str) -> tuple[int, str, list[Secret]]:
             h.update(chunk)
             size += len(chunk)
             window = tail + chunk
-            for m in _ANY.finditer(window):
-                if m.end() <= len(tail):
-                    continue  # seen in the previous window
-                kind = PATTERNS[m.lastindex - 1][0] if m.lastindex else "secret"
-                if kind not in found:
-                    found[kind] = Secret(rel, lines_before_tail + window.count(b"\n", 0, m.start()) + 1, kind)
+            for m in _ANCHORS.finditer(window):
+                start = m.start()
+                for kind, full, before in _FULL:
+                    if kind in found or (start and window[start - 1] in before):
+                        continue
+                    hit = full.match(window, start)
+                    if hit is None or hit.end() <= len(tail):
+                        continue  # not a token, or seen in the previous window
+                    found[kind] = Secret(rel, lines_before_tail + window.count(b"\n", 0, start) + 1, kind)
             keep = window[-_OVERLAP:]
             lines_before_tail += window.count(b"\n", 0, len(window) - len(keep))
             tail = keep
