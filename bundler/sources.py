@@ -213,15 +213,15 @@ class _Ignores:
         self.specs: dict[str, list[tuple[str, Any, list[str]]]] = {}  # dir rel -> [(file, spec, lines)]
 
     def load(self, rel_dir: str, here: Path) -> None:
-        import pathspec
-
-        from .safe_read import read_regular
-
         found = []
         for name in IGNORE_FILES:
             f = here / name
             if not f.is_file():
                 continue
+            import pathspec  # only when there is an ignore file to read
+
+            from .safe_read import read_regular
+
             try:
                 lines = read_regular(f, 4 << 20).decode("utf-8", errors="replace").splitlines()
                 spec = pathspec.GitIgnoreSpec.from_lines(lines)
