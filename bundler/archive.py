@@ -219,25 +219,47 @@ class VerifyReport:
         return {"ok": self.ok, "checked": self.checked, "missing": self.missing, "extra": self.extra, "modified": self.modified}
 
 
+class _MemberReader:
+    """A member's file object whose read errors (a cut or damaged archive) are one clear error,
+    wherever the caller reads it."""
+
+    def __init__(self, f: IO[bytes], path: Path, name: str) -> None:
+        self._f, self._path, self._name = f, path, name
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._f.read(n)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+            raise UsageError(f"{self._path}: truncated or corrupt archive in member {self._name!r} ({e})", hint="fetch or build the bundle again") from None
+
+
 def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]:
     """Stream every member after the manifest, validated, with a file object to read it."""
     tar = _open(path)
     shown = str(path)
+    plain_size = None if _is_gzip(path) else path.stat().st_size
     try:
         first = tar.next()
         if first is None or first.name != MANIFEST_NAME:
             raise UsageError(f"{path}: no bundle.yaml at the start of the archive")
         while (member := tar.next()) is not None:
             name = check_member(member, shown)
+            if plain_size is not None and member.offset_data + member.size > plain_size:
+                raise UsageError(f"{path}: member {name!r} claims {member.size} bytes, more than the file holds (truncated or forged)")
             f = tar.extractfile(member)
             assert f is not None
-            yield name, member, f
+            yield name, member, _MemberReader(f, path, name)  # type: ignore[misc]
         if not _ends_with_marker(path, tar.offset):
             raise UsageError(f"{path}: truncated archive (no end-of-archive marker after {tar.offset} bytes)")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise UsageError(f"{path}: truncated or corrupt archive ({e})") from None
     finally:
         tar.close()
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as raw:
+        return raw.read(2) == b"\x1f\x8b"
 
 
 def _ends_with_marker(path: Path, offset: int) -> bool:

@@ -23,7 +23,6 @@ import ipaddress
 import json
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -363,17 +362,38 @@ class PushResult:
         }
 
 
-def _plain_tar(bundle: Path, work: Path) -> Path:
-    """The bundle as an uncompressed tar, so members can be read in place by offset."""
+def _plain_tar(bundle: Path, work: Path, limit: int) -> Path:
+    """The bundle as an uncompressed tar, so members can be read in place by offset.
+
+    Never more than ``limit`` bytes (what the verified manifest allows, with tar's headers): a
+    gzip bomb stops there instead of filling the disk.
+    """
     with open(bundle, "rb") as f:
         if f.read(2) != b"\x1f\x8b":
             return bundle
     import gzip
+    import zlib
 
     out = work / "bundle.tar"
-    with gzip.open(bundle, "rb") as src, open(out, "wb") as dst:
-        shutil.copyfileobj(src, dst, CHUNK)
+    written = 0
+    try:
+        with gzip.open(bundle, "rb") as src, open(out, "wb") as dst:
+            while chunk := src.read(CHUNK):
+                written += len(chunk)
+                if written > limit:
+                    raise UsageError(f"{bundle}: decompresses to more than its manifest allows ({limit} bytes); refusing it")
+                dst.write(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        raise UsageError(f"{bundle}: truncated or corrupt archive ({e})", hint="fetch or build the bundle again") from None
     return out
+
+
+def _tar_limit(manifest: Any) -> int:
+    """The most bytes the uncompressed tar of ``manifest`` can hold: members padded to 512, a
+    header (and a PAX header) per member, the end marker and the record padding."""
+    members = manifest.members()
+    body = sum(-(-e.size // 512) * 512 for e in members.values())
+    return body + (len(members) + 2) * 3 * 512 + (1 << 20)
 
 
 def _digest_record(recorded: str) -> Path:
@@ -422,17 +442,21 @@ def _hash_slice(path: Path, offset: int, size: int, algorithm: str) -> tuple[str
 
 def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None) -> PushResult:
     """Push a bundle archive; blobs the registry already has are not uploaded again."""
-    from .archive import ArchiveWriter, ExpectedMembers, check_member, read_manifest
+    from .archive import ArchiveWriter, ExpectedMembers, check_member, require_ok, verify
 
     bundle = Path(bundle)
     ref = parse_reference(target)
     if ref.digest:
         raise UsageError(f"{target}: push to a tag, not a digest")
-    manifest = read_manifest(bundle)
+    # What is sent is checked at least as strictly as `bundler inspect --verify`: every byte
+    # against the manifest, the end-of-archive marker, no links or unsafe paths. Only then may
+    # remembered sha256s stand in for reading a weight again.
+    manifest, report = verify(bundle)
+    require_ok(bundle, report)
     registry = Registry(ref.host, insecure=insecure, token=token)
     result = PushResult(ref, "")
     with tempfile.TemporaryDirectory(prefix="bundler-push-") as d:
-        plain = _plain_tar(bundle, Path(d))
+        plain = _plain_tar(bundle, Path(d), _tar_limit(manifest))
         sources = io.BytesIO()
         writer = ArchiveWriter(sources, compress=False)
         layers: list[tuple[dict[str, Any], Any]] = []

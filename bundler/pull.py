@@ -63,20 +63,29 @@ class PullResult:
 
 
 # --- unpacking ----------------------------------------------------------------------------------
-def _already_unpacked(dest: Path, manifest: Manifest) -> bool:
+def _already_unpacked(dest: Path, manifest: Manifest, *, full: bool = False) -> bool:
+    """Is ``dest`` this bundle, every member intact? A member is re-hashed when its size, mtime
+    or inode changed since it was last verified (every time with ``full``): a same-size edit is
+    never taken for the bundle."""
+    return not _unpacked_problems(dest, manifest, full=full)
+
+
+def _unpacked_problems(dest: Path, manifest: Manifest, *, full: bool = False) -> list[str]:
+    from .cache import check_file
     from .manifest import loads
 
     try:
         existing = loads((dest / MANIFEST_NAME).read_bytes(), str(dest / MANIFEST_NAME))
     except (OSError, BundlerError):
-        return False
+        return [MANIFEST_NAME]
     if existing.digest != manifest.digest:
-        return False
+        return [MANIFEST_NAME]
+    problems = []
     for name, entry in manifest.members().items():
         p = dest / name
-        if p.is_symlink() or not p.is_file() or p.stat().st_size != entry.size:
-            return False
-    return True
+        if p.is_symlink() or not p.is_file() or not check_file(p, entry, full=full).ok:
+            problems.append(name)
+    return problems
 
 
 def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
@@ -387,8 +396,9 @@ def _pull(
     hub_pins = [p for p in manifest.pins if p.source == "huggingface"]
     store_pins = [p for p in manifest.pins if p.source in ("store", "bentoml-store")]
     if verify_only:
-        if not _already_unpacked(dest, manifest):
-            result.failures.append({"model": None, "commit": None, "path": str(dest), "problem": "bundle not unpacked here", "expected": manifest.digest, "actual": None})
+        for name in _unpacked_problems(dest, manifest, full=True):
+            problem = "bundle not unpacked here" if name == MANIFEST_NAME else "missing or modified (run `bundler pull` to restore it)"
+            result.failures.append({"model": None, "commit": None, "path": str(dest / name), "problem": problem, "expected": manifest.digest if name == MANIFEST_NAME else manifest.members()[name].hash, "actual": None})
     else:
         result.unpacked = unpack(bundle, dest, manifest) if bundle is not None else unpacked
         land_store_models(result, store_pins)
