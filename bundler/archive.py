@@ -9,6 +9,7 @@ regular files with normalised relative names.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import tarfile
@@ -88,6 +89,8 @@ class ArchiveWriter:
             try:
                 self.tar.addfile(self._info(name, size, executable), reader)  # type: ignore[arg-type]
             except OSError as e:
+                if e.errno in _WRITE_FAILURES:
+                    raise  # the output's disk said no: not the model's fault
                 raise ProblemFound(f"{src}: changed while it was being packed ({e})", hint="build again") from None
         if reader.size != size:
             raise ProblemFound(f"{src}: changed while it was being packed", hint="build again")
@@ -97,6 +100,9 @@ class ArchiveWriter:
         self.tar.close()
         if self._gz is not None:
             self._gz.close()
+
+
+_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -251,6 +251,22 @@ def _write(
     out: Path, manifest: Manifest, sources: list[tuple[str, Path]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
 ) -> None:
     """Write to a temporary file beside ``out`` and rename: a failed build leaves no bundle."""
+    try:
+        _write_archive(out, manifest, sources, pinned, compress, hub_files)
+    except OSError as e:
+        from .archive import _WRITE_FAILURES
+
+        if e.errno not in _WRITE_FAILURES:
+            raise
+        raise ProblemFound(
+            f"{out}: can't write the bundle: {e.strerror}; nothing was left behind",
+            hint="free some space on that disk, or write the bundle elsewhere with -o",
+        ) from None
+
+
+def _write_archive(
+    out: Path, manifest: Manifest, sources: list[tuple[str, Path]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
+) -> None:
     from .archive import ArchiveWriter
     from .scratch import scratch_file
     from .store import Store

@@ -395,7 +395,21 @@ def models_delete(tag: str = typer.Argument(..., metavar="NAME[:VERSION]")) -> N
     print(f"deleted {model.tag}")
 
 
+class Interrupted(BundlerError):
+    exit_code = 130
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    # Raised as our own error so the CLI framework does not turn it into a bare "Aborted!".
+    raise Interrupted(
+        "interrupted; no output was half-written (temporary files are removed now, or by the next run)"
+    )
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupted)
     try:
         app()
     except BundlerError as e:
@@ -406,6 +420,22 @@ def main() -> None:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as e:
+        # The machine said no (disk full, read-only, permission): one line, not a traceback.
+        if _debug:
+            traceback.print_exc()
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        import errno
+
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            print("hint: free some space (or point the output, BUNDLER_HOME or the cache elsewhere) and run it again", file=sys.stderr)
+        elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            print("hint: check the permissions of that path, or choose another", file=sys.stderr)
+        sys.exit(1)
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

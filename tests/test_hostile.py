@@ -402,3 +402,40 @@ def test_a_member_larger_than_the_file_is_refused_at_once(bundle, tmp_path):
     with pytest.raises(UsageError):
         verify(forged)
     assert time.monotonic() - start < 5
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB file system: writes past it fail with ENOSPC, as on a full disk."""
+    import subprocess as sp
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if sp.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    yield mnt
+    sp.run(["umount", str(mnt)], check=False)
+
+
+def test_a_full_disk_during_build_is_one_line_blaming_the_disk_and_leaves_nothing(bundle, tmp_path, tiny_disk):
+    big = tmp_path / "proj" / "data.bin"
+    big.write_bytes(os.urandom(400_000))
+    res = run_cli("build", str(tmp_path / "proj" / "service.py"), "-o", str(tiny_disk / "out.bundle.tar"))
+    one_clear_error(res, code=1)
+    assert "can't write the bundle: No space left on device" in res.stderr and "changed while" not in res.stderr
+    assert list(tiny_disk.iterdir()) == []
+
+
+def test_a_full_disk_during_pull_and_import_is_one_line(bundle, tmp_path, tiny_disk):
+    (tmp_path / "proj" / "data.bin").write_bytes(os.urandom(400_000))
+    big_bundle = build(tmp_path / "proj" / "service.py", output=tmp_path / "big.bundle.tar").path
+    res = run_cli("pull", str(big_bundle), "--to", str(tiny_disk / "deploy"), env={"BUNDLER_HOME": str(tmp_path / "other-home")})
+    assert res.code in (1, 2) and res.stderr.startswith("error: ") and "Traceback" not in res.stderr
+    assert "No space left on device" in res.stderr
+    assert [p.name for p in tiny_disk.iterdir()] == []
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "w.bin").write_bytes(os.urandom(400_000))
+    res = run_cli("models", "import", "big", str(big), env={"BUNDLER_HOME": str(tiny_disk / "home")})
+    assert res.code == 1 and "No space left on device" in res.stderr and "Traceback" not in res.stderr
+    assert not list((tiny_disk / "home" / "tmp").iterdir())
