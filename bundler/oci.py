@@ -124,7 +124,13 @@ class _Response:
         self.headers = resp.headers
 
     def read(self, n: int = -1) -> bytes:
-        return self.resp.read(n) if n >= 0 else self.resp.read()
+        try:
+            data = self.resp.read(n) if n >= 0 else self.resp.read()
+        except (http.client.HTTPException, OSError) as e:
+            raise RegistryError(f"the connection to the registry broke mid-transfer ({type(e).__name__})", hint="pull again; what was received is discarded") from None
+        if n != 0 and not data and self.resp.length:
+            raise RegistryError(f"the registry closed the connection with {self.resp.length} bytes still to send", hint="pull again")
+        return data
 
     def close(self) -> None:
         self.resp.close()
@@ -180,9 +186,12 @@ class Registry:
             conn.close()
         if resp.status != 200:
             return False
-        data = json.loads(body or b"{}")
-        token = data.get("token") or data.get("access_token")
-        if not token:
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            raise RegistryError(f"the token service of {self.host} answered something that is not JSON") from None
+        token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
             return False
         self._auth[scope] = f"Bearer {token}"
         return True
@@ -302,11 +311,43 @@ class Registry:
             raise ProblemFound(f"{ref}: the registry returned a manifest with digest {digest}")
         try:
             manifest = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ProblemFound(f"{ref}: the manifest is not JSON") from None
-        if manifest.get("config", {}).get("mediaType") != CONFIG_TYPE:
-            raise UsageError(f"{ref}: not a bundler bundle (config media type {manifest.get('config', {}).get('mediaType')!r})")
+        _check_oci_manifest(manifest, ref)
+        if manifest["config"]["mediaType"] != CONFIG_TYPE:
+            raise UsageError(f"{ref}: not a bundler bundle (config media type {manifest['config']['mediaType']!r})")
         return manifest, digest
+
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _check_descriptor(d: Any, what: str, ref: Any) -> None:
+    if not isinstance(d, dict):
+        raise ProblemFound(f"{ref}: {what} is not an object")
+    if not isinstance(d.get("mediaType"), str):
+        raise ProblemFound(f"{ref}: {what} has no media type")
+    if not isinstance(d.get("digest"), str) or not _DIGEST.fullmatch(d["digest"]):
+        raise ProblemFound(f"{ref}: {what} has no sha256 digest ({str(d.get('digest'))[:80]!r})")
+    if type(d.get("size")) is not int or d["size"] < 0:
+        raise ProblemFound(f"{ref}: {what} has no valid size ({str(d.get('size'))[:40]!r})")
+    ann = d.get("annotations", {})
+    if not isinstance(ann, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in ann.items()):
+        raise ProblemFound(f"{ref}: {what} has malformed annotations")
+
+
+def _check_oci_manifest(m: Any, ref: Any) -> None:
+    """A registry's answer is input: an OCI image manifest has exactly these shapes."""
+    if not isinstance(m, dict):
+        raise ProblemFound(f"{ref}: the registry's manifest is not a JSON object")
+    _check_descriptor(m.get("config"), "the manifest's config", ref)
+    if m["config"]["size"] > 64 << 20:
+        raise ProblemFound(f"{ref}: the config blob claims {m['config']['size']} bytes; a bundle manifest is far smaller")
+    layers = m.get("layers")
+    if not isinstance(layers, list):
+        raise ProblemFound(f"{ref}: the manifest's layers are not a list")
+    for i, layer in enumerate(layers):
+        _check_descriptor(layer, f"layer {i}", ref)
 
 
 def _oci_error(body: str) -> str:
@@ -567,11 +608,14 @@ class Pushed:
                 buf = io.BytesIO()
                 _download(self.registry, self.ref.repo, digest, size, buf)
                 buf.seek(0)
-                with tarfile.open(fileobj=buf, mode="r:") as src:
-                    for m in src.getmembers():
-                        name = SOURCE_PREFIX + check_member(m, f"{self.ref} source layer")
-                        entry = expected.accept(name, m.size)
-                        write_member(root, name, src.extractfile(m), entry, executable=bool(m.mode & 0o111))  # type: ignore[arg-type]
+                try:
+                    with tarfile.open(fileobj=buf, mode="r:") as src:
+                        for m in src.getmembers():
+                            name = SOURCE_PREFIX + check_member(m, f"{self.ref} source layer")
+                            entry = expected.accept(name, m.size)
+                            write_member(root, name, src.extractfile(m), entry, executable=bool(m.mode & 0o111))  # type: ignore[arg-type]
+                except (tarfile.TarError, EOFError) as e:
+                    raise ProblemFound(f"{self.ref}: the source layer is not a valid tar ({e})", hint="push the bundle again") from None
             elif kind == MODEL_FILE_TYPE:
                 info = tarfile.TarInfo(layer.get("annotations", {}).get(TITLE, ""))
                 name = check_member(info, f"{self.ref} layer {i}")

@@ -233,3 +233,64 @@ def test_remembered_digests_never_let_tampered_bytes_through(hub, registry, tmp_
     assert res.code == 1
     assert "DIGEST_INVALID" in res.stderr or "digest" in res.stderr.lower()
     assert not tag_exists(registry["host"], "acme/second", "v1")
+
+
+# --- a hostile registry ---------------------------------------------------------------------------
+def _hostile_registry(answers: dict[str, tuple[int, dict[str, str], bytes]]):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's spelling
+            status, headers, body = answers.get(self.path.split("?")[0], (404, {}, b"{}"))
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+GOOD_CONFIG = {"mediaType": "application/vnd.bundler.manifest.v1+yaml", "digest": "sha256:" + "0" * 64, "size": 10}
+
+
+@pytest.mark.parametrize(
+    "manifest,message",
+    [
+        ([1, 2], "not a JSON object"),
+        ({"config": "oops", "layers": []}, "config is not an object"),
+        ({"config": {**GOOD_CONFIG, "size": "ten"}, "layers": []}, "no valid size"),
+        ({"config": GOOD_CONFIG, "layers": None}, "layers are not a list"),
+        ({"config": GOOD_CONFIG, "layers": [{"mediaType": "x", "digest": "sha256:../../etc", "size": 1}]}, "no sha256 digest"),
+        ({"config": {**GOOD_CONFIG, "size": 10**12}, "layers": []}, "config blob claims"),
+    ],
+)
+def test_a_hostile_registry_answer_is_one_clear_error(tmp_path, manifest, message):
+    server = _hostile_registry({"/v2/x/manifests/t": (200, {"Content-Type": "application/json"}, json.dumps(manifest).encode())})
+    try:
+        for args in (["inspect", f"oci://127.0.0.1:{server.server_port}/x:t"], ["pull", f"oci://127.0.0.1:{server.server_port}/x:t", "--to", str(tmp_path / "d")]):
+            res = run_cli(*args, cwd=tmp_path)
+            assert res.code in (1, 2) and res.stderr.startswith("error: ") and "Traceback" not in res.stderr, res.stderr
+            assert message in res.stderr
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        server.shutdown()
+
+
+def test_a_token_service_answering_non_json_is_one_clear_error(tmp_path):
+    answers: dict = {"/token": (200, {}, b"<html>not json</html>")}
+    server = _hostile_registry(answers)  # the handler reads `answers` on each request
+    realm = f'Bearer realm="http://127.0.0.1:{server.server_port}/token",service="r"'
+    answers["/v2/x/manifests/t"] = (401, {"WWW-Authenticate": realm}, b"")
+    try:
+        res = run_cli("inspect", f"oci://127.0.0.1:{server.server_port}/x:t")
+        assert res.code == 1 and "token service" in res.stderr and "not JSON" in res.stderr and "Traceback" not in res.stderr
+    finally:
+        server.shutdown()
