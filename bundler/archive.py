@@ -111,6 +111,12 @@ def _open(path: Path) -> tarfile.TarFile:
         raise UsageError(f"{path}: no such file", hint="pass a bundle archive (.bundle.tar)")
     if path.is_dir():
         raise UsageError(f"{path}: is a directory", hint="pass a bundle archive (.bundle.tar)")
+    if not path.is_file():
+        raise UsageError(f"{path}: not a regular file (a pipe or a device?)", hint="save the bundle to a file first; verifying reads it more than once")
+    with open(path, "rb") as raw:
+        magic = raw.read(6)
+    if magic.startswith(b"BZh") or magic.startswith(b"\xfd7zXZ"):
+        raise UsageError(f"{path}: a bz2 or xz archive; bundles are .tar or .tar.gz", hint="recompress it with gzip, or use the .tar `bundler build` wrote")
     try:
         # Stream mode: nothing past what is asked for is read, and nothing seeks.
         return tarfile.open(path, mode="r|*")

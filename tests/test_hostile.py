@@ -439,3 +439,34 @@ def test_a_full_disk_during_pull_and_import_is_one_line(bundle, tmp_path, tiny_d
     res = run_cli("models", "import", "big", str(big), env={"BUNDLER_HOME": str(tiny_disk / "home")})
     assert res.code == 1 and "No space left on device" in res.stderr and "Traceback" not in res.stderr
     assert not list((tiny_disk / "home" / "tmp").iterdir())
+
+
+def test_bz2_and_xz_bundles_are_named_not_called_truncated(bundle, tmp_path):
+    import bz2
+    import lzma
+
+    for ext, data in (("bz2", bz2.compress(bundle.read_bytes())), ("xz", lzma.compress(bundle.read_bytes()))):
+        f = tmp_path / f"b.bundle.tar.{ext}"
+        f.write_bytes(data)
+        for args in (["inspect", str(f)], ["inspect", str(f), "--verify"], ["pull", str(f), "--to", str(tmp_path / "d")]):
+            res = run_cli(*args)
+            one_clear_error(res)
+            assert "a bz2 or xz archive" in res.stderr
+
+
+def test_a_bundle_from_a_pipe_is_named_as_such(bundle):
+    import subprocess as sp
+    import sys
+
+    res = sp.run(
+        ["bash", "-c", f'"{sys.executable}" -m bundler inspect <(cat "{bundle}")'], capture_output=True, text=True
+    )
+    assert res.returncode == 2 and "not a regular file (a pipe or a device?)" in res.stderr
+
+
+def test_an_expression_too_deep_for_the_parser_names_why(tmp_path):
+    f = tmp_path / "service.py"
+    f.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    res = run_cli("scan", str(f))
+    one_clear_error(res)
+    assert res.stderr.split("\n")[0].rstrip().endswith(("nested too deeply for Python's parser", "too many nested parentheses"))

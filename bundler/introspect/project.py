@@ -316,7 +316,10 @@ def parse(source: str, shown: str) -> ast.Module:
             f"syntax error: {e.msg}", file=shown, line=e.lineno, hint="fix the syntax; bundler reads the file as Python 3.11"
         ) from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as e:
-        raise IntrospectionError(f"can't parse the file: {e}", file=shown, line=None) from None
+        why = str(e) or type(e).__name__
+        if isinstance(e, (RecursionError, MemoryError)):
+            why = "an expression is nested too deeply for Python's parser"
+        raise IntrospectionError(f"can't parse the file: {why}", file=shown, line=None, hint="split the expression") from None
 
 
 class Project:
