@@ -169,7 +169,9 @@ class ExpectedMembers:
             raise ProblemFound(f"{self.where}: members missing: {', '.join(missing)}", hint="the bundle is incomplete; fetch or build it again")
 
 
-def write_member(root: Path, name: str, src: IO[bytes], entry: FileEntry, *, executable: bool = False, tee=None) -> None:
+def write_member(
+    root: Path, name: str, src: IO[bytes], entry: FileEntry, *, executable: bool = False, tee=None, made: set[Path] | None = None
+) -> None:
     """Write one member of a bundle under ``root``, checked against its manifest ``entry``.
 
     The file must not exist yet (``O_EXCL``, no following links); it may not grow past the size
@@ -180,7 +182,10 @@ def write_member(root: Path, name: str, src: IO[bytes], entry: FileEntry, *, exe
 
     algorithm = entry.hash.partition(":")[0]
     target = root / name
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if made is None or target.parent not in made:  # ``made``: directories already created
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(target.parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(target, flags, 0o755 if executable else 0o644)
     h = new_hasher(algorithm, entry.size)

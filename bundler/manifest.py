@@ -121,11 +121,10 @@ class Manifest:
         return out
 
     def to_yaml(self) -> bytes:
-        import yaml
-
-        return yaml.safe_dump(
-            self.data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
-        ).encode("utf-8")
+        """The ``bundle.yaml`` bytes: JSON text, which is YAML too (any YAML reader reads it),
+        written by Python's C encoder: 20,000 sources take milliseconds where a pure-Python YAML
+        emitter took seconds, and the bytes never depend on how PyYAML was installed."""
+        return (json.dumps(self.data, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
     def to_json(self) -> dict[str, Any]:
         return {**self.data, "digest": self.digest}
@@ -151,11 +150,12 @@ def loads(raw: bytes, shown: str) -> Manifest:
     if len(raw) > MAX_MANIFEST_BYTES:
         raise UsageError(f"{shown}: the manifest is {len(raw)} bytes, over the {MAX_MANIFEST_BYTES >> 20} MiB limit")
     try:
-        # libyaml's loader when present (10x faster on big manifests); writing stays pure-Python
-        # so that the bytes of bundle.yaml never depend on how PyYAML was installed.
-        data = yaml.load(raw, Loader=_loader())  # noqa: S506 - a safe loader without implicit types
-    except yaml.YAMLError as e:
-        raise UsageError(f"{shown}: the manifest is not valid YAML: {_one_line(e)}") from None
+        if raw.lstrip()[:1] == b"{":  # what bundler writes: JSON text, read by the C parser
+            data = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        else:  # YAML (schema 1 bundles, hand-written manifests): libyaml's loader when present
+            data = yaml.load(raw, Loader=_loader())  # noqa: S506 - a safe loader without implicit types
+    except (yaml.YAMLError, ValueError) as e:
+        raise UsageError(f"{shown}: the manifest is not valid YAML or JSON: {_one_line(e)}") from None
     except RecursionError:
         raise UsageError(f"{shown}: the manifest is nested too deeply") from None
     if not isinstance(data, dict) or "schema" not in data:
@@ -176,6 +176,19 @@ def loads(raw: bytes, shown: str) -> Manifest:
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise UsageError(f"{shown}: the manifest is malformed or unsafe: {e}") from None
     return m
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"the key {k!r} appears twice")
+        out[k] = v
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a manifest value")
 
 
 def _one_line(e: Exception) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tarfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,23 +90,21 @@ def _unpacked_problems(dest: Path, manifest: Manifest, *, full: bool = False) ->
 def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
     """Unpack into ``dest`` through a fresh temporary directory; False when already there.
 
-    Every member must be a regular file the manifest lists, with the size and hash it gives;
-    tarfile's ``data`` filter is applied too, as a second wall.
+    Every member must be a regular file the manifest lists, with the size and hash it gives.
     """
     from .archive import ExpectedMembers, iter_members, write_member
 
     shown = str(bundle)
 
     def fill(tmp: Path) -> None:
+        # Every member is a regular file at a checked relative path (check_member), written with
+        # O_EXCL|O_NOFOLLOW into a fresh directory that bundler made and that holds no links: no
+        # realpath per member is needed to keep it inside (tarfile's data filter did two each).
         expected = ExpectedMembers(manifest, shown)
+        made: set[Path] = set()
         for name, member, f in iter_members(bundle):
             entry = expected.accept(name, member.size)
-            if hasattr(tarfile, "data_filter"):
-                try:
-                    tarfile.data_filter(member, str(tmp))
-                except tarfile.FilterError as e:
-                    raise UsageError(f"{shown}: member {name!r} refused: {e}") from None
-            write_member(tmp, name, f, entry, executable=bool(member.mode & 0o111))
+            write_member(tmp, name, f, entry, executable=bool(member.mode & 0o111), made=made)
         expected.require_all()
 
     return unpack_with(dest, manifest, fill)

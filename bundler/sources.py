@@ -282,6 +282,7 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
 
     root = config.root.resolve()
     skipped = {p.resolve() for p in skip}
+    skipped_names = {p.name for p in skipped}  # resolve() per file only for a name that could match
     # A killed build's partial output beside an output inside the project is never a source.
     scratch = [f".{p.name}." for p in skip]
     ignores = _Ignores(root)
@@ -319,7 +320,7 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
         for fn in sorted(filenames):
             full = here / fn
             rel = _checked_rel(full, root)
-            if skipped and (full.resolve() in skipped or any(is_scratch(fn, pre, ".tmp") for pre in scratch)):
+            if skipped and (fn in skipped_names and full.resolve() in skipped or any(is_scratch(fn, pre, ".tmp") for pre in scratch)):
                 continue
             if is_credential(rel):
                 sel.left_out.append((rel, "credential file"))

@@ -332,9 +332,9 @@ def test_embed_hub_offline_needs_the_files_cached(hub, tmp_path):
 @pytest.mark.parametrize(
     "old, new",
     [
-        ("path: config.json", "path: ../../../escaped.json"),
-        ("id: acme/embed-small", "id: ../../acme"),
-        ("hash: git-sha1:5d13531d5c5344f9076d2af02acd300008355e70", "hash: git-sha1:../../../../escaped"),
+        ('"path": "config.json"', '"path": "../../../escaped.json"'),
+        ('"id": "acme/embed-small"', '"id": "../../acme"'),
+        ('"hash": "git-sha1:5d13531d5c5344f9076d2af02acd300008355e70"', '"hash": "git-sha1:../../../../escaped"'),
     ],
 )
 def test_manifest_values_that_would_become_unsafe_paths_are_refused(bundle, tmp_path, old, new):
