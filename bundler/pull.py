@@ -342,7 +342,7 @@ def land_store_models(result: PullResult, pins: list[Pin]) -> None:
             continue
         except UsageError:
             pass
-        store.import_dir(tag, result.dest / result.manifest.model_dir(pin))
+        store.place_verified(tag, result.dest / result.manifest.model_dir(pin), list(pin.files))
         result.store_imported.append(tag)
 
 
