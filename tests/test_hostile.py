@@ -470,3 +470,60 @@ def test_an_expression_too_deep_for_the_parser_names_why(tmp_path):
     res = run_cli("scan", str(f))
     one_clear_error(res)
     assert res.stderr.split("\n")[0].rstrip().endswith(("nested too deeply for Python's parser", "too many nested parentheses"))
+
+
+# --- mutated manifests and lock files ----------------------------------------------------------
+_VALUES = ["-7", "true", "null", '"../x"', '"/etc/passwd"', "6.7", "[]", "{}", '"2024-01-01"', '"a\\\\b"', "1e400",
+           '"' + "x" * 300 + '"', '{"a": 1}', '[1, [2, [3]]]', "0", '"hf_"', '""']
+
+
+@FUZZ
+@given(picks=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(_VALUES)), min_size=1, max_size=4))
+def test_mutated_manifests_are_refused_or_stay_safe(bundle, picks):
+    import re as _re
+
+    from bundler.archive import read_manifest
+    from bundler.errors import UsageError
+    from bundler.manifest import loads
+    from bundler.pins import safe_path
+
+    text = read_manifest(bundle).to_yaml().decode()
+    values = list(_re.finditer(r'(?<=": )("[^"\\n]*"|-?\d+|true|false|null)', text))
+    for pos, new in picks:
+        m = values[pos % len(values)]
+        text = text[: m.start()] + new + text[m.end():]
+        values = list(_re.finditer(r'(?<=": )("[^"\\n]*"|-?\d+|true|false|null)', text))
+    try:
+        m = loads(text.encode(), "mutated")
+    except UsageError as e:
+        assert str(e).startswith("mutated: ")
+        return
+    for name in m.members():
+        safe_path(name)
+    for p in m.pins:
+        assert ".." not in (p.version or "") and "/" not in (p.version or "")
+    assert "/" not in m.name and "/" not in m.version
+
+
+@FUZZ
+@given(picks=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(_VALUES)), min_size=1, max_size=4))
+def test_mutated_lock_files_are_refused_or_stay_safe(picks):
+    import re as _re
+
+    from bundler.errors import UsageError
+    from bundler.lock import loads
+    from bundler.pins import check_pin
+
+    text = (Path(__file__).parent.parent / "fixtures" / "lock" / "golden.lock").read_text()
+    pattern = r'(?<== )("[^"\n]*"|-?\d+|true|false)'
+    for pos, new in picks:
+        found = list(_re.finditer(pattern, text))
+        m = found[pos % len(found)]
+        text = text[: m.start()] + new.replace("null", '"null"') + text[m.end():]
+    try:
+        pins = loads(text, "mutated.lock")
+    except UsageError as e:
+        assert str(e).startswith("mutated.lock: ")
+        return
+    for p in pins:
+        check_pin(p)
