@@ -96,6 +96,12 @@ class ArchiveWriter:
             raise ProblemFound(f"{src}: changed while it was being packed", hint="build again")
         return reader.digest
 
+    def add_stream(self, name: str, f: IO[bytes], size: int, executable: bool = False, algorithm: str = "blake3") -> str:
+        """Add ``size`` bytes read from ``f`` as ``name``, in bounded memory; returns their hash."""
+        reader = _HashingReader(f, algorithm, size)
+        self.tar.addfile(self._info(name, size, executable), reader)  # type: ignore[arg-type]
+        return reader.digest
+
     def close(self) -> None:
         self.tar.close()
         if self._gz is not None:
@@ -313,23 +319,26 @@ def _plain_members(path: Path) -> list[tuple[str, tarfile.TarInfo]]:
     return out
 
 
-def _hash_region(mm: "mmap.mmap", offset: int, size: int, algorithm: str) -> str:
-    """Hash a member in place: blake3 on every core, the Hub's hashes releasing the GIL."""
+def _hash_region(fd: int, offset: int, size: int, algorithm: str, buf: bytearray) -> str:
+    """Hash a member in place: read by offset into one reused buffer (memory stays flat), blake3
+    on every core for large members, the Hub's hashes releasing the GIL."""
     from .hashing import _blake3, new_hasher
 
-    view = memoryview(mm)[offset : offset + size]
-    try:
-        if algorithm == "blake3":
-            from blake3 import blake3
+    if algorithm == "blake3":
+        from blake3 import blake3
 
-            h = _blake3(max_threads=blake3.AUTO) if size >= 8 << 20 else _blake3()
-        else:
-            h = new_hasher(algorithm, size)
-        for start in range(0, size, 64 << 20):
-            h.update(view[start : start + (64 << 20)])
-        return f"{algorithm}:{h.hexdigest()}"
-    finally:
-        view.release()
+        h = _blake3(max_threads=blake3.AUTO) if size >= 8 << 20 else _blake3()
+    else:
+        h = new_hasher(algorithm, size)
+    view = memoryview(buf)
+    done = 0
+    while done < size:
+        n = os.preadv(fd, [view[: min(len(buf), size - done)]], offset + done)
+        if n <= 0:
+            raise UsageError(f"member at offset {offset} ends early: truncated archive")
+        h.update(view[:n])
+        done += n
+    return f"{algorithm}:{h.hexdigest()}"
 
 
 def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
@@ -345,32 +354,25 @@ def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
 
 
 def _verify_plain(path: Path, manifest: Manifest) -> VerifyReport:
-    import mmap
-
     expected = manifest.members()
     report = VerifyReport()
     seen: set[str] = set()
     members = _plain_members(path)
+    buf = bytearray(16 << 20)  # one reused read buffer: flat memory, still large enough for threads
     with open(path, "rb") as f:
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if path.stat().st_size else None
-        try:
-            for name, member in members:
-                entry = expected.get(name)
-                if name in seen or entry is None:
-                    report.extra.append(name)
-                    continue
-                seen.add(name)
-                if member.size != entry.size:
-                    report.modified.append(name)
-                    continue
-                algorithm = entry.hash.partition(":")[0]
-                assert mm is not None
-                report.checked += 1
-                if _hash_region(mm, member.offset_data, member.size, algorithm) != entry.hash:
-                    report.modified.append(name)
-        finally:
-            if mm is not None:
-                mm.close()
+        for name, member in members:
+            entry = expected.get(name)
+            if name in seen or entry is None:
+                report.extra.append(name)
+                continue
+            seen.add(name)
+            if member.size != entry.size:
+                report.modified.append(name)
+                continue
+            algorithm = entry.hash.partition(":")[0]
+            report.checked += 1
+            if _hash_region(f.fileno(), member.offset_data, member.size, algorithm, buf) != entry.hash:
+                report.modified.append(name)
     report.missing = sorted(set(expected) - seen)
     return report
 

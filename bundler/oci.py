@@ -498,7 +498,10 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
     result = PushResult(ref, "")
     with tempfile.TemporaryDirectory(prefix="bundler-push-") as d:
         plain = _plain_tar(bundle, Path(d), _tar_limit(manifest))
-        sources = io.BytesIO()
+        # The source layer goes to a file, not memory: a large file among the sources must not
+        # make memory grow with it.
+        source_path = Path(d) / "sources.tar"
+        sources = open(source_path, "w+b")
         writer = ArchiveWriter(sources, compress=False)
         layers: list[tuple[dict[str, Any], Any]] = []
         with tarfile.open(plain, "r:") as tar:
@@ -511,12 +514,10 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
             for m, name in zip(members[1:], names[1:]):
                 entry = expected.accept(name, m.size)
                 if name.startswith("src/"):
-                    data = tar.extractfile(m).read()  # type: ignore[union-attr]
-                    from .hashing import blake3_bytes
-
-                    if blake3_bytes(data) != entry.hash:
+                    f = tar.extractfile(m)
+                    assert f is not None
+                    if writer.add_stream(name[len("src/") :], f, m.size) != entry.hash:
                         raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
-                    writer.add_bytes(name[len("src/") :], data)
                     continue
                 sha = _known_sha256(entry.hash)
                 if sha is None:
@@ -527,9 +528,11 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
                 layers.append(({"mediaType": MODEL_FILE_TYPE, "digest": sha, "size": m.size, "annotations": {TITLE: name}}, (plain, m.offset_data, m.size)))
             expected.require_all()
         writer.close()
-        src = sources.getvalue()
+        sources.close()
+        src_size = source_path.stat().st_size
+        src_sha, _ = _hash_slice(source_path, 0, src_size, "blake3")
         blobs: list[tuple[dict[str, Any], Any]] = [
-            ({"mediaType": SOURCE_TYPE, "digest": "sha256:" + hashlib.sha256(src).hexdigest(), "size": len(src), "annotations": {TITLE: SOURCE_TITLE}}, src),
+            ({"mediaType": SOURCE_TYPE, "digest": src_sha, "size": src_size, "annotations": {TITLE: SOURCE_TITLE}}, (source_path, 0, src_size)),
             *layers,
         ]
         cfg = {"mediaType": CONFIG_TYPE, "digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)}
@@ -605,7 +608,8 @@ class Pushed:
         for i, layer in enumerate(self.oci.get("layers", [])):
             digest, size, kind = layer["digest"], int(layer["size"]), layer.get("mediaType")
             if kind == SOURCE_TYPE:
-                buf = io.BytesIO()
+                # A nameless temporary file, not memory: a large source must not grow memory.
+                buf = tempfile.TemporaryFile(dir=root)
                 _download(self.registry, self.ref.repo, digest, size, buf)
                 buf.seek(0)
                 try:
@@ -616,6 +620,8 @@ class Pushed:
                             write_member(root, name, src.extractfile(m), entry, executable=bool(m.mode & 0o111))  # type: ignore[arg-type]
                 except (tarfile.TarError, EOFError) as e:
                     raise ProblemFound(f"{self.ref}: the source layer is not a valid tar ({e})", hint="push the bundle again") from None
+                finally:
+                    buf.close()
             elif kind == MODEL_FILE_TYPE:
                 info = tarfile.TarInfo(layer.get("annotations", {}).get(TITLE, ""))
                 name = check_member(info, f"{self.ref} layer {i}")
