@@ -33,14 +33,24 @@ def _is_network_error(e: BaseException) -> bool:
     )
 
 
-def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, action: str = "pin") -> BundlerError:
-    """Translate a huggingface_hub exception into one clear error about ``ref``."""
+def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, action: str = "pin", path: str | None = None) -> BundlerError:
+    """Translate a huggingface_hub exception into one clear error about ``ref`` (a scanned
+    reference, or a pin being fetched: then ``path`` is the pinned file)."""
     from huggingface_hub.errors import (
+        EntryNotFoundError,
         GatedRepoError,
         HfHubHTTPError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
+
+    commit = getattr(ref, "commit", None)
+    relock = f"the pin is no longer on the Hub: re-pin with `bundler lock --upgrade-model {ref.id}`, rebuild and pull the new bundle"
+    if action == "fetch" and commit:
+        if isinstance(e, RevisionNotFoundError):
+            return ProblemFound(f"commit {commit} of `{ref.id}` is gone from the Hub (history rewritten?)", hint=relock)
+        if isinstance(e, EntryNotFoundError) or getattr(getattr(e, "response", None), "status_code", None) == 404 and not isinstance(e, RepositoryNotFoundError):
+            return ProblemFound(f"`{path or '?'}` is not in `{ref.id}` at commit {commit[:12]} any more", hint=relock)
 
     label = f"`{ref.id}`" + (f" at revision `{ref.revision}`" if getattr(ref, "revision", None) else "")
     at = {"file": where, "line": line}
@@ -76,7 +86,12 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
         status = getattr(getattr(e, "response", None), "status_code", "?")
         if status in (401, 403):
             return UsageError(f"access to {label} denied (HTTP {status})", hint="set HF_TOKEN to a token with access", **at)
-        return ProblemFound(f"the Hub answered HTTP {status} for {label}", hint="try again later", **at)
+        if status == 429 or isinstance(status, int) and status >= 500:
+            return ProblemFound(f"the Hub answered HTTP {status} for {label}", hint="the Hub is busy or failing: try again later", **at)
+        return ProblemFound(
+            f"the Hub refused the request for {label}{' ' + path if path else ''} (HTTP {status})",
+            hint="this is not transient: check HF_ENDPOINT and the pin; run with --debug for details", **at,
+        )
     raise e
 
 

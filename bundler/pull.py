@@ -223,10 +223,12 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
                     if local is not None:
                         with open(local, "rb") as src:
                             shutil.copyfileobj(src, writer, 4 << 20)
-                    else:
+                    elif done < entry.size:
                         # No expected_size: the size is checked here, the same way for every source;
                         # a network failure propagates and leaves the partial file to resume from.
                         http_get(url, writer, resume_size=done, headers=headers)
+                    # else every byte is here already (a range request would only get 416):
+                    # the writer hashed them, and they are verified below like any download.
                 except TooLarge:
                     partial.unlink(missing_ok=True)
                     return Check(link, entry, "mismatch", f"more than {entry.size} bytes")
@@ -239,9 +241,34 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
             remember(blob, entry)
         tmp_link = link.with_name(f".{link.name}.{os.getpid()}.link")
         tmp_link.unlink(missing_ok=True)
-        os.symlink(os.path.relpath(blob, link.parent), tmp_link)
+        if _use_symlinks(link.parent):
+            os.symlink(os.path.relpath(blob, link.parent), tmp_link)
+        else:  # as huggingface_hub does without symlinks: a real file in the snapshot
+            shutil.copyfile(blob, tmp_link)
         os.replace(tmp_link, link)
     return check_file(link, entry)
+
+
+def _use_symlinks(directory: Path) -> bool:
+    """huggingface_hub's rule: symlinks unless ``HF_HUB_DISABLE_SYMLINKS`` is set or the file
+    system can't make them (checked once per directory)."""
+    if os.environ.get("HF_HUB_DISABLE_SYMLINKS", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    if directory in _SYMLINKS_OK:
+        return _SYMLINKS_OK[directory]
+    probe = directory / f".bundler-symlink-probe-{os.getpid()}"
+    try:
+        probe.unlink(missing_ok=True)
+        os.symlink("x", probe)
+        probe.unlink()
+        ok = True
+    except OSError:
+        ok = False
+    _SYMLINKS_OK[directory] = ok
+    return ok
+
+
+_SYMLINKS_OK: dict[Path, bool] = {}
 
 
 def _failure(pin: Pin, check: Check, why: str) -> dict[str, Any]:
@@ -300,7 +327,7 @@ def fetch(
             from .hub import hub_error
 
             try:
-                err: BundlerError = hub_error(e, pin, None, None, action="fetch")
+                err: BundlerError = hub_error(e, pin, None, None, action="fetch", path=entry.path)
             except Exception:  # noqa: BLE001 - unknown: report it as it is
                 return pin, entry, None, f"{type(e).__name__}: {e}"
             return pin, entry, None, err.message + (f" ({err.hint})" if err.hint else "")

@@ -365,3 +365,35 @@ def test_a_gated_model_pulled_without_a_token_says_set_hf_token(hub, tmp_path, m
     res = run_cli("pull", str(bundle), "--to", str(tmp_path / "deploy"))
     assert res.code == 1 and "Traceback" not in res.stderr
     assert "is gated and no token is set (set HF_TOKEN" in res.stderr
+
+
+def test_a_partial_file_that_already_holds_every_byte_is_verified_not_refetched(bundle, hub, tmp_path):
+    from bundler.manifest import Manifest  # noqa: F401 - the pin comes from the bundle
+    from bundler.archive import read_manifest
+
+    pin = next(p for p in read_manifest(bundle).pins if p.source == "huggingface")
+    entry = next(f for f in pin.files if f.path == "model.safetensors")
+    blobs = cache() / ("models--" + pin.id.replace("/", "--")) / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / f"{entry.hash.partition(':')[2]}.bundler-partial").write_bytes((FIXTURES / "hub/acme/embed-small/1/model.safetensors").read_bytes())
+    hub.requests.clear()
+    res = run_cli("pull", str(bundle), "--json")
+    assert res.code == 0, res.stderr
+    assert not any("model.safetensors" in path for _, path in hub.requests)  # no 416 loop: nothing asked
+
+
+def test_without_symlinks_the_snapshot_holds_real_files(bundle, hub, tmp_path):
+    res = run_cli("pull", str(bundle), env={"HF_HUB_DISABLE_SYMLINKS": "1"})
+    assert res.code == 0, res.stderr
+    snap = snapshot_dir(cache(), "acme/embed-small", embed_commit())
+    f = snap / "model.safetensors"
+    assert f.is_file() and not f.is_symlink()
+    assert f.read_bytes() == (FIXTURES / "hub/acme/embed-small/1/model.safetensors").read_bytes()
+
+
+def test_a_pinned_file_gone_from_the_hub_says_so_and_to_relock(bundle, hub, tmp_path):
+    hub.repos["acme/embed-small"].commits.clear()  # the history was rewritten: the commit is gone
+    res = run_cli("pull", str(bundle))
+    assert res.code == 1 and "Traceback" not in res.stderr
+    assert "try again later" not in res.stderr
+    assert "bundler lock --upgrade-model acme/embed-small" in res.stderr
