@@ -249,6 +249,22 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
     return check_file(link, entry)
 
 
+def pin_ref(cache: Path, pin: Pin) -> None:
+    """``refs/bundler/<commit>`` -> the commit, in the repo's cache folder.
+
+    A ref of bundler's own: huggingface_hub's cache tools see the pinned revision as referenced
+    (`hf cache prune` keeps it, `hf cache ls` names it), while ``refs/main`` and every other name
+    stay huggingface_hub's. Moving ``main`` to a pin would make a plain `from_pretrained(id)` load
+    a bundle's commit silently, and two bundles pinning different commits would fight over it.
+    """
+    from .atomic import write_atomic
+
+    assert pin.commit is not None
+    refs = cache / ("models--" + pin.id.replace("/", "--")) / "refs" / "bundler"
+    refs.mkdir(parents=True, exist_ok=True)
+    write_atomic(refs / pin.commit, pin.commit.encode())
+
+
 def _use_symlinks(directory: Path) -> bool:
     """huggingface_hub's rule: symlinks unless ``HF_HUB_DISABLE_SYMLINKS`` is set or the file
     system can't make them (checked once per directory)."""
@@ -287,6 +303,8 @@ def fetch(
 ) -> None:
     todo: list[tuple[Pin, FileEntry, Path]] = []
     for pin in pins:
+        if not verify_only:
+            pin_ref(result.cache, pin)
         snap = snapshot_dir(result.cache, pin.id, pin.commit or "")
         for entry in pin.files:
             check = check_file(snap / entry.path, entry, full=verify_only)

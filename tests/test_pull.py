@@ -397,3 +397,17 @@ def test_a_pinned_file_gone_from_the_hub_says_so_and_to_relock(bundle, hub, tmp_
     assert res.code == 1 and "Traceback" not in res.stderr
     assert "try again later" not in res.stderr
     assert "bundler lock --upgrade-model acme/embed-small" in res.stderr
+
+
+def test_the_cache_stays_healthy_for_huggingface_hub_tools(bundle, hub, tmp_path):
+    from huggingface_hub import scan_cache_dir
+
+    res = run_cli("pull", str(bundle))
+    assert res.code == 0, res.stderr
+    info = scan_cache_dir(cache())
+    assert list(info.warnings) == []
+    (repo,) = [r for r in info.repos if r.repo_id == "acme/embed-small"]
+    (rev,) = list(repo.revisions)
+    assert rev.commit_hash == embed_commit()
+    assert set(rev.refs) == {f"bundler/{embed_commit()}"}  # referenced: `hf cache prune` keeps it
+    assert not (cache() / "models--acme--embed-small" / "refs" / "main").exists()  # main stays the Hub's
