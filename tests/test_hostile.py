@@ -527,3 +527,23 @@ def test_mutated_lock_files_are_refused_or_stay_safe(picks):
         return
     for p in pins:
         check_pin(p)
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda p: os.symlink(p / "loop", p / "loop"), "looping symbolic link"),
+        (lambda p: open(os.path.join(os.fsencode(p), b"bad-\xff.py"), "wb").close(), "not valid UTF-8"),
+        (lambda p: (p / "requirements.txt").write_bytes(b"torch\xff\n"), "requirements.txt: not UTF-8"),
+        (lambda p: (p / "pyproject.toml").write_text("x = " + "[" * 3000 + "]" * 3000 + "\n"), "pyproject.toml"),
+    ],
+)
+def test_odd_project_trees_are_one_clear_error(tmp_path, make, message):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "service.py").write_text("import bundler\n\n@bundler.service\nclass A:\n    pass\n")
+    make(proj)
+    res = run_cli("build", str(proj / "service.py"), "-o", str(tmp_path / "out.bundle.tar"))
+    one_clear_error(res)
+    assert message in res.stderr
+    assert not (tmp_path / "out.bundle.tar").exists()
