@@ -301,7 +301,11 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
         for d in sorted(dirnames):
             full = here / d
             rel = _checked_rel(full, root)
-            if d in DEFAULT_EXCLUDE_DIRS or d.endswith(".egg-info") or (full / "pyvenv.cfg").exists():
+            try:
+                is_venv = (full / "pyvenv.cfg").exists()
+            except PermissionError:
+                raise UsageError(f"{_shown(full)}: can't read this directory: permission denied", hint="fix its permissions or exclude it") from None
+            if d in DEFAULT_EXCLUDE_DIRS or d.endswith(".egg-info") or is_venv:
                 sel.left_out.append((rel + "/", "default exclude"))
                 continue
             if _matches(rel, config.exclude):

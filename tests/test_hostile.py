@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
 import time
 from pathlib import Path
@@ -547,3 +548,57 @@ def test_odd_project_trees_are_one_clear_error(tmp_path, make, message):
     one_clear_error(res)
     assert message in res.stderr
     assert not (tmp_path / "out.bundle.tar").exists()
+
+
+def _as_nobody(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as an unprivileged user (root reads everything), with the system Python."""
+    import shutil as sh
+    import subprocess as sp
+    import sysconfig
+
+    site = sysconfig.get_paths()["purelib"]
+    py = "/usr/bin/python3"
+    if os.geteuid() != 0 or not sh.which("setpriv") or not Path(py).exists():
+        pytest.skip("needs root, setpriv and /usr/bin/python3 to run a command as nobody")
+    env = {"HOME": str(cwd), "BUNDLER_HOME": str(cwd / "home"), "PYTHONPATH": f"{Path(__file__).resolve().parent.parent}:{site}", "PATH": "/usr/bin:/bin"}
+    probe = sp.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", py, "-c", "import bundler, blake3, yaml, typer"], env=env, capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"the package is not readable by nobody here: {probe.stderr.decode()[-200:]}")
+    return sp.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", py, "-m", "bundler", *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("what", ["unreadable file", "unreadable directory", "unwritable output"])
+def test_permissions_as_a_non_root_user_are_one_clear_line(what):
+    import tempfile as tf
+
+    base = Path(tf.mkdtemp(dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        proj = base / "p"
+        proj.mkdir()
+        os.chmod(proj, 0o777)
+        (proj / "service.py").write_text("import bundler\n\n@bundler.service\nclass A:\n    pass\n")
+        out = base / "p.bundle.tar"
+        os.chmod(base, 0o777)
+        if what == "unreadable file":
+            (proj / "secret.py").write_text("x = 1\n")
+            os.chmod(proj / "secret.py", 0)
+        elif what == "unreadable directory":
+            (proj / "hidden").mkdir()
+            os.chmod(proj / "hidden", 0)
+        else:
+            (base / "ro").mkdir()
+            os.chmod(base / "ro", 0o555)
+            out = base / "ro" / "p.bundle.tar"
+        res = _as_nobody("build", str(proj / "service.py"), "-o", str(out), cwd=base)
+        assert res.returncode in (1, 2), res.stderr
+        assert res.stderr.startswith("error: ") and "Traceback" not in res.stderr
+        assert "ermission denied" in res.stderr
+        assert not out.exists() and not list(out.parent.glob(".*.tmp"))
+    finally:
+        for p in base.rglob("*"):
+            if p.is_dir():
+                os.chmod(p, 0o755)
+        import shutil as sh
+
+        sh.rmtree(base, ignore_errors=True)
