@@ -412,4 +412,6 @@ def require_ok(path: str | os.PathLike[str], report: VerifyReport) -> None:
     lines = [f"missing:  {n}" for n in report.missing]
     lines += [f"modified: {n}" for n in report.modified]
     lines += [f"extra:    {n}" for n in report.extra]
+    if len(lines) > 50:  # the whole list is in `--json`; a terminal gets the start and a count
+        lines = lines[:50] + [f"... and {len(lines) - 50} more (--json lists them all)"]
     raise ProblemFound(f"{path}: verification failed\n  " + "\n  ".join(lines), hint="rebuild the bundle; don't edit it")
