@@ -602,3 +602,45 @@ def test_permissions_as_a_non_root_user_are_one_clear_line(what):
         import shutil as sh
 
         sh.rmtree(base, ignore_errors=True)
+
+
+def test_two_pulls_into_one_directory_at_once_both_end_well(bundle, tmp_path):
+    import sys
+
+    cmd = [sys.executable, "-m", "bundler", "pull", str(bundle), "--to", str(tmp_path / "deploy")]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [(p.wait(60), p.stderr.read()) for p in procs]
+    assert all(code == 0 for code, _ in results), results
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert run_cli("pull", str(bundle), "--to", str(tmp_path / "deploy"), "--verify-only").code == 0
+
+
+def test_run_check_when_the_entry_class_is_missing_is_one_line(bundle, tmp_path):
+    dest = tmp_path / "deploy"
+    assert run_cli("pull", str(bundle), "--to", str(dest)).code == 0
+    (dest / "src" / "service.py").write_text("import bundler\n")  # the class is gone
+    res = run_cli("run", str(dest), "--check")
+    one_clear_error(res)
+    assert "has no class `Tiny`" in res.stderr
+
+
+def test_sigint_during_a_build_exits_130_with_a_line_and_leaves_nothing(tmp_path):
+    import signal
+    import sys
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "service.py").write_text("import bundler\n\n@bundler.service\nclass A:\n    pass\n")
+    with open(proj / "big.bin", "wb") as f:
+        f.write(os.urandom(64 << 20))
+    out = tmp_path / "out.bundle.tar"
+    proc = subprocess.Popen([sys.executable, "-m", "bundler", "build", str(proj / "service.py"), "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob(".out.bundle.tar.*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    code, err = proc.wait(30), proc.stderr.read()
+    if code == 0:
+        pytest.skip("the build finished before the signal arrived")
+    assert code == 130 and err.startswith("error: interrupted") and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".out.bundle.tar.*"))
