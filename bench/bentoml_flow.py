@@ -9,7 +9,6 @@ Deploy host: `bundler pull` + first `bentoml serve DIR` ready  vs  `bentoml impo
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess

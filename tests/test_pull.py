@@ -368,7 +368,6 @@ def test_a_gated_model_pulled_without_a_token_says_set_hf_token(hub, tmp_path, m
 
 
 def test_a_partial_file_that_already_holds_every_byte_is_verified_not_refetched(bundle, hub, tmp_path):
-    from bundler.manifest import Manifest  # noqa: F401 - the pin comes from the bundle
     from bundler.archive import read_manifest
 
     pin = next(p for p in read_manifest(bundle).pins if p.source == "huggingface")
