@@ -298,7 +298,9 @@ def pull(
     token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Make a bundle ready to serve: unpack it, fetch its pinned Hub files, verify every one."""
+    """Make a bundle ready to serve: unpack it, fetch its pinned Hub files, verify every one.
+
+    The directory is also a bento: `HF_HUB_OFFLINE=1 bentoml serve DIR` loads exactly the pins."""
     from .pull import pull as do_pull, require_ok
     from .render import PullProgress
 
