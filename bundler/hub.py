@@ -114,17 +114,21 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False) -> Pin:
 
     api = HfApi(endpoint=endpoint(), token=_token())
     try:
-        info = api.model_info(ref.id, revision=ref.revision, files_metadata=True)
+        info = api.model_info(ref.id, revision=ref.revision)
+        # The file list comes from the paginated tree at the resolved commit, never from
+        # model_info's siblings: the Hub documents those as unreliable past ~1000 files
+        # (truncated, sometimes empty), and a cut list would silently pin a subset.
+        tree = [f for f in api.list_repo_tree(ref.id, revision=info.sha, recursive=True) if hasattr(f, "blob_id")]
         siblings = list(
             filter_repo_objects(
-                info.siblings or [],
+                tree,
                 allow_patterns=list(ref.include) if ref.include else None,
                 ignore_patterns=list(ref.exclude) if ref.exclude else None,
-                key=lambda s: s.rfilename,
+                key=lambda f: f.path,
             )
         )
         if siblings and getattr(info, "gated", False):
-            _check_access(api, ref.id, info.sha, siblings[0].rfilename)
+            _check_access(api, ref.id, info.sha, siblings[0].path)
     except Exception as e:  # noqa: BLE001 - translated, or re-raised when unknown
         raise hub_error(e, ref, where, ref.line) from None
     if not siblings:
@@ -136,11 +140,14 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False) -> Pin:
             hint="fix include/exclude; they match paths like huggingface_hub's allow/ignore patterns",
         )
     files = []
-    for s in sorted(siblings, key=lambda s: s.rfilename):
-        if s.lfs is not None:
-            files.append(FileEntry(s.rfilename, s.lfs.size, f"sha256:{s.lfs.sha256}"))
+    for f in sorted(siblings, key=lambda f: f.path):
+        lfs = f.lfs
+        if lfs is not None:
+            sha = lfs.sha256 if hasattr(lfs, "sha256") else lfs["sha256"]
+            size = lfs.size if hasattr(lfs, "size") else lfs["size"]
+            files.append(FileEntry(f.path, size, f"sha256:{sha}"))
         else:
-            files.append(FileEntry(s.rfilename, s.size or 0, f"git-sha1:{s.blob_id}"))
+            files.append(FileEntry(f.path, f.size or 0, f"git-sha1:{f.blob_id}"))
     return Pin(
         source="huggingface",
         id=ref.id,

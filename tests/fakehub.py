@@ -60,6 +60,10 @@ class FakeHub:
         self.requests: list[tuple[str, str]] = []
         self.ranges: list[tuple[str, str]] = []  # (path, Range header) of ranged GETs
         self.slow: dict[str, float] = {}  # file path -> seconds to wait per 64 KiB sent
+        # Like the real Hub: model_info's siblings are cut past a limit (documented as unreliable
+        # past ~1000 files), and the tree listing is paginated with a Link header.
+        self.siblings_limit: int | None = None
+        self.tree_page_size = 1000
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         if fixtures is not None:
@@ -228,6 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if is_lfs(path):
                     s["lfs"] = {"sha256": blob.sha256, "size": len(blob.data), "pointerSize": len(_pointer(blob))}
             siblings.append(s)
+        if self.fake.siblings_limit is not None:
+            siblings = siblings[: self.fake.siblings_limit]
         self._json(
             {
                 "_id": hashlib.sha1(repo.id.encode()).hexdigest()[:24],
@@ -268,7 +274,15 @@ class _Handler(BaseHTTPRequestHandler):
                 e["lfs"] = {"oid": blob.sha256, "size": len(blob.data), "pointerSize": len(_pointer(blob))}
             entries.append(e)
         dirs = [{"type": "directory", "oid": "0" * 40, "path": d} for d in sorted(folders) if not prefix or d.startswith(prefix)]
-        self._json(dirs + entries)
+        listing = dirs + entries
+        start = int(query.get("cursor", ["0"])[0])
+        size = self.fake.tree_page_size
+        page = listing[start : start + size]
+        headers = {"Content-Type": "application/json"}
+        if start + size < len(listing):
+            q = f"recursive={'true' if recursive else 'false'}&cursor={start + size}"
+            headers["Link"] = f'<{self.fake.url}/api/models/{repo.id}/tree/{rev}?{q}>; rel="next"'
+        self._send(200, json.dumps(page).encode(), headers)
 
     def _file(self, repo: Repo, rev: str, path: str, head: bool) -> None:
         sha = self.fake.resolve(repo, rev)

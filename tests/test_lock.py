@@ -290,3 +290,20 @@ def test_lock_entries_that_would_become_unsafe_paths_are_refused(hub, tmp_path):
     res = run_cli("lock", str(svc))
     assert res.code == 2
     assert "model entry 1 is malformed (ValueError: unsafe path '../../../etc/passwd')" in res.stderr
+
+
+def test_pins_list_every_file_from_the_paginated_tree_not_the_truncated_siblings(hub, tmp_path):
+    files = {f"shards/part-{i:03d}.safetensors": bytes([i]) * (i + 1) for i in range(40)}
+    hub.create_repo("acme/many-files")
+    commit = hub.commit("acme/many-files", {"config.json": b"{}\n", **files})
+    hub.siblings_limit = 10  # what the real Hub does to big repos' model_info
+    hub.tree_page_size = 7  # several pages, followed through the Link header
+    svc = write_service(tmp_path, 'm = HuggingFaceModel("acme/many-files")')
+    lock(svc)
+    entry = entries(tmp_path / "bundler.lock")["acme/many-files@None"]
+    assert entry["commit"] == commit
+    assert len(entry["files"]) == 41
+    got = {f["path"]: f for f in entry["files"]}
+    assert got["shards/part-039.safetensors"]["size"] == 40
+    assert got["config.json"]["hash"] == "git-sha1:" + blob_id(b"{}\n")
+    assert sum(1 for method, path in hub.requests if "/tree/" in path) >= 6
