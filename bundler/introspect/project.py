@@ -552,6 +552,13 @@ class Project:
         """Resolve a dotted name expression (``a``, ``a.b.c``); anything else is None."""
         return self._resolve_at(node, scope, before, 0)
 
+    def resolve_quietly(self, node: ast.expr, scope: Scope, before: int | None) -> Symbol | None:
+        """``resolve_expr``, with None where it would raise (an unresolvable project import)."""
+        try:
+            return self._resolve_at(node, scope, before, 0)
+        except IntrospectionError:
+            return None
+
     def _resolve_at(self, node: ast.expr, scope: Scope, before: int | None, depth: int) -> Symbol | None:
         if isinstance(node, ast.Name):
             return self.lookup(scope, node.id, before, depth)
@@ -561,3 +568,8 @@ class Project:
                 return None
             return self.attribute(base, node.attr, node.lineno, scope.module, depth)
         return None
+
+
+def last_name(node: ast.expr) -> str | None:
+    """The last name of a dotted expression: ``HuggingFaceModel`` of ``bentoml.models.HuggingFaceModel``."""
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..descriptors import normalise_patterns
 from ..errors import DynamicValueError, IntrospectionError, UsageError
-from .project import ClassSym, External, FunctionSym, Opaque, Project, Scope, Symbol, ValueBinding, ValueSym
+from .project import ClassSym, External, FunctionSym, Opaque, Project, Scope, Symbol, ValueBinding, ValueSym, last_name
 from .values import Evaluator
 
 SERVICE = {"bundler.service", "bundler.services.service", "bentoml.service"}
@@ -246,7 +246,7 @@ class _Scanner:
     # -- helpers ---------------------------------------------------------------------------
     def _marker(self, func: ast.expr, scope: Scope, line: int) -> str | None:
         """The qualified name of bundler's/BentoML's object ``func`` refers to, else None."""
-        last = _last_name(func)
+        last = last_name(func)
         try:
             sym = self.project.resolve_expr(func, scope, line)
         except IntrospectionError:
@@ -286,15 +286,15 @@ class _Scanner:
             try:
                 marker = self._marker(func, scope, node.lineno)
             except IntrospectionError as e:
-                if _last_name(func) == "service" and self._declares_models(node, scope):
+                if last_name(func) == "service" and self._declares_models(node, scope):
                     raise self._err(
                         scope, dec, f"the decorator `{scope.module.segment(func)}` of `{node.name}` can't be resolved ({e.message}), and the class declares models",
                         hint="bind the decorator unconditionally (e.g. `service = bentoml.service`), or decide the `if` with a constant or --arg",
                     ) from None
                 continue
             if marker not in SERVICE:
-                if marker is None and _last_name(func) == "service" and self._declares_models(node, scope):
-                    sym = self._resolve_quietly(func, scope, node.lineno)
+                if marker is None and last_name(func) == "service" and self._declares_models(node, scope):
+                    sym = self.project.resolve_quietly(func, scope, node.lineno)
                     if sym is None or isinstance(sym, Opaque):
                         why = sym.reason if isinstance(sym, Opaque) else "it is not defined"
                         raise self._err(
@@ -317,12 +317,6 @@ class _Scanner:
                 undeclared=self._undeclared(node, scope, models),
             )
         return None
-
-    def _resolve_quietly(self, node: ast.expr, scope: Scope, line: int) -> Symbol | None:
-        try:
-            return self.project.resolve_expr(node, scope, line)
-        except IntrospectionError:
-            return None
 
     def _soft(self, node: ast.expr, scope: Scope, what: str) -> Any:
         """A decorator value that is not about models: unknown is a note, never an error."""
@@ -387,9 +381,9 @@ class _Scanner:
         return False
 
     def _looks_like_model(self, call: ast.Call, scope: Scope) -> bool:
-        if _last_name(call.func) in _MODEL_NAMES:
+        if last_name(call.func) in _MODEL_NAMES:
             return True
-        q = self._resolve_quietly(call.func, scope, call.lineno)
+        q = self.project.resolve_quietly(call.func, scope, call.lineno)
         return isinstance(q, External) and self._model_kind(q.qualname) is not None
 
     def _members(self, cls: ClassSym) -> tuple[list[str], list[ModelRef]]:
@@ -412,7 +406,7 @@ class _Scanner:
             if isinstance(value, ast.Call):
                 return value, scope
             if isinstance(value, (ast.Name, ast.Attribute)):
-                sym = self._resolve_quietly(value, scope, line)
+                sym = self.project.resolve_quietly(value, scope, line)
                 if isinstance(sym, ValueSym):
                     value, scope, line = sym.node, sym.scope, sym.node.lineno
                     continue
@@ -535,10 +529,10 @@ class _Scanner:
             scope = self.module.scope
             if owner is not None and func is None:
                 scope = self.module.class_scope(owner)
-            last = _last_name(call.func)
+            last = last_name(call.func)
             if last is None:
                 continue
-            sym = self._resolve_quietly(call.func, scope, call.lineno)
+            sym = self.project.resolve_quietly(call.func, scope, call.lineno)
             if isinstance(sym, External):
                 if self._model_kind(sym.qualname) is None:
                     continue
@@ -599,18 +593,18 @@ class _Scanner:
                     continue  # not a literal: a path or a declared model's attribute
                 if not isinstance(value, str) or not _looks_like_repo(value) or value.lower() in declared:
                     continue
-                entry = {"id": value, "file": self.project.relative(scope.module.path), "line": call.lineno, "call": _last_name(call.func)}
+                entry = {"id": value, "file": self.project.relative(scope.module.path), "line": call.lineno, "call": last_name(call.func)}
                 if entry not in out:
                     out.append(entry)
         return out
 
     def _loaded_id(self, call: ast.Call, scope: Scope) -> ast.expr | None:
         kw = {k.arg: k.value for k in call.keywords if k.arg}
-        if _last_name(call.func) == "from_pretrained":
+        if last_name(call.func) == "from_pretrained":
             return call.args[0] if call.args else next((kw[k] for k in _FROM_PRETRAINED_KW if k in kw), None)
-        sym = self._resolve_quietly(call.func, scope, call.lineno)
-        if sym is None and _last_name(call.func) in _LOCAL_LOADERS:
-            sym = External(_LOCAL_LOADERS[_last_name(call.func)])  # imported inside the method
+        sym = self.project.resolve_quietly(call.func, scope, call.lineno)
+        if sym is None and last_name(call.func) in _LOCAL_LOADERS:
+            sym = External(_LOCAL_LOADERS[last_name(call.func)])  # imported inside the method
         if not isinstance(sym, External) or sym.qualname not in _LOADERS:
             return None
         positional, *names = _LOADERS[sym.qualname]
@@ -635,10 +629,6 @@ _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$"
 
 def _looks_like_repo(value: str) -> bool:
     return bool(_REPO.match(value)) and not value.endswith((".py", ".json", ".bin", ".safetensors", ".pt", ".pth"))
-
-
-def _last_name(func: ast.expr) -> str | None:
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
 def _calls_with_context(tree: ast.Module):

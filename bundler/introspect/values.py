@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import DynamicValueError, IntrospectionError, UsageError
-from .project import ClassSym, External, FunctionSym, ModuleSym, Opaque, Project, Scope, ValueSym
+from .project import ClassSym, External, FunctionSym, ModuleSym, Opaque, Project, Scope, ValueSym, last_name
 
 _HINT = "use a string literal or a constant defined in the project's own modules"
 _ARG_HINT = "give it at build time: --arg NAME=VALUE (or `args:` in bentofile.yaml)"
@@ -237,7 +237,7 @@ class Evaluator:
     def _Call(self, node: ast.Call, scope: Scope, depth: int) -> Any:
         func = node.func
         if isinstance(func, ast.Attribute):
-            sym = self._try_resolve(func, scope, node.lineno)
+            sym = self.project.resolve_quietly(func, scope, node.lineno)
             if sym is None or isinstance(sym, ValueSym):
                 # a method of a value: ``MODEL_ID.lower()``, ``CONFIG.get("model")``
                 target = self.eval(func.value, scope, depth)
@@ -293,21 +293,15 @@ class Evaluator:
         return self._name(node, scope, depth)
 
     def _Attribute(self, node: ast.Attribute, scope: Scope, depth: int) -> Any:
-        sym = self._try_resolve(node, scope, node.lineno)
+        sym = self.project.resolve_quietly(node, scope, node.lineno)
         if sym is None:
-            base = self._try_resolve(node.value, scope, node.lineno)
+            base = self.project.resolve_quietly(node.value, scope, node.lineno)
             if isinstance(base, ValueSym):
                 value = self.eval(node.value, scope, depth)
                 if isinstance(value, Arguments):
                     return self.argument(value, node.attr, node, scope)
                 raise self.error(scope, node, f"`.{node.attr}` of a {type(value).__name__} is not a constant")
         return self._name(node, scope, depth)
-
-    def _try_resolve(self, node: ast.expr, scope: Scope, line: int) -> Any:
-        try:
-            return self.project.resolve_expr(node, scope, line)
-        except IntrospectionError:
-            return None
 
     def _name(self, node: ast.Name | ast.Attribute, scope: Scope, depth: int) -> Any:
         sym = self.project.resolve_expr(node, scope, node.lineno)
@@ -471,10 +465,7 @@ def _is_ellipsis(node: ast.expr) -> bool:
 
 
 def _qualname(func: ast.expr, scope: Scope, project: Project) -> str | None:
-    try:
-        sym = project.resolve_expr(func, scope, getattr(func, "lineno", None))
-    except IntrospectionError:
-        return None
+    sym = project.resolve_quietly(func, scope, getattr(func, "lineno", None))
     return sym.qualname if isinstance(sym, External) else None
 
 
@@ -528,7 +519,7 @@ def _kind(annotation: ast.expr | None) -> str | None:
         kinds = [k for k in (_kind(annotation.left), _kind(annotation.right)) if k not in ("None", None)]
         return kinds[0] if len(kinds) == 1 else None
     if isinstance(annotation, ast.Subscript):
-        base = _last(annotation.value)
+        base = last_name(annotation.value)
         if base == "Optional":
             return _kind(annotation.slice)
         if base in ("Annotated",) and isinstance(annotation.slice, ast.Tuple):
@@ -537,13 +528,9 @@ def _kind(annotation: ast.expr | None) -> str | None:
                 "dict": "dict", "Dict": "dict", "Mapping": "dict", "Literal": "str"}.get(base or "")
     if isinstance(annotation, ast.Constant) and annotation.value is None:
         return "None"
-    name = _last(annotation)
+    name = last_name(annotation)
     return {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "dict": "dict",
             "List": "list", "Dict": "dict", "None": "None"}.get(name or "")
-
-
-def _last(node: ast.expr) -> str | None:
-    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
 
 
 def _numbers(*values: Any) -> bool:
