@@ -16,7 +16,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from .errors import ProblemFound, UsageError
 from .manifest import MANIFEST_NAME, Manifest, loads
@@ -260,7 +260,7 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]
     """Stream every member after the manifest, validated, with a file object to read it."""
     tar = _open(path)
     shown = str(path)
-    plain_size = None if _is_gzip(path) else path.stat().st_size
+    plain_size = None if is_gzip(path) else path.stat().st_size
     try:
         first = tar.next()
         if first is None or first.name != MANIFEST_NAME:
@@ -280,16 +280,14 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]
         tar.close()
 
 
-def _is_gzip(path: Path) -> bool:
+def is_gzip(path: Path) -> bool:
     with open(path, "rb") as raw:
         return raw.read(2) == b"\x1f\x8b"
 
 
 def _ends_with_marker(path: Path, offset: int) -> bool:
     """A whole tar ends with two zero blocks; one cut at a member boundary lacks them."""
-    with open(path, "rb") as raw:
-        compressed = raw.read(2) == b"\x1f\x8b"
-    opener = gzip.open if compressed else open
+    opener = gzip.open if is_gzip(path) else open
     with opener(path, "rb") as f:
         f.seek(offset)
         return f.read(1024) == bytes(1024)
@@ -344,63 +342,58 @@ def _hash_region(fd: int, offset: int, size: int, algorithm: str, buf: bytearray
 def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
     """Re-hash every member against the manifest: missing, extra and modified members by path.
 
-    An uncompressed bundle is read in place (headers by seeking, members memory-mapped and
-    hashed on every core): a gzip stream can only be read from the start, once."""
+    An uncompressed bundle is read in place (headers by seeking, members read by offset and
+    hashed on all cores): a gzip stream can only be read from the start, once."""
     path = Path(path)
     manifest = read_manifest(path)
-    if not _is_gzip(path):
-        return manifest, _verify_plain(path, manifest)
-    return manifest, _verify_stream(path, manifest)
+    members = _streamed_members(path) if is_gzip(path) else _seekable_members(path)
+    return manifest, _report(manifest, members)
 
 
-def _verify_plain(path: Path, manifest: Manifest) -> VerifyReport:
-    expected = manifest.members()
-    report = VerifyReport()
-    seen: set[str] = set()
+# (name, size in the header, digest(algorithm, size) -> "algo:hex"): read only when asked.
+_Member = tuple[str, int, Callable[[str, int], str]]
+
+
+def _streamed_members(path: Path) -> Iterator[_Member]:
+    from .hashing import new_hasher
+
+    def digest(f: IO[bytes]) -> Callable[[str, int], str]:
+        def run(algorithm: str, size: int) -> str:
+            h = new_hasher(algorithm, size)
+            while chunk := f.read(COPY_BUFFER):
+                h.update(chunk)
+            return f"{algorithm}:{h.hexdigest()}"
+
+        return run
+
+    for name, member, f in iter_members(path):
+        yield name, member.size, digest(f)
+
+
+def _seekable_members(path: Path) -> Iterator[_Member]:
     members = _plain_members(path)
     buf = bytearray(16 << 20)  # one reused read buffer: flat memory, still large enough for threads
     with open(path, "rb") as f:
         for name, member in members:
-            entry = expected.get(name)
-            if name in seen or entry is None:
-                report.extra.append(name)
-                continue
-            seen.add(name)
-            if member.size != entry.size:
-                report.modified.append(name)
-                continue
-            algorithm = entry.hash.partition(":")[0]
-            report.checked += 1
-            if _hash_region(f.fileno(), member.offset_data, member.size, algorithm, buf) != entry.hash:
-                report.modified.append(name)
-    report.missing = sorted(set(expected) - seen)
-    return report
+            offset = member.offset_data
+            yield name, member.size, lambda algorithm, size, offset=offset: _hash_region(f.fileno(), offset, size, algorithm, buf)
 
 
-def _verify_stream(path: Path, manifest: Manifest) -> VerifyReport:
-    from .hashing import new_hasher
-
+def _report(manifest: Manifest, members: Iterator[_Member]) -> VerifyReport:
     expected = manifest.members()
     report = VerifyReport()
-    seen = set()
-    for name, member, f in iter_members(path):
-        if name in seen:
+    seen: set[str] = set()
+    for name, size, digest in members:
+        entry = expected.get(name)
+        if name in seen or entry is None:
             report.extra.append(name)
             continue
         seen.add(name)
-        entry = expected.get(name)
-        if entry is None:
-            report.extra.append(name)
-            continue
-        if member.size != entry.size:
+        if size != entry.size:
             report.modified.append(name)
             continue
-        algorithm = entry.hash.partition(":")[0]
-        h = new_hasher(algorithm, entry.size)
-        while chunk := f.read(COPY_BUFFER):
-            h.update(chunk)
         report.checked += 1
-        if f"{algorithm}:{h.hexdigest()}" != entry.hash:
+        if digest(entry.hash.partition(":")[0], entry.size) != entry.hash:
             report.modified.append(name)
     report.missing = sorted(set(expected) - seen)
     return report

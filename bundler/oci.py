@@ -409,9 +409,10 @@ def _plain_tar(bundle: Path, work: Path, limit: int) -> Path:
     Never more than ``limit`` bytes (what the verified manifest allows, with tar's headers): a
     gzip bomb stops there instead of filling the disk.
     """
-    with open(bundle, "rb") as f:
-        if f.read(2) != b"\x1f\x8b":
-            return bundle
+    from .archive import is_gzip
+
+    if not is_gzip(bundle):
+        return bundle
     import gzip
     import zlib
 
@@ -529,8 +530,10 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
             expected.require_all()
         writer.close()
         sources.close()
+        from .hashing import sha256_file
+
         src_size = source_path.stat().st_size
-        src_sha, _ = _hash_slice(source_path, 0, src_size, "blake3")
+        src_sha = "sha256:" + sha256_file(source_path)
         blobs: list[tuple[dict[str, Any], Any]] = [
             ({"mediaType": SOURCE_TYPE, "digest": src_sha, "size": src_size, "annotations": {TITLE: SOURCE_TITLE}}, (source_path, 0, src_size)),
             *layers,
