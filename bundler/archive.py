@@ -89,7 +89,7 @@ class ArchiveWriter:
             try:
                 self.tar.addfile(self._info(name, size, executable), reader)  # type: ignore[arg-type]
             except OSError as e:
-                if e.errno in _WRITE_FAILURES:
+                if e.errno in WRITE_FAILURES:
                     raise  # the output's disk said no: not the model's fault
                 raise ProblemFound(f"{src}: changed while it was being packed ({e})", hint="build again") from None
         if reader.size != size:
@@ -108,7 +108,7 @@ class ArchiveWriter:
             self._gz.close()
 
 
-_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -7,6 +7,17 @@ import tempfile
 from pathlib import Path
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Place ``src`` at ``dst`` without writing its bytes again: a hard link where both are on one
+    file system, a copy otherwise."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(src, dst)
+
+
 def write_atomic(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` via a temporary file beside it and a rename.
 

@@ -115,7 +115,7 @@ def land(p: Pin, src: Path) -> bool:
     Built beside its place and renamed, so BentoML never sees half a model; ``latest`` is
     written only when the name has none (an existing choice on this host is not changed).
     """
-    from .atomic import write_atomic
+    from .atomic import link_or_copy, write_atomic
     from .cache import check_file
     from .scratch import scratch_dir
 
@@ -135,7 +135,7 @@ def land(p: Pin, src: Path) -> bool:
         for f in p.files:
             dst = work / f.path
             dst.parent.mkdir(parents=True, exist_ok=True)
-            os.link(src / f.path, dst) if _same_fs(src, work) else _copy(src / f.path, dst)
+            link_or_copy(src / f.path, dst)
         try:
             os.rename(work, target)
         except OSError:
@@ -146,15 +146,3 @@ def land(p: Pin, src: Path) -> bool:
         write_atomic(latest, p.version.encode())
     return True
 
-
-def _same_fs(a: Path, b: Path) -> bool:
-    try:
-        return a.stat().st_dev == b.stat().st_dev
-    except OSError:
-        return False
-
-
-def _copy(src: Path, dst: Path) -> None:
-    import shutil
-
-    shutil.copyfile(src, dst)

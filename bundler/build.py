@@ -254,9 +254,9 @@ def _write(
     try:
         _write_archive(out, manifest, sources, pinned, compress, hub_files)
     except OSError as e:
-        from .archive import _WRITE_FAILURES
+        from .archive import WRITE_FAILURES
 
-        if e.errno not in _WRITE_FAILURES:
+        if e.errno not in WRITE_FAILURES:
             raise
         raise ProblemFound(
             f"{out}: can't write the bundle: {e.strerror}; nothing was left behind",

@@ -7,6 +7,7 @@ The digest is the blake3 of the canonical bytes of every manifest field except `
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -149,8 +150,9 @@ def loads(raw: bytes, shown: str) -> Manifest:
 
     if len(raw) > MAX_MANIFEST_BYTES:
         raise UsageError(f"{shown}: the manifest is {len(raw)} bytes, over the {MAX_MANIFEST_BYTES >> 20} MiB limit")
+    is_json = re.match(rb"\s*\{", raw) is not None  # what bundler writes: JSON text
     try:
-        if raw.lstrip()[:1] == b"{":  # what bundler writes: JSON text, read by the C parser
+        if is_json:  # read by the C parser
             data = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
         else:  # YAML (schema 1 bundles, hand-written manifests): libyaml's loader when present
             data = yaml.load(raw, Loader=_loader())  # noqa: S506 - a safe loader without implicit types
@@ -160,7 +162,8 @@ def loads(raw: bytes, shown: str) -> Manifest:
         raise UsageError(f"{shown}: the manifest is nested too deeply") from None
     if not isinstance(data, dict) or "schema" not in data:
         raise UsageError(f"{shown}: bundle.yaml is not a bundler manifest")
-    _refuse_shared(data, shown)
+    if not is_json:
+        _refuse_shared(data, shown)  # only YAML has aliases; JSON objects are never shared
     schema = data["schema"]
     if type(schema) is not int or schema < 1:
         raise UsageError(f"{shown}: manifest schema {schema!r} is not a schema version")

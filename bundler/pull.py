@@ -70,7 +70,6 @@ def _already_unpacked(dest: Path, manifest: Manifest, *, full: bool = False) -> 
 
 
 def _unpacked_problems(dest: Path, manifest: Manifest, *, full: bool = False) -> list[str]:
-    from .cache import check_file
     from .manifest import loads
 
     try:
@@ -116,6 +115,7 @@ def unpack_with(dest: Path, manifest: Manifest, fill: Callable[[Path], None]) ->
     Runs into one ``dest`` are serialised; a directory is replaced only when bundler unpacked it
     (its marker file), never because it happens to hold a ``bundle.yaml``.
     """
+    from .bento_view import write_view
     from .scratch import exclusive, scratch_dir
 
     dest = Path(os.path.abspath(dest))
@@ -124,8 +124,6 @@ def unpack_with(dest: Path, manifest: Manifest, fill: Callable[[Path], None]) ->
             return False
         check_replaceable(dest)
         with scratch_dir(dest.parent, f".{dest.name}.", ".unpack") as tmp:
-            from .bento_view import write_view
-
             os.chmod(tmp, 0o755)  # a deploy directory other users (the serving user) can read
             (tmp / MANIFEST_NAME).write_bytes(manifest.to_yaml())
             fill(tmp)
@@ -257,8 +255,6 @@ def pin_ref(cache: Path, pin: Pin) -> None:
     stay huggingface_hub's. Moving ``main`` to a pin would make a plain `from_pretrained(id)` load
     a bundle's commit silently, and two bundles pinning different commits would fight over it.
     """
-    from .atomic import write_atomic
-
     assert pin.commit is not None
     refs = cache / ("models--" + pin.id.replace("/", "--")) / "refs" / "bundler"
     refs.mkdir(parents=True, exist_ok=True)
@@ -438,9 +434,11 @@ def _pull(
     hub_pins = [p for p in manifest.pins if p.source == "huggingface"]
     store_pins = [p for p in manifest.pins if p.source in ("store", "bentoml-store")]
     if verify_only:
+        members = manifest.members()
         for name in _unpacked_problems(dest, manifest, full=True):
             problem = "bundle not unpacked here" if name == MANIFEST_NAME else "missing or modified (run `bundler pull` to restore it)"
-            result.failures.append({"model": None, "commit": None, "path": str(dest / name), "problem": problem, "expected": manifest.digest if name == MANIFEST_NAME else manifest.members()[name].hash, "actual": None})
+            expected = manifest.digest if name == MANIFEST_NAME else members[name].hash
+            result.failures.append({"model": None, "commit": None, "path": str(dest / name), "problem": problem, "expected": expected, "actual": None})
     else:
         result.unpacked = unpack(bundle, dest, manifest) if bundle is not None else unpacked
         land_store_models(result, store_pins)

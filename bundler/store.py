@@ -195,17 +195,14 @@ class Store:
         """Land files that were just verified against ``files`` (a pulled bundle's members):
         hard-linked where the store shares the file system, so no byte is written twice; copied
         otherwise. Nothing is re-hashed: the unpack checked every byte."""
-        import shutil
+        from .atomic import link_or_copy
 
         name, version = parse_tag(tag)
         with self._tmp() as work:
             for f in files:
-                src, dst = source / safe_path(f.path), work / "files" / f.path
+                dst = work / "files" / f.path
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(src, dst)
-                except OSError:
-                    shutil.copyfile(src, dst)
+                link_or_copy(source / safe_path(f.path), dst)
             return self._commit(work, name, version, list(files))
 
     def _commit(self, work: Path, name: str, version: str | None, files: list[FileEntry]) -> StoredModel:
