@@ -100,7 +100,7 @@ def build(
     from .secrets import hash_and_scan
 
     path, only = split_target(str(target))
-    load_config(find_root(Path(path), Path(path).parent), Path(path))  # bad settings fail before the lock is written
+    early = load_config(find_root(Path(path), Path(path).parent), Path(path))  # bad settings fail before the lock is written
     if locked:
         pinned = lock(path, check=True, arguments=arguments)
         require_fresh(pinned)
@@ -115,7 +115,7 @@ def build(
             hint="declare each as a HuggingFaceModel(...) class attribute, or build without --strict",
         )
     root = find_root(scan.file, scan.root)
-    config = load_config(root, scan.file)
+    config = early if early.root == root else load_config(root, scan.file)
     entry = pick_entry(scan, only, config)
 
     rel_service = _relative(scan.file, root)
