@@ -15,6 +15,7 @@ from .manifest import (
     SCHEMA,
     SOURCE_PREFIX,
     VERSION_LENGTH,
+    WHEEL_PREFIX,
     Manifest,
     digest_of,
     hub_model_dir,
@@ -90,11 +91,14 @@ def build(
     arguments: dict[str, Any] | None = None,
     strict: bool = False,
     allow_secrets: tuple[str | Path, ...] = (),
+    embed_wheels: bool = False,
+    env: Any = None,
 ) -> BuildResult:
     """Build a bundle for the service at ``target`` (``file.py`` or ``file.py:Class``).
 
     ``arguments`` are build arguments (``--arg``) over the bentofile's ``args``; the ones the
-    service reads are recorded in the manifest. ``strict`` fails on undeclared model loads."""
+    service reads are recorded in the manifest. ``strict`` fails on undeclared model loads.
+    ``env`` (EnvOptions) says how the Python environment is locked; ``embed_wheels`` packs its files."""
     from .introspect import split_target
     from .lock import lock, require_fresh
     from .secrets import hash_and_scan
@@ -102,10 +106,10 @@ def build(
     path, only = split_target(str(target))
     early = load_config(find_root(Path(path), Path(path).parent), Path(path))  # bad settings fail before the lock is written
     if locked:
-        pinned = lock(path, check=True, arguments=arguments)
+        pinned = lock(path, check=True, arguments=arguments, env=env)
         require_fresh(pinned)
     else:
-        pinned = lock(path, offline=offline, arguments=arguments)
+        pinned = lock(path, offline=offline, arguments=arguments, env=env)
     scan: ScanResult = pinned.scan
     undeclared = [u for s in scan.services for u in s.undeclared]
     if strict and undeclared:
@@ -157,6 +161,12 @@ def build(
     if config.python:
         data["python"] = config.python
     data["requirements"] = list(config.requirements)
+    wheel_files: dict[str, Path] = {}
+    if pinned.env is not None and pinned.env.pin is not None:
+        data["environment"], wheel_files = _environment(pinned, root, sources, embed_wheels, offline)
+    elif embed_wheels:
+        raise UsageError("--embed-wheels: the project has no locked Python requirements to embed",
+                         hint="declare them in [project] dependencies (or requirements.txt), or build without --embed-wheels")
     data["services"] = [_service_entry(s, scan.module, rel_service) for s in scan.services]
     hub_files = _cached_hub_files(pinned.pins, offline=offline) if embed_hub else {}
     data["models"] = [pin_to_dict(p, embedded=embed_hub and p.source == "huggingface") for p in pinned.pins]
@@ -169,8 +179,32 @@ def build(
     if out is None:
         out = root / "dist" / f"{name}-{manifest.version}{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write(out, manifest, sources, pinned, compress, hub_files)
+    _write(out, manifest, sources, pinned, compress, {**hub_files, **wheel_files})
     return BuildResult(out, manifest, pinned, selection)
+
+
+def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, Path]], embed: bool, offline: bool) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The manifest's ``environment`` entry and, with ``embed``, the locked files to pack."""
+    from .envlock import PYLOCK_NAME
+
+    env = pinned.env
+    rel_lock = _relative(pinned.path.parent / PYLOCK_NAME, root)
+    if rel_lock not in {rel for rel, _ in sources}:
+        raise UsageError(f"{rel_lock}: the Python environment lock is not among the sources (its directory is left out)",
+                         hint="don't exclude the service's directory")
+    entry: dict[str, Any] = {"lock": rel_lock, "sha256": env.pin.sha256, "python": env.pin.python, "platform": env.pin.platform,
+                             "packages": {p.name: p.version for p in env.packages}}
+    files: dict[str, Path] = {}
+    if embed:
+        from .hashing import blake3_file
+        from .wheels import locked_files
+
+        wheels = []
+        for _pkg, f, path in locked_files(env.packages, pinned.path.parent, offline=offline):
+            files[WHEEL_PREFIX + f.name] = path
+            wheels.append({"path": f.name, "size": path.stat().st_size, "hash": blake3_file(path)})
+        entry["wheels"] = sorted(wheels, key=lambda w: w["path"])
+    return entry, files
 
 
 def _cached_hub_files(pins: list, *, offline: bool) -> dict[str, Path]:
@@ -294,7 +328,7 @@ def _write_archive(
                         f"store model {model.tag}: {fe.path} does not match its recorded hash",
                         hint=f"the store copy was modified; delete and re-import it (bundler models delete {model.tag})",
                     )
-        for name, src in sorted(hub_files.items()):
+        for name, src in sorted(hub_files.items()):  # embedded Hub files, then embedded wheels
             entry = members[name]
             if writer.add_file(name, src, entry.size, entry.hash.partition(":")[0]) != entry.hash:
                 raise ProblemFound(f"{src}: changed while the bundle was being built", hint="build again")

@@ -117,7 +117,36 @@ def scan(
     print_findings([result])
 
 
-@app.command(short_help="Pin every model and write bundler.lock.")
+_PYTHON_OPT = typer.Option(None, "--python", metavar="X.Y", help="Target Python of the environment lock (default: the lowest `requires-python` allows, else this Python; kept from the lock).")
+_PLATFORM_OPT = typer.Option(None, "--platform", metavar="PLATFORM", help="Target platform of the environment lock (default x86_64-manylinux_2_28; e.g. aarch64-manylinux_2_28; kept from the lock).")
+_INDEX_OPT = typer.Option(None, "--index-url", metavar="URL", help="Package index (default: UV_INDEX_URL, PIP_INDEX_URL, else PyPI).")
+_LINKS_OPT = typer.Option([], "--find-links", "-f", metavar="DIR|URL", help="Also look for packages here; repeatable.")
+_NO_INDEX_OPT = typer.Option(False, "--no-index", help="Use only --find-links, no index.")
+_NO_ENV_OPT = typer.Option(False, "--no-env", help="Leave the Python environment out: no pylock.toml resolution or check.")
+
+
+def _env_options(python: Optional[str], platform: Optional[str], index_url: Optional[str], find_links: list[str],
+                 no_index: bool, no_env: bool, upgrade_package: list[str] = ()) -> Any:
+    from .envlock import EnvOptions
+
+    return EnvOptions(python=python, platform=platform, index_url=index_url, find_links=tuple(find_links),
+                      no_index=no_index, upgrade_packages=tuple(upgrade_package), skip=no_env)
+
+
+def print_env(env: Any, check: bool = False) -> None:
+    if env is None or env.pin is None and not env.changes:
+        return
+    if env.pin is None:
+        print("pylock.toml: removed (the project has no requirements)")
+    elif env.resolved:
+        print(f"pylock.toml: resolved {len(env.packages)} packages for Python {env.pin.python} on {env.pin.platform}")
+        for change in env.changes:
+            print(f"  {change}")
+    elif not check:
+        print(f"pylock.toml: fresh ({len(env.packages)} packages, Python {env.pin.python} on {env.pin.platform})")
+
+
+@app.command(short_help="Pin models and Python packages; write the lock files.")
 def lock(
     target: str = typer.Argument(..., metavar="PATH", help="The service file (bundler.lock is written beside it)."),
     upgrade: bool = typer.Option(False, "--upgrade", "-U", help="Re-pin every model (moving revisions, store `latest`)."),
@@ -127,16 +156,29 @@ def lock(
     check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 listing what is stale (for CI)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     arg: list[str] = typer.Option([], "--arg", metavar="KEY=VALUE", help=_ARG_HELP),
+    upgrade_package: list[str] = typer.Option([], "--upgrade-package", metavar="NAME", help="Re-resolve only this Python package; repeatable."),
+    python: Optional[str] = _PYTHON_OPT,
+    platform: Optional[str] = _PLATFORM_OPT,
+    index_url: Optional[str] = _INDEX_OPT,
+    find_links: list[str] = _LINKS_OPT,
+    no_index: bool = _NO_INDEX_OPT,
+    no_env: bool = _NO_ENV_OPT,
 ) -> None:
-    """Pin every model reference to an exact commit / store version and write bundler.lock."""
+    """Pin every model reference to an exact commit / store version and write bundler.lock.
+
+    The project's Python requirements ([project] dependencies, else the bentofile's or
+    requirements.txt) are resolved by uv for the target host into pylock.toml beside it, every
+    package at one version with its files' hashes. A fresh lock is kept as it is, with no network."""
     from .lock import lock as do_lock, require_fresh
 
-    result = do_lock(target, upgrade=upgrade or upgrade_model, check=check, arguments=_arguments(arg))
+    env = _env_options(python, platform, index_url, find_links, no_index, no_env, upgrade_package)
+    result = do_lock(target, upgrade=upgrade or upgrade_model, check=check, arguments=_arguments(arg), env=env)
     if as_json:
         emit_json(result.to_json())
     elif check:
         if not result.stale:
             print(f"{result.path}: fresh ({len(result.pins)} models)")
+            print_env(result.env, check=True)
     else:
         for p in result.pinned:
             print(f"pinned   {p.label} -> {p.short} ({len(p.files)} files)")
@@ -146,6 +188,7 @@ def lock(
             print(f"removed  {p.label}")
         state = "written" if result.written else "unchanged"
         print(f"{result.path}: {state} ({len(result.pins)} models, {len(result.kept)} kept)")
+        print_env(result.env)
     require_fresh(result)
 
 
@@ -170,6 +213,15 @@ def build(
     list_sources: bool = typer.Option(
         False, "--list-sources", help="Print the files a build would pack and why each other file is left out; build nothing."
     ),
+    embed_wheels: bool = typer.Option(
+        False, "--embed-wheels", help="Pack every locked Python package file under wheels/ (hash-checked), for air-gapped hosts."
+    ),
+    python: Optional[str] = _PYTHON_OPT,
+    platform: Optional[str] = _PLATFORM_OPT,
+    index_url: Optional[str] = _INDEX_OPT,
+    find_links: list[str] = _LINKS_OPT,
+    no_index: bool = _NO_INDEX_OPT,
+    no_env: bool = _NO_ENV_OPT,
 ) -> None:
     """Scan, pin (bundler.lock first), hash and pack a reproducible bundle."""
     from .build import build as do_build, list_sources as do_list
@@ -188,7 +240,8 @@ def build(
         return
     result = do_build(
         target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub,
-        arguments=_arguments(arg), strict=strict, allow_secrets=tuple(allow_secret),
+        arguments=_arguments(arg), strict=strict, allow_secrets=tuple(allow_secret), embed_wheels=embed_wheels,
+        env=_env_options(python, platform, index_url, find_links, no_index, no_env),
     )
     print_findings([result.lock.scan])
     for rel in result.selection.credentials:
@@ -205,6 +258,8 @@ def build(
         f"  name {m.name}  version {m.version}\n"
         f"  digest {result.digest}\n"
         f"  {len(m.sources)} source files, {len(m.pins)} models, {human_size(result.path.stat().st_size)}"
+        + (f"\n  Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages"
+           + (f", {len(env['wheels'])} files embedded" if env.get("wheels") else "") if (env := m.data.get("environment")) else "")
     )
 
 
@@ -297,6 +352,7 @@ def pull(
     insecure: bool = typer.Option(False, "--insecure", help="Allow plain HTTP to a non-loopback registry."),
     token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    env: bool = typer.Option(False, "--env", help="Also install the locked Python packages into DIR/.venv (see `bundler env`)."),
 ) -> None:
     """Make a bundle ready to serve: unpack it, fetch its pinned Hub files, verify every one.
 
@@ -308,8 +364,13 @@ def pull(
         result = do_pull(
             bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, insecure=insecure, token=token
         )
+    installed = None
+    if env and not result.failures:
+        from .envinstall import ensure_env
+
+        installed = ensure_env(result.dest)
     if as_json:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "environment": installed.to_json() if installed else None})
     else:
         data = result.to_json()
         state = "verified" if verify_only else ("unpacked" if result.unpacked else "already unpacked")
@@ -319,6 +380,8 @@ def pull(
             + (f", {len(result.store_imported)} store models imported" if result.store_imported else ""),
             file=sys.stderr,
         )
+        if installed:
+            _print_env_install(installed, False)
     require_ok(result)
 
 
@@ -332,12 +395,41 @@ def run(
     Serving itself is the framework's job (BentoML, a plain script): this proves that a worker
     started from the bundle will find every model.
     """
-    from .runtime import load_service
+    from pathlib import Path
 
-    instance, resolved = load_service(bundle_dir)
-    for attr, path in resolved.items():
-        print(f"{attr}: {path}")
-    print(f"ok: {type(instance).__name__} loaded from {bundle_dir}" + (" (check)" if check else ""))
+    from .envinstall import venv_python
+    from .runtime import report, run_in_venv
+
+    python = venv_python(Path(bundle_dir))
+    if python is not None and Path(sys.prefix).resolve() != python.parent.parent.resolve():
+        raise typer.Exit(run_in_venv(bundle_dir, python, check))
+    report(bundle_dir, check)
+
+
+@app.command("env", short_help="Install a pulled bundle's locked Python packages into DIR/.venv.")
+def env_cmd(
+    bundle_dir: str = typer.Argument(..., metavar="BUNDLE_DIR", help="An unpacked bundle (what `bundler pull` made)."),
+    offline: bool = typer.Option(False, "--offline", help="No network: only the bundle's embedded files or uv's cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Create BUNDLE_DIR/.venv with exactly the locked packages (uv, every hash enforced).
+
+    From the bundle's embedded files (`build --embed-wheels`) with no network, else from the
+    locked URLs. Nothing changed since the last run: nothing is done. `bundler run DIR` then
+    runs inside it."""
+    from .envinstall import ensure_env
+
+    _print_env_install(ensure_env(bundle_dir, offline=offline), as_json)
+
+
+def _print_env_install(result: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_json())
+    elif result.installed:
+        how = "from the bundle's embedded files, no network" if result.offline else "from the locked URLs"
+        print(f"{result.venv}: installed {result.packages} locked packages ({how})", file=sys.stderr)
+    else:
+        print(f"{result.venv}: up to date ({result.packages} locked packages); nothing to do", file=sys.stderr)
 
 
 models_app = typer.Typer(help="The local model store ($BUNDLER_HOME).", short_help="Manage the local model store.", no_args_is_help=True)

@@ -78,6 +78,7 @@ def diff(a: Manifest, b: Manifest) -> dict[str, Any]:
             "removed": [r for r in ra if r not in rb],
         },
         "arguments": _arguments_diff(a.data.get("arguments") or {}, b.data.get("arguments") or {}),
+        "packages": _packages_diff(a.environment, b.environment),
         "entrypoint": None if a.data.get("entrypoint") == b.data.get("entrypoint") else [a.data.get("entrypoint"), b.data.get("entrypoint")],
     }
 
@@ -87,6 +88,18 @@ def _arguments_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "added": {k: b[k] for k in sorted(set(b) - set(a))},
         "removed": {k: a[k] for k in sorted(set(a) - set(b))},
         "changed": {k: [a[k], b[k]] for k in sorted(set(a) & set(b)) if a[k] != b[k]},
+    }
+
+
+def _packages_diff(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
+    """Locked Python packages added, removed and changed (old -> new version), and the target."""
+    pa, pb = (a or {}).get("packages", {}), (b or {}).get("packages", {})
+    target = lambda e: f"Python {e['python']} on {e['platform']}" if e else None  # noqa: E731
+    return {
+        "added": {n: pb[n] for n in sorted(set(pb) - set(pa))},
+        "removed": {n: pa[n] for n in sorted(set(pa) - set(pb))},
+        "changed": {n: [pa[n], pb[n]] for n in sorted(set(pa) & set(pb)) if pa[n] != pb[n]},
+        "target": None if target(a) == target(b) else [target(a), target(b)],
     }
 
 
@@ -115,6 +128,12 @@ def render_text(d: dict[str, Any]) -> list[str]:
     lines += [f"+ argument {k}={v!r}" for k, v in args["added"].items()]
     lines += [f"- argument {k}={v!r}" for k, v in args["removed"].items()]
     lines += [f"~ argument {k}: {o!r} -> {n!r}" for k, (o, n) in args["changed"].items()]
+    pk = d["packages"]
+    if pk["target"]:
+        lines.append(f"~ environment: {pk['target'][0] or 'none'} -> {pk['target'][1] or 'none'}")
+    lines += [f"+ package {n} {v}" for n, v in pk["added"].items()]
+    lines += [f"- package {n} {v}" for n, v in pk["removed"].items()]
+    lines += [f"~ package {n}: {o} -> {v}" for n, (o, v) in pk["changed"].items()]
     if len(lines) == 2:
         lines.append("~ manifest metadata (name, services or version)")
     return lines

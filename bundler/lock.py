@@ -7,12 +7,14 @@ entries sorted, defaults omitted, every file with its size and hash, and the ref
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from .atomic import write_atomic
+from .envlock import PYLOCK_NAME, EnvOptions, EnvPin, EnvResult, sha256_of
 from .errors import ProblemFound, UsageError
 from .pins import FileEntry, Pin, check_pin, key_of
 
@@ -32,8 +34,9 @@ def _sort_key(p: Pin) -> tuple:
     return (p.source, p.id, p.revision or "", t(p.include), t(p.exclude))
 
 
-def dumps(pins: Iterable[Pin], used_by: dict[tuple, set[str]] | None = None) -> str:
-    """The lock file's text; ``used_by`` maps a pin's key to the service files that use it."""
+def dumps(pins: Iterable[Pin], used_by: dict[tuple, set[str]] | None = None, environment: EnvPin | None = None) -> str:
+    """The lock file's text; ``used_by`` maps a pin's key to the service files that use it;
+    ``environment`` is the Python environment's entry (its packages are in pylock.toml)."""
     import tomli_w
 
     models = []
@@ -60,7 +63,12 @@ def dumps(pins: Iterable[Pin], used_by: dict[tuple, set[str]] | None = None) -> 
             entry["used_by"] = sorted(used_by[p.key])
         entry["files"] = [f.to_json() for f in p.files]
         models.append(entry)
-    return HEADER + tomli_w.dumps({"version": LOCK_VERSION, "model": models} if models else {"version": LOCK_VERSION})
+    doc: dict[str, Any] = {"version": LOCK_VERSION}
+    if environment is not None:
+        doc["environment"] = environment.to_toml()
+    if models:
+        doc["model"] = models
+    return HEADER + tomli_w.dumps(doc)
 
 
 def loads(text: str, shown: str) -> list[Pin]:
@@ -69,6 +77,10 @@ def loads(text: str, shown: str) -> list[Pin]:
 
 def loads_with_users(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]]]:
     """The pins, and for each pin's key the service files that use it (empty: not recorded)."""
+    return _loads(text, shown)[:2]
+
+
+def _loads(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]], EnvPin | None]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -114,7 +126,13 @@ def loads_with_users(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[
                 f"{shown}: model entry {i + 1} is malformed ({type(e).__name__}: {e})",
                 hint="delete it and run `bundler lock` again",
             ) from None
-    return pins, users
+    environment = None
+    if "environment" in data:
+        try:
+            environment = EnvPin.from_toml(data["environment"])
+        except ValueError as e:
+            raise UsageError(f"{shown}: the environment entry is malformed ({e})", hint="delete it and run `bundler lock` again") from None
+    return pins, users, environment
 
 
 def _str(v: Any) -> str:
@@ -144,6 +162,12 @@ def read(path: Path) -> list[Pin] | None:
 
 
 def read_with_users(path: Path) -> tuple[list[Pin], dict[tuple, set[str]]] | None:
+    found = read_all(path)
+    return found[:2] if found is not None else None
+
+
+def read_all(path: Path) -> tuple[list[Pin], dict[tuple, set[str]], EnvPin | None] | None:
+    """Models, their users and the environment entry; None when there is no lock file."""
     from .safe_read import read_regular
 
     try:
@@ -152,7 +176,7 @@ def read_with_users(path: Path) -> tuple[list[Pin], dict[tuple, set[str]]] | Non
         return None
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: can't read: {e}") from None
-    return loads_with_users(text, str(path))
+    return _loads(text, str(path))
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -167,6 +191,7 @@ class LockResult:
     stale: list[str] = field(default_factory=list)  # --check: what is out of date
     written: bool = False
     scan: Any = None  # the ScanResult the lock was made from
+    env: EnvResult | None = None  # the Python environment (None: not asked for)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,6 +202,7 @@ class LockResult:
                 {"source": p.source, "id": p.id, "revision": p.revision, "pinned": p.commit or p.version, "files": len(p.files)}
                 for p in self.pins
             ],
+            "environment": self.env.to_json() if self.env else None,
         }
 
 
@@ -221,6 +247,7 @@ def lock(
     write: bool = True,
     offline: bool = False,
     arguments: dict[str, Any] | None = None,
+    env: EnvOptions | None = None,
 ) -> LockResult:
     """Pin every reference of ``service`` and write ``bundler.lock`` beside it.
 
@@ -228,6 +255,9 @@ def lock(
     entries whose reference is gone are dropped. ``check`` changes nothing and lists what is stale.
     The lock covers every service in the file, whatever ``file.py:Class`` selects, and keeps the
     entries of the other service files beside it (each entry records the files that use it).
+
+    The project's Python requirements are locked into ``pylock.toml`` beside it by the same rules
+    (``env``: the target and index settings; ``env.skip`` leaves the environment entry alone).
     """
     from .introspect import scan, split_target
 
@@ -235,7 +265,7 @@ def lock(
     result = scan(path, arguments=arguments)
     lock_file = lock_path_for(path)
     me = Path(path).name
-    existing, users = read_with_users(lock_file) or ([], {})
+    existing, users, old_env = read_all(lock_file) or ([], {}, None)
     # Entries of other service files beside this one stay; a file that is gone loses its entries.
     users = {k: {u for u in v if u == me or (lock_file.parent / u).is_file()} for k, v in users.items()}
     others = {p.key: p for p in existing if users.get(p.key) and users[p.key] != {me}}
@@ -253,6 +283,9 @@ def lock(
             if key not in refs and key not in others:
                 out.stale.append(f"{lock_file.name}: entry for {p.label} matches no model in the service")
         out.pins = [by_key[k] for k in refs if k in by_key]
+        out.env = _plan_env(path, lock_file, old_env, env, upgrade=False, check=True, offline=True)
+        if out.env is not None:
+            out.stale += out.env.stale
         return out
 
     for key, ref in refs.items():
@@ -270,12 +303,36 @@ def lock(
         by_key[key] = new
     out.removed = [p for k, p in by_key.items() if k not in refs and k not in others]
     out.pins = sorted((by_key[k] for k in refs), key=_sort_key)
+    out.env = _plan_env(path, lock_file, old_env, env, upgrade=upgrade is True, check=False, offline=offline)
+    new_env = old_env if out.env is None else out.env.pin
     if write:
         every = {**others, **{k: by_key[k] for k in refs}}
         used_by = {k: (users.get(k, set()) - {me}) | ({me} if k in refs else set()) for k in every}
         every = {k: p for k, p in every.items() if used_by[k]}
-        out.written = write_atomic(lock_file, dumps(every.values(), used_by).encode())
+        pylock = lock_file.parent / PYLOCK_NAME
+        # pylock.toml first: if bundler.lock's write never happens, its recorded sha256 no longer
+        # matches and the next run re-resolves instead of trusting a half-finished lock.
+        if out.env is not None and out.env.pylock is not None:
+            write_atomic(pylock, out.env.pylock)
+        elif old_env is not None and new_env is None and pylock.is_file() and sha256_of(pylock.read_bytes()) == old_env.sha256:
+            pylock.unlink()  # ours and unchanged: the requirements are gone, so is their lock
+        out.written = write_atomic(lock_file, dumps(every.values(), used_by, new_env).encode())
     return out
+
+
+def _plan_env(service: str, lock_file: Path, old: EnvPin | None, options: EnvOptions | None, *,
+              upgrade: bool, check: bool, offline: bool) -> EnvResult | None:
+    from .envlock import plan
+    from .sources import find_root, load_config
+
+    options = options or EnvOptions()
+    if options.skip:
+        return None
+    config = load_config(find_root(Path(service), Path(service).parent), Path(service))
+    origin = config.origins.get("requirements", "requirements").partition(" ")[0]
+    shown = os.path.relpath(config.root / origin)
+    return plan(config.requirements, shown, lock_file.parent, old, requires_python=config.python,
+                options=options, upgrade=upgrade, check=check, offline=offline)
 
 
 def require_fresh(result: LockResult) -> None:

@@ -16,13 +16,15 @@ from .errors import UsageError
 from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path
 
 #: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
-#: layout (``bentoml serve DIR`` reads it); schema 1 bundles are still read.
-SCHEMA = 2
+#: layout (``bentoml serve DIR`` reads it); 3: ``environment`` (the locked Python packages,
+#: embedded files under ``wheels/``). Older schemas are still read.
+SCHEMA = 3
 MANIFEST_NAME = "bundle.yaml"
 SOURCE_PREFIX = "src/"
 MODEL_PREFIX = "models/"
 STORE_PREFIX = "store/"
 HUB_PREFIX = "hub/"
+WHEEL_PREFIX = "wheels/"
 VERSION_LENGTH = 12
 
 
@@ -119,7 +121,15 @@ class Manifest:
             base = hub_model_dir(p)
             for f in p.files:
                 out[f"{base}/{f.path}"] = f
+        for w in (self.environment or {}).get("wheels", []):
+            out[WHEEL_PREFIX + w["path"]] = FileEntry(w["path"], w["size"], w["hash"])
         return out
+
+    @property
+    def environment(self) -> dict[str, Any] | None:
+        """The locked Python environment: ``lock`` (its path under src/), ``sha256``, ``python``,
+        ``platform``, ``packages`` (name -> version) and, when embedded, ``wheels``."""
+        return self.data.get("environment")
 
     def to_yaml(self) -> bytes:
         """The ``bundle.yaml`` bytes: JSON text, which is YAML too (any YAML reader reads it),
@@ -146,8 +156,6 @@ MAX_MANIFEST_BYTES = 64 << 20
 def loads(raw: bytes, shown: str) -> Manifest:
     """Parse and strictly validate an untrusted ``bundle.yaml``: types, ranges, required and
     unknown fields, and every value that later becomes a path."""
-    import yaml
-
     if len(raw) > MAX_MANIFEST_BYTES:
         raise UsageError(f"{shown}: the manifest is {len(raw)} bytes, over the {MAX_MANIFEST_BYTES >> 20} MiB limit")
     is_json = re.match(rb"\s*\{", raw) is not None  # what bundler writes: JSON text
@@ -155,8 +163,8 @@ def loads(raw: bytes, shown: str) -> Manifest:
         if is_json:  # read by the C parser
             data = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
         else:  # YAML (schema 1 bundles, hand-written manifests): libyaml's loader when present
-            data = yaml.load(raw, Loader=_loader())  # noqa: S506 - a safe loader without implicit types
-    except (yaml.YAMLError, ValueError) as e:
+            data = _load_yaml(raw)
+    except ValueError as e:  # yaml.YAMLError is raised as one too (see _load_yaml)
         raise UsageError(f"{shown}: the manifest is not valid YAML or JSON: {_one_line(e)}") from None
     except RecursionError:
         raise UsageError(f"{shown}: the manifest is nested too deeply") from None
@@ -179,6 +187,16 @@ def loads(raw: bytes, shown: str) -> Manifest:
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise UsageError(f"{shown}: the manifest is malformed or unsafe: {e}") from None
     return m
+
+
+def _load_yaml(raw: bytes) -> Any:
+    """Imported only here: a bundle's own venv (``bundler run``) need not have PyYAML."""
+    import yaml
+
+    try:
+        return yaml.load(raw, Loader=_loader())  # noqa: S506 - a safe loader without implicit types
+    except yaml.YAMLError as e:
+        raise ValueError(_one_line(e)) from None
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -287,7 +305,7 @@ def _files(v: Any, what: str) -> None:
 
 def _check_schema(d: dict[str, Any]) -> None:
     _keys(d, "the manifest", {"schema", "name", "version", "models", "sources"},
-          {"entrypoint", "python", "requirements", "services", "arguments", "settings"})
+          {"entrypoint", "python", "requirements", "services", "arguments", "settings", "environment"})
     safe_name(_str(d["name"], "name"), "bundle name")
     safe_name(_str(d["version"], "version"), "bundle version")
     if "entrypoint" in d:
@@ -338,6 +356,34 @@ def _check_schema(d: dict[str, Any]) -> None:
             raise TypeError("model embedded must be true or false")
         _files(m["files"], f"model {m['id']} files")
     _files(d["sources"], "sources")
+    if "environment" in d:
+        _check_environment(d)
+
+
+def _check_environment(d: dict[str, Any]) -> None:
+    from .envlock import FILE_RE, NAME_RE, SHA256_RE, check_target
+
+    if d["schema"] < 3:
+        raise ValueError("environment needs manifest schema 3")
+    env = _keys(d["environment"], "environment", {"lock", "sha256", "python", "platform", "packages"}, {"wheels"})
+    lock = safe_path(_str(env["lock"], "environment lock"))
+    if lock not in {f["path"] for f in d["sources"]}:
+        raise ValueError(f"environment lock {lock!r} is not one of the sources")
+    if not SHA256_RE.match(_str(env["sha256"], "environment sha256")):
+        raise ValueError("environment sha256 is not a sha256")
+    check_target(env["python"], env["platform"])
+    if type(env["packages"]) is not dict:
+        raise TypeError("environment packages must be a mapping of name to version")
+    for name, version in env["packages"].items():
+        if not NAME_RE.match(name) or type(version) is not str or not version or "/" in version:
+            raise ValueError(f"environment package {name!r} {version!r}"[:200])
+    if "wheels" in env:
+        _files(env["wheels"], "environment wheels")
+        for w in env["wheels"]:
+            if not FILE_RE.match(w["path"]) or ".." in w["path"]:
+                raise ValueError(f"environment wheel {w['path']!r} is not a package file name"[:200])
+            if not check_hash(w["hash"]).startswith("blake3:"):
+                raise ValueError(f"environment wheel {w['path']!r}: hash is not blake3")
 
 
 def _validate(m: Manifest) -> None:

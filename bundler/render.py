@@ -62,6 +62,10 @@ def inspect_table(m: Manifest, report=None) -> None:
     console.print(f"  sources     {len(src)} files, {human_size(sum(f.size for f in src))}")
     if d.get("requirements"):
         console.print(f"  requires    {', '.join(d['requirements'])}")
+    if env := m.environment:
+        embedded = f", {len(env['wheels'])} files embedded" if env.get("wheels") else ""
+        console.print(f"  environment Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages{embedded} (src/{env['lock']})")
+        console.print("  packages    " + ", ".join(f"{n} {v}" for n, v in env["packages"].items()), soft_wrap=False)
     for key, origin in (d.get("settings") or {}).items():
         console.print(f"  setting     {key}: from {origin}")
     for key, value in (d.get("arguments") or {}).items():

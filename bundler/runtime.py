@@ -132,7 +132,10 @@ def load_service(root: str | os.PathLike[str]) -> tuple[Any, dict[str, str]]:
     src = str(root / "src")
     if src not in sys.path:
         sys.path.insert(0, src)
-    requirements = "install the bundle's requirements: " + (", ".join(ctx.manifest.data.get("requirements", [])) or "none recorded")
+    if ctx.manifest.environment:
+        requirements = f"install the bundle's locked packages with `bundler env {root}`, then run it again"
+    else:
+        requirements = "install the bundle's requirements: " + (", ".join(ctx.manifest.data.get("requirements", [])) or "none recorded")
     _set_arguments(ctx.manifest.data.get("arguments") or {})
     try:
         module = importlib.import_module(service["module"])
@@ -183,3 +186,47 @@ def _is_bentoml_model(value: Any) -> bool:
     """BentoML's own model references (``bentoml.models.HuggingFaceModel``, ``BentoModel``)."""
     mod = type(value).__module__
     return mod.startswith("_bentoml_sdk.models") and hasattr(value, "resolve")
+
+
+def report(bundle_dir: str | os.PathLike[str], check: bool) -> None:
+    """Load the service and print what ``bundler run`` prints: each resolved model, then ``ok``."""
+    instance, resolved = load_service(bundle_dir)
+    for attr, path in resolved.items():
+        print(f"{attr}: {path}")
+    print(f"ok: {type(instance).__name__} loaded from {bundle_dir}" + (" (check)" if check else ""))
+
+
+#: Run inside the bundle's own venv: the locked packages first, bundler's runtime (stdlib only)
+#: appended last so that a locked `bundler` wins over ours.
+_IN_VENV = """\
+import sys
+sys.path.append(sys.argv[1])
+from bundler.errors import BundlerError
+from bundler.runtime import report
+try:
+    report(sys.argv[2], sys.argv[3] == "1")
+except BundlerError as e:
+    print(f"error: {e}", file=sys.stderr)
+    if e.hint:
+        print(f"hint: {e.hint}", file=sys.stderr)
+    sys.exit(e.exit_code)
+"""
+
+
+def run_in_venv(bundle_dir: str | os.PathLike[str], python: Path, check: bool) -> int:
+    """``bundler run`` in the bundle's ``.venv`` (made by ``bundler env``): a fresh interpreter
+    that sees the locked packages, with bundler's own package reachable through a one-entry path."""
+    import subprocess
+    import tempfile
+
+    import importlib.util
+
+    with tempfile.TemporaryDirectory(prefix="bundler-run-") as shim:
+        os.symlink(Path(__file__).resolve().parent, Path(shim) / "bundler")
+        # Verifying store models needs blake3; a venv without it borrows the host's copy (last on
+        # the path, so the venv's own wins).
+        spec = importlib.util.find_spec("blake3")
+        if spec is not None and spec.submodule_search_locations:
+            os.symlink(list(spec.submodule_search_locations)[0], Path(shim) / "blake3")
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+        return subprocess.run([str(python), "-c", _IN_VENV, shim, str(bundle_dir), "1" if check else "0"], env=env).returncode

@@ -27,7 +27,7 @@ CREDENTIAL_NAMES = {".netrc", "_netrc", ".pypirc", ".git-credentials", ".npmrc",
 CREDENTIAL_PATTERNS = ["*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*"]
 CREDENTIAL_PATHS = [".aws/credentials", ".docker/config.json", "huggingface/token", ".huggingface/token", ".cache/huggingface/token", "hf_token"]
 IGNORE_FILES = (".gitignore", ".bentoignore", ".bundlerignore")  # later files win over earlier ones
-ALWAYS = {"bundler.lock"}
+ALWAYS = {"bundler.lock", "pylock.toml"}  # the pins: packed wherever they are, whatever the rules say
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,7 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
             if is_credential(rel):
                 sel.left_out.append((rel, "credential file"))
                 continue
-            if rel in ALWAYS:
+            if fn in ALWAYS:
                 why = ignores.why(rel, False) or (f"exclude pattern ({origin_ex})" if _matches(rel, config.exclude) else None)
                 if why:
                     sel.kept_despite.append((rel, why))

@@ -50,7 +50,13 @@ def isolated_homes(monkeypatch, tmp_path):
     monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml-home"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "SOURCE_DATE_EPOCH"):
+    # uv (the environment lock) reaches no index in tests: only --find-links directories they make.
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    monkeypatch.setenv("UV_DEFAULT_INDEX", "http://127.0.0.1:9/simple")  # refused at once if ever reached
+    monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
+    for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "SOURCE_DATE_EPOCH", "UV_INDEX_URL",
+                "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "VIRTUAL_ENV"):
         monkeypatch.delenv(var, raising=False)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bundler.archive import FIXED_EPOCH, read_manifest, verify
+from bundler.envlock import EnvOptions
 from bundler.build import build
 from bundler.errors import ProblemFound, UsageError
 from bundler.store import Store
@@ -133,7 +134,7 @@ def test_default_exclusions_and_user_globs(tmp_path):
         (proj / junk).write_text("junk")
     (proj / "pyproject.toml").write_text('[project]\nname = "Proj"\n[tool.bundler]\nexclude = ["scratch/**", "*.md"]\n')
     (proj / "requirements.txt").write_text("torch==2.3  # pinned\n# comment\n\nnumpy\n")
-    result = build(proj / "service.py", offline=True)
+    result = build(proj / "service.py", offline=True, env=EnvOptions(skip=True))  # no index in tests: leave the environment out
     assert [s.path for s in result.manifest.sources] == ["bundler.lock", "pkg/util.py", "pyproject.toml", "requirements.txt", "service.py"]
     assert result.manifest.name == "proj"
     assert result.manifest.data["requirements"] == ["torch==2.3", "numpy"]
@@ -144,7 +145,7 @@ def test_pyproject_dependencies_win_over_requirements_txt(tmp_path):
     (tmp_path / "service.py").write_text("import bundler\n\n@bundler.service\nclass S:\n    pass\n")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\ndependencies = ["transformers>=4"]\n')
     (tmp_path / "requirements.txt").write_text("numpy\n")
-    assert build(tmp_path / "service.py").manifest.data["requirements"] == ["transformers>=4"]
+    assert build(tmp_path / "service.py", env=EnvOptions(skip=True)).manifest.data["requirements"] == ["transformers>=4"]
 
 
 def test_symlink_outside_the_project_is_refused_and_nothing_is_written(tmp_path):
@@ -281,7 +282,7 @@ def test_verify_reports_modified_missing_and_extra_members(example, tmp_path):
     res = run_cli("inspect", str(bad), "--verify", "--json")
     assert res.code == 1
     report = json.loads(res.stdout)["verify"]
-    assert report == {"ok": False, "checked": 6, "missing": ["src/app/settings.py"], "extra": ["src/implant.py"], "modified": ["src/service.py"]}
+    assert report == {"ok": False, "checked": 7, "missing": ["src/app/settings.py"], "extra": ["src/implant.py"], "modified": ["src/service.py"]}
     res = run_cli("inspect", str(bad), "--verify")
     assert res.code == 1
     assert "modified: src/service.py" in res.stderr and "missing:  src/app/settings.py" in res.stderr
