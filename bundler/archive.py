@@ -24,6 +24,7 @@ from .pins import FileEntry
 
 FIXED_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date zip and wheels can hold
 COPY_BUFFER = 4 << 20
+_PIPELINE_MIN = 16 << 20  # below this a thread costs more than the hashing it overlaps
 
 
 def archive_mtime() -> int:
@@ -36,6 +37,43 @@ def archive_mtime() -> int:
         raise UsageError(f"SOURCE_DATE_EPOCH must be an integer, not {value!r}") from None
 
 
+class _Hashers:
+    """Hash objects fed the same chunks. For a large input they run on a second thread while the
+    caller copies: blake3 and hashlib release the GIL, so on two cores hashing costs no wall
+    time beside the copy (which alone is what `tar cf` / `tar xf` do)."""
+
+    def __init__(self, hashers: list, size: int) -> None:
+        self.hashers = hashers
+        self._queue = None
+        self._thread = None
+        if size >= _PIPELINE_MIN and (os.cpu_count() or 1) > 1:
+            import queue
+            import threading
+
+            self._queue = queue.Queue(maxsize=4)  # bounded: a few chunks in memory at most
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            for h in self.hashers:
+                h.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        if self._queue is not None:
+            self._queue.put(chunk)
+        else:
+            for h in self.hashers:
+                h.update(chunk)
+
+    def finish(self) -> None:
+        """Wait for every chunk to be hashed (idempotent); the digests are final after this."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+
 class _HashingReader:
     """Feeds every byte read through a hash: hashing in the same pass that copies."""
 
@@ -45,16 +83,22 @@ class _HashingReader:
         self.f = f
         self.algorithm = algorithm
         self.h = new_hasher(algorithm, size)
+        self.hashers = _Hashers([self.h], size)
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.f.read(n)
-        self.h.update(data)
+        if data:
+            self.hashers.update(data)
         self.size += len(data)
         return data
 
+    def close(self) -> None:
+        self.hashers.finish()
+
     @property
     def digest(self) -> str:
+        self.hashers.finish()
         return f"{self.algorithm}:{self.h.hexdigest()}"
 
 
@@ -92,6 +136,8 @@ class ArchiveWriter:
                 if e.errno in WRITE_FAILURES:
                     raise  # the output's disk said no: not the model's fault
                 raise ProblemFound(f"{src}: changed while it was being packed ({e})", hint="build again") from None
+            finally:
+                reader.close()
         if reader.size != size:
             raise ProblemFound(f"{src}: changed while it was being packed", hint="build again")
         return reader.digest
@@ -99,7 +145,10 @@ class ArchiveWriter:
     def add_stream(self, name: str, f: IO[bytes], size: int, executable: bool = False, algorithm: str = "blake3") -> str:
         """Add ``size`` bytes read from ``f`` as ``name``, in bounded memory; returns their hash."""
         reader = _HashingReader(f, algorithm, size)
-        self.tar.addfile(self._info(name, size, executable), reader)  # type: ignore[arg-type]
+        try:
+            self.tar.addfile(self._info(name, size, executable), reader)  # type: ignore[arg-type]
+        finally:
+            reader.close()
         return reader.digest
 
     def close(self) -> None:
@@ -195,16 +244,18 @@ def write_member(
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(target, flags, 0o755 if executable else 0o644)
     h = new_hasher(algorithm, entry.size)
+    hashers = _Hashers([h] if tee is None else [h, tee], entry.size)
     size = 0
-    with os.fdopen(fd, "wb") as out:
-        while chunk := src.read(COPY_BUFFER):
-            size += len(chunk)
-            if size > entry.size:
-                raise UsageError(f"member {name!r} is larger than the manifest says ({entry.size} bytes); refusing it")
-            h.update(chunk)
-            if tee is not None:
-                tee.update(chunk)
-            out.write(chunk)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := src.read(COPY_BUFFER):
+                size += len(chunk)
+                if size > entry.size:
+                    raise UsageError(f"member {name!r} is larger than the manifest says ({entry.size} bytes); refusing it")
+                hashers.update(chunk)
+                out.write(chunk)
+    finally:
+        hashers.finish()
     if size != entry.size or f"{algorithm}:{h.hexdigest()}" != entry.hash:
         raise ProblemFound(f"member {name!r} does not match the manifest's hash", hint="the bundle is corrupt; fetch it again")
 
@@ -256,8 +307,34 @@ class _MemberReader:
             raise UsageError(f"{self._path}: truncated or corrupt archive in member {self._name!r} ({e})", hint="fetch or build the bundle again") from None
 
 
+class _RegionReader:
+    """One member of an uncompressed bundle, read by offset in large reads (tarfile's stream
+    reader copies through a 10 KiB record buffer)."""
+
+    def __init__(self, fd: int, offset: int, size: int, path: Path, name: str) -> None:
+        self._fd, self._offset, self._left, self._path, self._name = fd, offset, size, path, name
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._left if n < 0 else min(n, self._left)
+        if n <= 0:
+            return b""
+        data = os.pread(self._fd, n, self._offset)
+        if not data:
+            raise UsageError(f"{self._path}: truncated archive in member {self._name!r}", hint="fetch or build the bundle again")
+        self._offset += len(data)
+        self._left -= len(data)
+        return data
+
+
 def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]:
-    """Stream every member after the manifest, validated, with a file object to read it."""
+    """Every member after the manifest, validated, with a file object to read it: an
+    uncompressed bundle read in place by offset, a gzip one streamed."""
+    if not is_gzip(path):
+        members = _plain_members(path)
+        with open(path, "rb") as f:
+            for name, member in members:
+                yield name, member, _RegionReader(f.fileno(), member.offset_data, member.size, path, name)  # type: ignore[misc]
+        return
     tar = _open(path)
     shown = str(path)
     plain_size = None if is_gzip(path) else path.stat().st_size

@@ -410,3 +410,37 @@ def test_the_cache_stays_healthy_for_huggingface_hub_tools(bundle, hub, tmp_path
     assert rev.commit_hash == embed_commit()
     assert set(rev.refs) == {f"bundler/{embed_commit()}"}  # referenced: `hf cache prune` keeps it
     assert not (cache() / "models--acme--embed-small" / "refs" / "main").exists()  # main stays the Hub's
+
+
+def test_large_members_hashed_beside_the_copy_are_exact_both_ways(tmp_path):
+    """Members past the pipelining threshold are hashed on a second thread while they are
+    copied (build and pull): the hashes must be those of the bytes, and one flipped byte in the
+    middle of a member must still be caught."""
+    import hashlib
+
+    from blake3 import blake3
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    data = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(20 << 15))  # 20 MiB, deterministic
+    (weights / "big.bin").write_bytes(data)
+    Store().import_dir("large", weights)
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "service.py").write_text("import bundler\n\n@bundler.service\nclass S:\n    w = bundler.StoreModel('large:latest')\n")
+    result = build(proj / "service.py", output=tmp_path / "large.bundle.tar")
+    (entry,) = result.manifest.pins[0].files
+    assert entry.hash == "blake3:" + blake3(data).hexdigest()
+    res = run_cli("pull", str(result.path), "--to", str(tmp_path / "out"), env={"BUNDLER_HOME": str(tmp_path / "deploy")})
+    assert res.code == 0, res.stderr
+    assert (tmp_path / "out" / result.manifest.model_dir(result.manifest.pins[0]) / "big.bin").read_bytes() == data
+    with tarfile.open(result.path) as tar:
+        offset = next(m for m in tar.getmembers() if m.name.endswith("big.bin")).offset_data
+    raw = bytearray(result.path.read_bytes())
+    raw[offset + (10 << 20)] ^= 1
+    bad = tmp_path / "bad.bundle.tar"
+    bad.write_bytes(bytes(raw))
+    res = run_cli("pull", str(bad), "--to", str(tmp_path / "bad"), env={"BUNDLER_HOME": str(tmp_path / "deploy2")})
+    assert res.code == 1
+    assert "big.bin' does not match the manifest's hash" in res.stderr
+    assert not (tmp_path / "bad").exists()
