@@ -71,6 +71,13 @@ def ensure_env(bundle_dir: str | os.PathLike[str], *, offline: bool = False) -> 
     if {p.name: p.version for p in packages} != env["packages"]:
         raise ProblemFound(f"{lock_path}: its packages differ from the manifest's list", hint="pull the bundle again")
 
+    from .scratch import exclusive
+
+    with exclusive(root):  # two installs into one bundle directory take turns
+        return _ensure(root, env, packages, lock_path, offline)
+
+
+def _ensure(root: Path, env: dict[str, Any], packages: list, lock_path: Path, offline: bool) -> EnvInstall:
     venv = root / VENV
     marker = {"sha256": env["sha256"], "python": env["python"], "platform": env["platform"]}
     if venv_python(root) is not None:
