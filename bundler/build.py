@@ -101,7 +101,7 @@ def build(
     ``env`` (EnvOptions) says how the Python environment is locked; ``embed_wheels`` packs its files."""
     from .introspect import split_target
     from .lock import lock, require_fresh
-    from .secrets import hash_and_scan
+    from .secrets import read_hash_and_scan
 
     path, only = split_target(str(target))
     early = load_config(find_root(Path(path), Path(path).parent), Path(path))  # bad settings fail before the lock is written
@@ -137,13 +137,19 @@ def build(
     selection = select_sources(config, skip=(out,) if out else ())
     sources = selection.files
     # Sources are hashed before packing because the manifest that lists their hashes is the
-    # archive's first member; packing hashes them again and fails if one changed in between.
-    # The same read looks for credentials: a bundle travels to everyone who can pull it.
+    # archive's first member. Small ones keep the bytes that were hashed and are packed from
+    # memory (thousands of files are not opened twice); larger ones are hashed again while they
+    # are packed, and a change in between fails the build. The same read looks for credentials:
+    # a bundle travels to everyone who can pull it.
     allowed = {_allowed(a, root) for a in allow_secrets}
     source_entries, secrets = [], []
+    budget = _KEEP_TOTAL
+    packed: list[tuple[str, Any]] = []  # (rel, the file, or (its bytes, executable))
     for rel, file in sources:
-        size, digest, found = hash_and_scan(file, rel)
+        size, digest, found, data, executable = read_hash_and_scan(file, rel, _KEEP_BELOW if budget > 0 else 0)
         source_entries.append({"path": rel, "size": size, "hash": digest})
+        packed.append((rel, file if data is None else (data, executable)))
+        budget -= len(data) if data is not None else 0
         if rel not in allowed:
             secrets.extend(found)
     if secrets:
@@ -179,7 +185,7 @@ def build(
     if out is None:
         out = root / "dist" / f"{name}-{manifest.version}{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write(out, manifest, sources, pinned, compress, {**hub_files, **wheel_files})
+    _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files})
     return BuildResult(out, manifest, pinned, selection)
 
 
@@ -205,6 +211,10 @@ def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, Path]]
             wheels.append({"path": f.name, "size": path.stat().st_size, "hash": blake3_file(path)})
         entry["wheels"] = sorted(wheels, key=lambda w: w["path"])
     return entry, files
+
+
+_KEEP_BELOW = 256 << 10  # sources smaller than this are packed from the bytes that were hashed
+_KEEP_TOTAL = 256 << 20  # ... up to this much in all: memory stays bounded
 
 
 def _cached_hub_files(pins: list, *, offline: bool) -> dict[str, Path]:
@@ -282,7 +292,7 @@ def _relative(file: Path, root: Path) -> str:
 
 
 def _write(
-    out: Path, manifest: Manifest, sources: list[tuple[str, Path]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
+    out: Path, manifest: Manifest, sources: list[tuple[str, Any]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
 ) -> None:
     """Write to a temporary file beside ``out`` and rename: a failed build leaves no bundle."""
     try:
@@ -299,7 +309,7 @@ def _write(
 
 
 def _write_archive(
-    out: Path, manifest: Manifest, sources: list[tuple[str, Path]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
+    out: Path, manifest: Manifest, sources: list[tuple[str, Any]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
 ) -> None:
     from .archive import ArchiveWriter
     from .scratch import scratch_file
@@ -309,10 +319,13 @@ def _write_archive(
         writer = ArchiveWriter(f, compress=compress)
         writer.add_bytes(MANIFEST_NAME, manifest.to_yaml())
         members = manifest.members()
-        for rel, file in sources:
+        for rel, src in sources:
+            if isinstance(src, tuple):  # the bytes that were hashed
+                writer.add_bytes(SOURCE_PREFIX + rel, src[0], executable=src[1])
+                continue
             entry = members[SOURCE_PREFIX + rel]
-            if writer.add_file(SOURCE_PREFIX + rel, file, entry.size) != entry.hash:
-                raise ProblemFound(f"{file}: changed while the bundle was being built", hint="build again")
+            if writer.add_file(SOURCE_PREFIX + rel, src, entry.size) != entry.hash:
+                raise ProblemFound(f"{src}: changed while the bundle was being built", hint="build again")
         store = Store()
         for p in pinned.pins:
             if p.source not in ("store", "bentoml-store"):

@@ -69,10 +69,13 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 def safe_path(path: str) -> str:
     """A normalised relative path (no ``..``, no absolute, no backslash), or ValueError."""
-    parts = path.split("/")
-    if not path or path.startswith("/") or "\\" in path or "\x00" in path or any(p in ("", ".", "..") for p in parts):
+    if _UNSAFE_PATH.search(path):
         raise ValueError(f"unsafe path {path!r}")
     return path
+
+
+# An empty, "." or ".." segment (which covers "", a leading "/" and "//"), a backslash or a NUL.
+_UNSAFE_PATH = re.compile(r"(?:^|/)\.{0,2}(?:/|\Z)|[\\\x00]")
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")

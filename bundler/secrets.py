@@ -6,6 +6,7 @@ source file leaks to all of them. Each pattern is specific enough to be worth fa
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,13 @@ class Secret:
 
 def hash_and_scan(path: Path, rel: str) -> tuple[int, str, list[Secret]]:
     """(size, ``blake3:<hex>``, secrets found) reading the file once."""
+    size, digest, found, _, _ = read_hash_and_scan(path, rel)
+    return size, digest, found
+
+
+def read_hash_and_scan(path: Path, rel: str, keep_below: int = 0) -> tuple[int, str, list[Secret], bytes | None, bool]:
+    """``hash_and_scan`` plus, for a file smaller than ``keep_below``, the very bytes that were
+    hashed (a build packs those instead of reading the file again), and its executable bit."""
     from .hashing import _blake3
 
     h = _blake3()
@@ -45,8 +53,16 @@ def hash_and_scan(path: Path, rel: str) -> tuple[int, str, list[Secret]]:
     found: dict[str, Secret] = {}
     tail = b""
     lines_before_tail = 0
+    kept = None
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
+        st = os.fstat(f.fileno())
+        if st.st_size < keep_below:
+            kept = f.read(keep_below)  # one read; a file that grew past the limit is streamed below
+            if len(kept) >= keep_below:
+                f.seek(0)
+                kept = None
+        chunks = (kept,) if kept is not None else iter(lambda: f.read(CHUNK), b"")
+        for chunk in chunks:
             h.update(chunk)
             size += len(chunk)
             window = tail + chunk
@@ -62,4 +78,4 @@ def hash_and_scan(path: Path, rel: str) -> tuple[int, str, list[Secret]]:
             keep = window[-_OVERLAP:]
             lines_before_tail += window.count(b"\n", 0, len(window) - len(keep))
             tail = keep
-    return size, "blake3:" + h.hexdigest(), sorted(found.values(), key=lambda s: s.line)
+    return size, "blake3:" + h.hexdigest(), sorted(found.values(), key=lambda s: s.line), kept, bool(st.st_mode & 0o111)

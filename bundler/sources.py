@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,18 +172,31 @@ def _shown(path: Path) -> str:
 
 
 def _matches(rel: str, patterns: tuple[str, ...] | list[str]) -> bool:
-    name = rel.rsplit("/", 1)[-1]
+    """Does a project path match one of ``patterns``: the whole path or its file name (glob),
+    everything under ``dir`` / ``dir/**``, ``**/p`` at any depth? One compiled regex per
+    pattern list: 20,000 sources with ten patterns would otherwise be 400,000 fnmatch calls."""
+    if not patterns:
+        return False
+    whole, name = _matcher(tuple(patterns))
+    return bool(whole.match(rel) or name.match(rel.rsplit("/", 1)[-1]))
+
+
+@functools.lru_cache(maxsize=64)
+def _matcher(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    whole: list[str] = []
+    names: list[str] = []
     for pat in patterns:
         pat = pat.rstrip("/")
-        if fnmatch.fnmatchcase(rel, pat) or fnmatch.fnmatchcase(name, pat):
-            return True
-        # "dir/**" or "dir" excludes everything under dir
-        base = pat[:-3] if pat.endswith("/**") else pat
-        if rel.startswith(base + "/"):
-            return True
-        if pat.startswith("**/") and _matches(rel, [pat[3:]]):
-            return True
-    return False
+        while True:
+            glob = fnmatch.translate(pat)
+            whole.append(glob)
+            names.append(glob)
+            base = pat[:-3] if pat.endswith("/**") else pat
+            whole.append(re.escape(base + "/"))  # a prefix: everything under it
+            if not pat.startswith("**/"):
+                break
+            pat = pat[3:]
+    return re.compile("|".join(whole), re.S), re.compile("|".join(names), re.S)
 
 
 @dataclass
@@ -262,9 +277,13 @@ def is_credential(rel: str) -> bool:
         return True
     if name == ".env" or name.startswith(".env.") and name not in (".env.example", ".env.sample", ".env.template"):
         return True
-    if any(fnmatch.fnmatchcase(name, p) for p in CREDENTIAL_PATTERNS) and not name.endswith(".pub"):
+    if _matcher(tuple(CREDENTIAL_PATTERNS))[1].match(name) and not name.endswith(".pub"):
         return True
-    return any(rel == p or rel.endswith("/" + p) for p in CREDENTIAL_PATHS)
+    return _CREDENTIAL_PATH.search(rel) is not None
+
+
+_CREDENTIAL_PATH = re.compile("(?:^|/)(?:" + "|".join(re.escape(p) for p in CREDENTIAL_PATHS) + r")\Z")
+_UNCARRIABLE = re.compile(r"[\x00-\x1f\\]")  # a backslash or a control character
 
 
 def collect_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> list[tuple[str, Path]]:
@@ -300,7 +319,7 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
         keep = []
         for d in sorted(dirnames):
             full = here / d
-            rel = _checked_rel(full, root)
+            rel = _checked_rel(f"{rel_dir}/{d}" if rel_dir else d, full)
             try:
                 is_venv = (full / "pyvenv.cfg").exists()
             except PermissionError:
@@ -323,8 +342,8 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
         dirnames[:] = keep
         for fn in sorted(filenames):
             full = here / fn
-            rel = _checked_rel(full, root)
-            if skipped and (fn in skipped_names and full.resolve() in skipped or any(is_scratch(fn, pre, ".tmp") for pre in scratch)):
+            rel = _checked_rel(f"{rel_dir}/{fn}" if rel_dir else fn, full)
+            if skipped and (fn in skipped_names and full.resolve() in skipped or any(fn.startswith(pre) and is_scratch(fn, pre, ".tmp") for pre in scratch)):
                 continue
             if is_credential(rel):
                 sel.left_out.append((rel, "credential file"))
@@ -347,12 +366,16 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
                 if config.include and not _matches(rel, config.include):
                     sel.left_out.append((rel, f"not matched by include ({origin_in})"))
                     continue
-            if full.is_symlink():
+            try:
+                mode = os.lstat(full).st_mode  # one lstat: a link, a regular file or neither
+            except OSError:
+                mode = 0
+            if stat.S_ISLNK(mode):
                 target = _inside(full, root)
                 if not target.is_file():
                     raise UsageError(f"{_shown(full)}: symbolic link to something that is not a file", hint="replace it with the file")
                 full = target
-            elif not full.is_file():
+            elif not stat.S_ISREG(mode):
                 sel.left_out.append((rel, "not a regular file"))
                 continue
             sel.files.append((rel, full))
@@ -360,16 +383,15 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
     return sel
 
 
-def _checked_rel(full: Path, root: Path) -> str:
+def _checked_rel(rel: str, full: Path) -> str:
     """The archive path of a project file; a name no bundle can carry is an error, not a surprise."""
-    rel = full.relative_to(root).as_posix()
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
         raise UsageError(
             f"{_shown(full)!r}: the file name is not valid UTF-8", hint="rename it, or exclude it in [tool.bundler] exclude"
         ) from None
-    if "\\" in rel or any(ord(c) < 32 for c in rel):
+    if _UNCARRIABLE.search(rel):
         raise UsageError(
             f"{rel!r}: a file name with a backslash or a control character can't go into a bundle",
             hint="rename it, or exclude it in [tool.bundler] exclude",

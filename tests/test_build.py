@@ -365,3 +365,28 @@ def test_diff_lists_changes_and_exits_1(example, hub):
     assert res.code == 1
     assert f"~ model acme/embed-small: f05963d63252 -> {change['new']['pinned'][:12]}" in res.stdout
     assert "+ source app/extra.py" in res.stdout
+
+
+@pytest.mark.parametrize("executable", [False, True])
+def test_member_headers_are_the_bytes_tarfile_writes(executable):
+    """The writer makes simple headers itself (one tarfile template per mode); each must equal
+    tarfile's own, and names that need a pax record still go through tarfile."""
+    import io
+    import random
+
+    from bundler.archive import ArchiveWriter
+
+    rng = random.Random(7)
+    for name in ["a", "x" * 100, "y" * 101, "src/ü.txt", "src/" + "z" * 96, "n" * 99]:
+        for size in (0, 1, 511, 512, 513, 10000):
+            data = rng.randbytes(size)
+            ours, ref = io.BytesIO(), io.BytesIO()
+            w = ArchiveWriter(ours, compress=False)
+            w.add_bytes(name, data, executable)
+            w.add_bytes("second", b"2")
+            w.close()
+            r = ArchiveWriter(ref, compress=False)
+            r.tar.addfile(r._info(name, size, executable), io.BytesIO(data))
+            r.tar.addfile(r._info("second", 1, False), io.BytesIO(b"2"))
+            r.close()
+            assert ours.getvalue() == ref.getvalue(), (name, size)
