@@ -173,6 +173,8 @@ def lock(
 
     env = _env_options(python, platform, index_url, find_links, no_index, no_env, upgrade_package)
     result = do_lock(target, upgrade=upgrade or upgrade_model, check=check, arguments=_arguments(arg), env=env)
+    for note in result.notes:
+        print(f"warning: {note}", file=sys.stderr)
     if as_json:
         emit_json(result.to_json())
     elif check:
@@ -244,6 +246,8 @@ def build(
         env=_env_options(python, platform, index_url, find_links, no_index, no_env),
     )
     print_findings([result.lock.scan])
+    for note in result.lock.notes:
+        print(f"warning: {note}", file=sys.stderr)
     for rel in result.selection.credentials:
         print(f"left out: {rel} (a credential file: never packed)", file=sys.stderr)
     for rel, why in result.selection.kept_despite:

@@ -86,7 +86,11 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
         status = getattr(getattr(e, "response", None), "status_code", "?")
         if status in (401, 403):
             return UsageError(f"access to {label} denied (HTTP {status})", hint="set HF_TOKEN to a token with access", **at)
-        if status == 429 or isinstance(status, int) and status >= 500:
+        if status == 429:
+            after = getattr(getattr(e, "response", None), "headers", {}).get("Retry-After")
+            return ProblemFound(f"the Hub rate-limits requests for {label} (HTTP 429" + (f", retry after {after} s)" if after else ")"),
+                                hint="wait and try again; a token (HF_TOKEN) gets a higher limit", **at)
+        if isinstance(status, int) and status >= 500:
             return ProblemFound(f"the Hub answered HTTP {status} for {label}", hint="the Hub is busy or failing: try again later", **at)
         return ProblemFound(
             f"the Hub refused the request for {label}{' ' + path if path else ''} (HTTP {status})",
@@ -95,11 +99,46 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
     raise e
 
 
-def pin(ref: Any, *, where: str | None = None, no_network: bool = False) -> Pin:
+#: 429 / 503 answers are waited out, as their Retry-After asks, this many times at most.
+RETRIES = 5
+MAX_WAIT_S = 60.0
+
+
+def _patiently(call: Any, ref: Any) -> Any:
+    """``call()``, waiting out rate limits: the Hub answers 429 (or 503) with Retry-After."""
+    import sys
+    import time
+
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for attempt in range(RETRIES + 1):
+        try:
+            return call()
+        except HfHubHTTPError as e:
+            response = getattr(e, "response", None)
+            status = getattr(response, "status_code", None)
+            if status not in (429, 503) or attempt == RETRIES:
+                raise
+            wait = _retry_after(getattr(response, "headers", {}) or {}, attempt)
+            if wait > MAX_WAIT_S:
+                raise
+            print(f"note: the Hub answered HTTP {status} for `{ref.id}`; retrying in {wait:g} s", file=sys.stderr)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _retry_after(headers: Any, attempt: int) -> float:
+    value = str(headers.get("Retry-After", "")).strip()
+    if value.isdigit():
+        return float(value)
+    return float(min(2**attempt, 30))  # no usable header: back off
+
+
+def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: list[str] | None = None) -> Pin:
     """Pin a Hugging Face reference: its revision's commit sha and the selected files' hashes.
 
     File selection uses huggingface_hub's own allow/ignore matching, so a pull later selects
-    exactly these files.
+    exactly these files. ``notes`` collects warnings (a repo id the Hub knows by another name).
     """
     if no_network or offline():
         why = "--offline was given" if no_network else "HF_HUB_OFFLINE is set"
@@ -114,11 +153,11 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False) -> Pin:
 
     api = HfApi(endpoint=endpoint(), token=_token())
     try:
-        info = api.model_info(ref.id, revision=ref.revision)
+        info = _patiently(lambda: api.model_info(ref.id, revision=ref.revision), ref)
         # The file list comes from the paginated tree at the resolved commit, never from
         # model_info's siblings: the Hub documents those as unreliable past ~1000 files
         # (truncated, sometimes empty), and a cut list would silently pin a subset.
-        tree = [f for f in api.list_repo_tree(ref.id, revision=info.sha, recursive=True) if hasattr(f, "blob_id")]
+        tree = _patiently(lambda: [f for f in api.list_repo_tree(ref.id, revision=info.sha, recursive=True) if hasattr(f, "blob_id")], ref)
         siblings = list(
             filter_repo_objects(
                 tree,
@@ -148,6 +187,15 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False) -> Pin:
             files.append(FileEntry(f.path, size, f"sha256:{sha}"))
         else:
             files.append(FileEntry(f.path, f.size or 0, f"git-sha1:{f.blob_id}"))
+    canonical = getattr(info, "id", None)
+    if isinstance(canonical, str) and canonical != ref.id and notes is not None:
+        # The Hub answers an old name (renamed repo) or another capitalisation with the repo's
+        # own id. Files are fetched under the id as written, where the service's own loaders look;
+        # a second spelling elsewhere would download the same files again.
+        notes.append(
+            f"{where or '?'}:{ref.line}: `{ref.id}` is `{canonical}` on the Hub (renamed, or spelled differently);"
+            f" use `{canonical}` in the service so every host and cache uses one name"
+        )
     return Pin(
         source="huggingface",
         id=ref.id,

@@ -192,6 +192,7 @@ class LockResult:
     written: bool = False
     scan: Any = None  # the ScanResult the lock was made from
     env: EnvResult | None = None  # the Python environment (None: not asked for)
+    notes: list[str] = field(default_factory=list)  # warnings found while pinning
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -203,6 +204,7 @@ class LockResult:
                 for p in self.pins
             ],
             "environment": self.env.to_json() if self.env else None,
+            "warnings": self.notes,
         }
 
 
@@ -215,12 +217,12 @@ def _wants_upgrade(ref: Any, upgrade: bool | Iterable[str]) -> bool:
     return ref.id in names or ref.id.partition(":")[0] in names
 
 
-def pin_ref(ref: Any, where: str | None, *, offline: bool = False) -> Pin:
+def pin_ref(ref: Any, where: str | None, *, offline: bool = False, notes: list[str] | None = None) -> Pin:
     """Pin one scanned reference: on the Hub, or in the local store."""
     if ref.kind == "huggingface":
         from . import hub
 
-        return hub.pin(ref, where=where, no_network=offline)
+        return hub.pin(ref, where=where, no_network=offline, notes=notes)
     if ref.kind == "bentoml-store":
         from . import bentoml_store
 
@@ -293,7 +295,7 @@ def lock(
         if old is not None and not _wants_upgrade(ref, upgrade):
             out.kept.append(old)
             continue
-        new = pin_ref(ref, result.where(ref), offline=offline)
+        new = pin_ref(ref, result.where(ref), offline=offline, notes=out.notes)
         if old is None:
             out.pinned.append(new)
         elif new != old:

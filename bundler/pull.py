@@ -187,7 +187,6 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
     etag is known from the pin (LFS sha256 or git blob id), so no metadata request is needed, and
     the file is verified before it enters the cache.
     """
-    from filelock import FileLock
     from huggingface_hub import hf_hub_url
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
@@ -203,11 +202,18 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
     locks = cache / ".locks" / repo_dir.name
     for d in (blob.parent, link.parent, locks):
         d.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(locks / f"{etag}.lock")):
+    # huggingface_hub's own lock for the blob (group-writable, soft-lock fallback where flock is
+    # missing): a cache shared by several users or processes waits the same way hf_hub_download does.
+    from huggingface_hub.utils import WeakFileLock
+
+    with WeakFileLock(locks / f"{etag}.lock"):
         if not blob.is_file() or blob.stat().st_size != entry.size:
             partial = blob.with_name(f"{etag}.bundler-partial")
             url = hf_hub_url(pin.id, entry.path, revision=pin.commit, endpoint=endpoint())
             headers = build_hf_headers(token=os.environ.get("HF_TOKEN") or None, library_name="bundler", library_version=__version__)
+            # A Range from the very first request: the Hub's bridge answers a plain GET of a file
+            # over 50 GB with 400. http_get moves the start when it resumes or retries.
+            headers["Range"] = "bytes=0-"
             if local is not None:
                 partial.unlink(missing_ok=True)  # a local copy is cheap to redo whole
             with open(partial, "ab") as f:

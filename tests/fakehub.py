@@ -6,6 +6,13 @@ It speaks the endpoints the real ``huggingface_hub`` client uses for pinning and
 (``X-Repo-Commit``, ``ETag``, ``X-Linked-Etag``/``X-Linked-Size`` for LFS files, ``Range``), with the
 ``X-Error-Code`` headers the client turns into its typed errors.
 
+Like the real Hub, LFS files are not served by the Hub itself: ``GET``/``HEAD`` on ``resolve``
+answer 302 with the file's headers, pointing at a second origin playing the CDN (another port:
+a client must not send the token there). Switches make it behave like the Hub on a bad day:
+``require_range`` (the CDN answers 400 to a GET without ``Range``, as the bridge does for files
+over 50 GB), ``rate_limited`` (429 with ``Retry-After`` for the next N requests of a path prefix),
+``renames`` (an old repo id answered with 307 to the new one, whose info names the new id).
+
 Repositories load from ``fixtures/hub/<org>/<name>/``: ``repo.json`` names the commit folders in
 order and the refs; each commit folder holds that commit's whole tree. Tests can add commits and
 move refs while the server runs.
@@ -64,8 +71,14 @@ class FakeHub:
         # past ~1000 files), and the tree listing is paginated with a Link header.
         self.siblings_limit: int | None = None
         self.tree_page_size = 1000
+        self.require_range = False
+        self.rate_limited: dict[str, int] = {}  # path prefix -> how many more requests get 429
+        self.retry_after = 1
+        self.renames: dict[str, str] = {}  # old repo id -> new repo id (307 to the new one)
+        self.cdn_requests: list[tuple[str, str, str | None]] = []  # (method, path, Authorization)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._cdn: ThreadingHTTPServer | None = None
         if fixtures is not None:
             self.load(fixtures)
 
@@ -128,22 +141,42 @@ class FakeHub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    @property
+    def cdn_url(self) -> str:
+        assert self._cdn is not None
+        host, port = self._cdn.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def blob_by_sha256(self, sha256: str) -> tuple[str, Blob] | None:
+        for repo in self.repos.values():
+            for tree in repo.commits.values():
+                for path, blob in tree.items():
+                    if blob.sha256 == sha256 and is_lfs(path):
+                        return path, blob
+        return None
+
     def start(self) -> "FakeHub":
         hub = self
 
         class Handler(_Handler):
             fake = hub
 
+        class Cdn(_CdnHandler):
+            fake = hub
+
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._cdn = ThreadingHTTPServer(("127.0.0.1", 0), Cdn)
+        for server in (self._server, self._cdn):
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        for server in (self._server, self._cdn):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self._server = self._cdn = None
 
     def __enter__(self) -> "FakeHub":
         return self.start()
@@ -182,6 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _repo(self, repo_id: str, head: bool = False) -> Repo | None:
         repo = self.fake.repos.get(repo_id)
+        if repo is None:  # the Hub finds a repo whatever the capitalisation of its id
+            repo = next((r for k, r in self.fake.repos.items() if k.lower() == repo_id.lower()), None)
         if repo is None or (repo.private and not self._authorized()):
             # Like the Hub: a private repo looks missing to whoever may not see it.
             self._error(401 if repo is not None else 404, "RepoNotFound", "Repository not found", head)
@@ -197,8 +232,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, head: bool) -> None:
         url = urlsplit(self.path)
         self.fake.requests.append((self.command, url.path))
+        with self.fake._lock:
+            prefix = next((p for p, n in self.fake.rate_limited.items() if n > 0 and url.path.startswith(p)), None)
+            if prefix is not None:
+                self.fake.rate_limited[prefix] -= 1
+        if prefix is not None:
+            body = b'{"error": "Too Many Requests"}'
+            return self._send(429, body, {"Content-Type": "application/json", "Retry-After": str(self.fake.retry_after)}, head)
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         query = parse_qs(url.query)
+        for old, new in self.fake.renames.items():  # the Hub redirects a renamed repo's old id
+            o, n = old.split("/"), new.split("/")
+            at = 2 if parts[:2] == ["api", "models"] else 0
+            if parts[at : at + 2] == o:
+                moved = "/".join(parts[:at] + n + parts[at + 2 :])
+                return self._send(307, b"", {"Location": f"/{moved}" + (f"?{url.query}" if url.query else "")}, head)
         if parts[:2] == ["api", "models"] and len(parts) >= 4:
             repo = self._repo(f"{parts[2]}/{parts[3]}", head)
             if repo is None:
@@ -303,10 +351,20 @@ class _Handler(BaseHTTPRequestHandler):
         if is_lfs(path):
             headers["X-Linked-Etag"] = f'"{etag}"'
             headers["X-Linked-Size"] = str(len(blob.data))
-        data, status = blob.data, 200
+            # Like the Hub: LFS bytes come from the CDN; the redirect carries the file's headers.
+            headers["Location"] = f"{self.fake.cdn_url}/cdn/{blob.sha256}?X-Amz-Signature=fake"
+            headers["ETag"] = f'"{blob_id(_pointer(blob))}"'  # the pointer's git id, as the Hub sends
+            del headers["Accept-Ranges"]
+            return self._send(302, b"", headers, head)
+        self._serve(blob.data, path, headers, head)
+
+    def _serve(self, data: bytes, path: str, headers: dict[str, str], head: bool) -> None:
+        status = 200
         rng = self.headers.get("Range", "")
         if rng and not head:
             self.fake.ranges.append((path, rng))
+        if not rng and not head and self.fake.require_range:
+            return self._error(400, "RangeRequired", "a GET of this file must send a Range header")
         if rng.startswith("bytes=") and not head:
             start_s, _, end_s = rng[6:].partition("-")
             start = int(start_s or 0)
@@ -324,6 +382,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data[i : i + (64 << 10)])
             self.wfile.flush()
             time.sleep(delay)
+
+
+class _CdnHandler(_Handler):
+    """The second origin: LFS bytes by sha256, with Range, like the Hub's CDN."""
+
+    def _route(self, head: bool) -> None:
+        url = urlsplit(self.path)
+        self.fake.cdn_requests.append((self.command, url.path, self.headers.get("Authorization")))
+        parts = url.path.strip("/").split("/")
+        found = self.fake.blob_by_sha256(parts[1]) if len(parts) == 2 and parts[0] == "cdn" else None
+        if found is None:
+            return self._send(404, b"NoSuchKey", {"Content-Type": "text/plain"}, head)
+        path, blob = found
+        headers = {"ETag": f'"{blob.sha256}"', "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
+        self._serve(blob.data, path, headers, head)
 
 
 def _pointer(blob: Blob) -> bytes:

@@ -307,3 +307,38 @@ def test_pins_list_every_file_from_the_paginated_tree_not_the_truncated_siblings
     assert got["shards/part-039.safetensors"]["size"] == 40
     assert got["config.json"]["hash"] == "git-sha1:" + blob_id(b"{}\n")
     assert sum(1 for method, path in hub.requests if "/tree/" in path) >= 6
+
+
+def test_a_rate_limited_hub_is_waited_out_as_retry_after_asks(hub, tmp_path):
+    svc = write_service(tmp_path / "svc", EMBED_V1)
+    hub.rate_limited = {"/api/models/acme/embed-small": 2}
+    res = run_cli("lock", str(svc))
+    assert res.code == 0, res.stderr
+    assert res.stderr.count("the Hub answered HTTP 429 for `acme/embed-small`; retrying in 1 s") == 2
+    assert hub.rate_limited["/api/models/acme/embed-small"] == 0
+    assert entries(tmp_path / "svc" / "bundler.lock")["acme/embed-small@v1.0"]["commit"]
+
+
+def test_a_rate_limit_longer_than_bundler_waits_says_so(hub, tmp_path):
+    svc = write_service(tmp_path / "svc", EMBED_V1)
+    hub.rate_limited = {"/api/models/acme/embed-small": 1}
+    hub.retry_after = 3600
+    res = run_cli("lock", str(svc))
+    assert res.code == 1
+    assert "the Hub rate-limits requests for `acme/embed-small` at revision `v1.0` (HTTP 429, retry after 3600 s)" in res.stderr
+    assert "hint: wait and try again" in res.stderr and not (tmp_path / "svc" / "bundler.lock").exists()
+
+
+@pytest.mark.parametrize("spelling", ["acme/old-embed", "ACME/Embed-Small"])
+def test_a_repo_id_the_hub_knows_by_another_name_is_pinned_with_a_warning(hub, tmp_path, spelling):
+    hub.renames = {"acme/old-embed": "acme/embed-small"}
+    svc = write_service(tmp_path / "svc", f'embed = HuggingFaceModel("{spelling}", revision="v1.0")')
+    res = run_cli("lock", str(svc))
+    assert res.code == 0, res.stderr
+    assert f"`{spelling}` is `acme/embed-small` on the Hub (renamed, or spelled differently); use `acme/embed-small`" in res.stderr
+    assert "service.py:6:" in res.stderr
+    canonical = write_service(tmp_path / "canonical", 'embed = HuggingFaceModel("acme/embed-small", revision="v1.0")')
+    assert run_cli("lock", str(canonical)).code == 0
+    ours = entries(tmp_path / "svc" / "bundler.lock")[f"{spelling}@v1.0"]
+    theirs = entries(tmp_path / "canonical" / "bundler.lock")["acme/embed-small@v1.0"]
+    assert ours["commit"] == theirs["commit"] and ours["files"] == theirs["files"]

@@ -444,3 +444,26 @@ def test_large_members_hashed_beside_the_copy_are_exact_both_ways(tmp_path):
     assert res.code == 1
     assert "big.bin' does not match the manifest's hash" in res.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_every_download_sends_range_and_no_token_reaches_the_cdn(bundle, hub, tmp_path, monkeypatch):
+    """The Hub's bridge refuses a GET without Range for files over 50 GB (400): bundler asks for a
+    range from the first request. LFS bytes come through the CDN redirect, which must never see
+    the token."""
+    hub.require_range = True
+    monkeypatch.setenv("HF_TOKEN", "hf_some_token")
+    res = run_cli("pull", str(bundle), "--json", env={"BUNDLER_HOME": str(tmp_path / "deploy-home")})
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["downloaded"]["files"] == 3
+    cdn = [(m, p, auth) for m, p, auth in hub.cdn_requests if m == "GET"]
+    assert cdn and all(auth is None for _, _, auth in cdn)
+    assert {p for p, r in hub.ranges} >= {"model.safetensors", "config.json"}
+    assert all(r.startswith("bytes=") for _, r in hub.ranges)
+
+
+def test_a_rate_limited_download_is_retried_after_the_wait_the_hub_asks(bundle, hub, tmp_path):
+    hub.rate_limited = {"/acme/embed-small/resolve/": 2}
+    res = run_cli("pull", str(bundle), "--json", env={"BUNDLER_HOME": str(tmp_path / "deploy-home")})
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["downloaded"]["files"] == 3
+    assert hub.rate_limited["/acme/embed-small/resolve/"] == 0
