@@ -184,7 +184,8 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
         if lfs is not None:
             sha = lfs.sha256 if hasattr(lfs, "sha256") else lfs["sha256"]
             size = lfs.size if hasattr(lfs, "size") else lfs["size"]
-            files.append(FileEntry(f.path, size, f"sha256:{sha}"))
+            xet = getattr(f, "xet_hash", None)  # Xet-backed (every new upload): how hf_xet fetches it
+            files.append(FileEntry(f.path, size, f"sha256:{sha}", xet if isinstance(xet, str) and xet else None))
         else:
             files.append(FileEntry(f.path, f.size or 0, f"git-sha1:{f.blob_id}"))
     canonical = getattr(info, "id", None)

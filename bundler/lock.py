@@ -111,7 +111,7 @@ def _loads(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]], Env
                     exclude=_patterns(m.get("exclude")),
                     commit=_opt_str(m.get("commit")),
                     version=_opt_str(m.get("version")),
-                    files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"])) for f in m["files"]),
+                    files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"]), _opt_str(f.get("xet"))) for f in m["files"]),
                 )
             )
             check_pin(pins[-1])

@@ -52,7 +52,7 @@ def pin_from_dict(d: dict[str, Any]) -> Pin:
         exclude=t(d.get("exclude")),
         commit=d.get("commit"),
         version=d.get("version"),
-        files=tuple(FileEntry(f["path"], int(f["size"]), f["hash"]) for f in d["files"]),
+        files=tuple(FileEntry(f["path"], int(f["size"]), f["hash"], f.get("xet")) for f in d["files"]),
     )
 
 
@@ -143,6 +143,7 @@ class Manifest:
 
 
 _FILE_KEYS = {"path", "size", "hash"}
+_LINE_KEYS = _FILE_KEYS | {"xet"}
 
 
 _NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
@@ -164,7 +165,7 @@ def _dump(v: Any, level: int) -> str:
         items = (f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(x, level + 1)}" for k, x in v.items())
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
     if isinstance(v, list) and v:
-        if all(type(x) is dict and x.keys() <= _FILE_KEYS for x in v):  # file lists: one line each
+        if all(type(x) is dict and x.keys() <= _LINE_KEYS for x in v):  # file lists: one line each
             items = (inner + _file_line(x) for x in v)
         else:
             items = (inner + _dump(x, level + 1) for x in v)
@@ -319,13 +320,13 @@ def _keys(d: Any, what: str, required: set[str], optional: set[str]) -> dict[str
     return d
 
 
-def _files(v: Any, what: str) -> None:
+def _files(v: Any, what: str, optional: frozenset[str] = frozenset()) -> None:
     if type(v) is not list:
         raise TypeError(f"{what} must be a list")
     seen: set[str] = set()
     for f in v:
         if type(f) is not dict or f.keys() != _FILE_KEYS:  # the common case costs one comparison
-            _keys(f, what, {"path", "size", "hash"}, set())
+            _keys(f, what, {"path", "size", "hash"}, set(optional))
         path = _str(f["path"], f"{what} path")
         if type(f["size"]) is not int or f["size"] < 0:
             raise ValueError(f"{what} {path!r}: size {f['size']!r} is not a byte count")
@@ -386,7 +387,7 @@ def _check_schema(d: dict[str, Any]) -> None:
                 _strs(m[k], f"model {k}")
         if "embedded" in m and type(m["embedded"]) is not bool:
             raise TypeError("model embedded must be true or false")
-        _files(m["files"], f"model {m['id']} files")
+        _files(m["files"], f"model {m['id']} files", frozenset({"xet"}))
     _files(d["sources"], "sources")
     if "environment" in d:
         _check_environment(d)

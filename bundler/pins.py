@@ -18,9 +18,12 @@ class FileEntry:
     path: str
     size: int
     hash: str
+    xet: str | None = None  # the Xet content hash the Hub gives a Xet-backed file: how hf_xet fetches it
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "hash": self.hash}
+        if self.xet is None:
+            return {"path": self.path, "size": self.size, "hash": self.hash}
+        return {"path": self.path, "size": self.size, "hash": self.hash, "xet": self.xet}
 
 
 @dataclass(frozen=True)
@@ -122,4 +125,9 @@ def check_pin(p: Pin) -> Pin:
     for f in p.files:
         safe_path(f.path)
         check_hash(f.hash)
+        if f.xet is not None and (p.source != "huggingface" or not isinstance(f.xet, str) or not _XET.match(f.xet)):
+            raise ValueError(f"bad Xet hash {f.xet!r} for {f.path!r}")
     return p
+
+
+_XET = re.compile(r"[0-9a-f]{64}\Z")

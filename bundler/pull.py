@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,9 +229,13 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
                         with open(local, "rb") as src:
                             shutil.copyfileobj(src, writer, 4 << 20)
                     elif done < entry.size:
-                        # No expected_size: the size is checked here, the same way for every source;
-                        # a network failure propagates and leaves the partial file to resume from.
-                        http_get(url, writer, resume_size=done, headers=headers)
+                        if entry.xet and _xet_download(pin, entry, writer, done, headers):
+                            pass
+                        else:
+                            # No expected_size: the size is checked here, the same way for every
+                            # source; a network failure propagates and leaves the partial file to
+                            # resume from.
+                            http_get(url, writer, resume_size=writer.tell(), headers=headers)
                     # else every byte is here already (a range request would only get 416):
                     # the writer hashed them, and they are verified below like any download.
                 except TooLarge:
@@ -251,6 +256,33 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
             shutil.copyfile(blob, tmp_link)
         os.replace(tmp_link, link)
     return check_file(link, entry)
+
+
+def _xet_download(pin: Pin, entry: FileEntry, writer: Any, done: int, headers: dict[str, str]) -> bool:
+    """Fetch a Xet-backed file with hf_xet from byte ``done`` on, through ``writer`` (which
+    hashes every byte). False, with the bytes written so far kept, when hf_xet is missing or
+    fails: the caller goes on over plain HTTP from there."""
+    from . import xet
+    from .hashing import TooLarge
+    from .hub import endpoint
+
+    if not xet.available() or os.environ.get("BUNDLER_NO_XET"):
+        return False
+    from huggingface_hub import constants
+
+    auth = {k: v for k, v in headers.items() if k.lower() != "range"}
+    try:
+        conn = xet.connect(xet.token_url(endpoint() or constants.ENDPOINT, pin.id, pin.commit or ""), auth)
+        for chunk in xet.stream(conn, entry.xet or "", entry.size, done, auth):
+            writer.write(chunk)
+        if writer.tell() != entry.size:
+            raise ValueError(f"the stream ended after {writer.tell()} of {entry.size} bytes")
+        return True
+    except TooLarge:
+        raise
+    except Exception as e:  # noqa: BLE001 - any hf_xet or token failure: plain HTTP takes over
+        print(f"note: {pin.id} {entry.path}: Xet download failed ({type(e).__name__}: {e}); continuing over HTTP", file=sys.stderr)
+        return False
 
 
 def pin_ref(cache: Path, pin: Pin) -> None:

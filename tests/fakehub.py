@@ -13,6 +13,12 @@ a client must not send the token there). Switches make it behave like the Hub on
 over 50 GB), ``rate_limited`` (429 with ``Retry-After`` for the next N requests of a path prefix),
 ``renames`` (an old repo id answered with 307 to the new one, whose info names the new id).
 
+``enable_xet(cas_dir)`` makes LFS files Xet-backed as on the real Hub: each is stored in a local
+CAS through hf_xet's own ``local://`` storage (the simulation client hf_xet's tests use), the
+tree lists its ``xetHash``, ``resolve`` sends ``X-Xet-Hash`` and the ``xet-auth`` link, and
+``/api/models/{repo}/xet-read-token/{rev}`` hands out the CAS endpoint and a token, so the real
+hf_xet (through bundler or through huggingface_hub) downloads on loopback with no server.
+
 Repositories load from ``fixtures/hub/<org>/<name>/``: ``repo.json`` names the commit folders in
 order and the refs; each commit folder holds that commit's whole tree. Tests can add commits and
 move refs while the server runs.
@@ -76,6 +82,9 @@ class FakeHub:
         self.retry_after = 1
         self.renames: dict[str, str] = {}  # old repo id -> new repo id (307 to the new one)
         self.cdn_requests: list[tuple[str, str, str | None]] = []  # (method, path, Authorization)
+        self.xet_cas: str | None = None  # local://DIR when Xet-backed
+        self.xet_hashes: dict[str, str] = {}  # sha256 -> Xet hash
+        self.xet_token_requests: list[tuple[str, str | None]] = []  # (path, Authorization)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._cdn: ThreadingHTTPServer | None = None
@@ -126,7 +135,9 @@ class FakeHub:
             repo.commits[sha] = tree
             if branch:
                 repo.refs[branch] = sha
-            return sha
+        if self.xet_cas is not None:
+            self._xet_upload()
+        return sha
 
     def resolve(self, repo: Repo, rev: str | None) -> str | None:
         rev = rev or "main"
@@ -146,6 +157,33 @@ class FakeHub:
         assert self._cdn is not None
         host, port = self._cdn.server_address[:2]
         return f"http://{host}:{port}"
+
+    def enable_xet(self, cas_dir: Path) -> None:
+        """Store every LFS blob (now and committed later) in a local Xet CAS."""
+        self.xet_cas = f"local://{cas_dir}"
+        self._xet_upload()
+
+    def _xet_upload(self) -> None:
+        import tempfile
+
+        import hf_xet
+
+        todo = {b.sha256: b for r in self.repos.values() for t in r.commits.values() for p, b in t.items()
+                if is_lfs(p) and b.sha256 not in self.xet_hashes}
+        if not todo:
+            return
+        with tempfile.TemporaryDirectory() as d:
+            paths = []
+            for sha, blob in todo.items():
+                (Path(d) / sha).write_bytes(blob.data)
+                paths.append(str(Path(d) / sha))
+            import warnings
+
+            with warnings.catch_warnings():  # deprecated for XetSession, still the one-call form
+                warnings.simplefilter("ignore", DeprecationWarning)
+                infos = hf_xet.upload_files(paths, self.xet_cas, None, None, None, "model")
+            for sha, info in zip(todo, infos):
+                self.xet_hashes[sha] = info.hash
 
     def blob_by_sha256(self, sha256: str) -> tuple[str, Blob] | None:
         for repo in self.repos.values():
@@ -258,6 +296,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._info(repo, rest[1], query)
             if rest[0] == "tree" and len(rest) >= 2:
                 return self._tree(repo, rest[1], "/".join(rest[2:]), query)
+            if rest[0] == "xet-read-token" and len(rest) == 2 and self.fake.xet_cas:
+                self.fake.xet_token_requests.append((url.path, self.headers.get("Authorization")))
+                if repo.gated and not self._authorized():
+                    return self._error(401, "GatedRepo", "Access to model is restricted.", head)
+                exp = str(int(time.time()) + 3600)
+                body = json.dumps({"casUrl": self.fake.xet_cas, "accessToken": "xet-fake-token", "exp": int(exp)}).encode()
+                return self._send(200, body, {"Content-Type": "application/json", "X-Xet-Cas-Url": self.fake.xet_cas,
+                                              "X-Xet-Access-Token": "xet-fake-token", "X-Xet-Token-Expiration": exp}, head)
         elif len(parts) >= 5 and parts[2] == "resolve":
             repo = self._repo(f"{parts[0]}/{parts[1]}", head)
             if repo is None:
@@ -320,6 +366,8 @@ class _Handler(BaseHTTPRequestHandler):
             if is_lfs(path):
                 e["oid"] = blob_id(_pointer(blob))
                 e["lfs"] = {"oid": blob.sha256, "size": len(blob.data), "pointerSize": len(_pointer(blob))}
+                if blob.sha256 in self.fake.xet_hashes:
+                    e["xetHash"] = self.fake.xet_hashes[blob.sha256]
             entries.append(e)
         dirs = [{"type": "directory", "oid": "0" * 40, "path": d} for d in sorted(folders) if not prefix or d.startswith(prefix)]
         listing = dirs + entries
@@ -354,6 +402,9 @@ class _Handler(BaseHTTPRequestHandler):
             # Like the Hub: LFS bytes come from the CDN; the redirect carries the file's headers.
             headers["Location"] = f"{self.fake.cdn_url}/cdn/{blob.sha256}?X-Amz-Signature=fake"
             headers["ETag"] = f'"{blob_id(_pointer(blob))}"'  # the pointer's git id, as the Hub sends
+            if blob.sha256 in self.fake.xet_hashes:
+                headers["X-Xet-Hash"] = self.fake.xet_hashes[blob.sha256]
+                headers["Link"] = f'<{self.fake.url}/api/models/{repo.id}/xet-read-token/{sha}>; rel="xet-auth"'
             del headers["Accept-Ranges"]
             return self._send(302, b"", headers, head)
         self._serve(blob.data, path, headers, head)
