@@ -2,7 +2,9 @@
 client (PyPI) on the same files, over loopback to Debian's docker-registry; then a second push of a
 version whose weights did not change.
 
-    python bench/oci.py [WEIGHTS_MIB]      (default 1024; needs `docker-registry` and `pip install oras`)
+    python bench/oci.py [WEIGHTS_MIB] [FILES]     (default 1024 MiB in 4 files; e.g. `64 2000` for a
+                                                   model of 2,000 small files; needs `docker-registry`
+                                                   and `pip install oras`)
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main() -> None:
     import oras.client
 
     mib = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
+    nfiles = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
         root = Path(d)
         os.environ["BUNDLER_HOME"] = str(root / "home")
@@ -55,11 +58,15 @@ def main() -> None:
         try:
             model = root / "model"
             model.mkdir()
-            block = os.urandom(1 << 20)
-            for i in range(4):
-                with open(model / f"shard-{i}.safetensors", "wb") as f:
-                    for _ in range(mib // 4):
-                        f.write(block[:-1] + bytes([i]))
+            each = (mib << 20) // nfiles
+            block = os.urandom(min(each, 1 << 20))
+            for i in range(nfiles):
+                with open(model / f"shard-{i:05d}.safetensors", "wb") as f:
+                    left = each
+                    while left:
+                        n = min(left, len(block))
+                        f.write(block[: n - 4] + i.to_bytes(4, "big"))
+                        left -= n
             subprocess.run([*BUNDLER, "models", "import", "bench-weights", str(model)], check=True, stdout=subprocess.DEVNULL)
             proj = root / "proj"
             proj.mkdir()
@@ -69,6 +76,7 @@ def main() -> None:
             subprocess.run([*BUNDLER, "build", str(proj / "service.py"), "-o", str(root / "v2.bundle.tar")], check=True, stdout=subprocess.DEVNULL)
 
             t_push = timed(lambda: subprocess.run([*BUNDLER, "push", str(root / "v1.bundle.tar"), f"oci://{host}/bench/ours:v1"], check=True, capture_output=True))
+            t_same = timed(lambda: subprocess.run([*BUNDLER, "push", str(root / "v1.bundle.tar"), f"oci://{host}/bench/ours:again"], check=True, capture_output=True))
             t_push2 = timed(lambda: subprocess.run([*BUNDLER, "push", str(root / "v2.bundle.tar"), f"oci://{host}/bench/ours:v2"], check=True, capture_output=True))
             t_pull = timed(lambda: subprocess.run([*BUNDLER, "pull", f"oci://{host}/bench/ours:v1", "--to", str(root / "pulled")], check=True, capture_output=True, env={**os.environ, "BUNDLER_HOME": str(root / "home2")}))
 
@@ -88,11 +96,12 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait()
-        print(f"bundle: {mib} MiB of weights in 4 files, registry on loopback, {os.cpu_count()} cores")
+        print(f"bundle: {mib} MiB of weights in {nfiles} files, registry on loopback, {os.cpu_count()} cores")
         print(f"bundler push:            {t_push:6.2f} s  {mib / t_push:6.0f} MiB/s")
         print(f"oras push (same files):  {t_oras_push:6.2f} s  {mib / t_oras_push:6.0f} MiB/s   ratio bundler/oras {t_push / t_oras_push:.2f}x")
         print(f"bundler pull oci:// (fetch, verify, unpack, land in store): {t_pull:6.2f} s  {mib / t_pull:6.0f} MiB/s")
         print(f"oras pull (fetch):       {t_oras_pull:6.2f} s  {mib / t_oras_pull:6.0f} MiB/s   ratio bundler/oras {t_pull / t_oras_pull:.2f}x")
+        print(f"second push, nothing changed:   {t_same:6.2f} s")
         print(f"second push, unchanged weights: {t_push2:6.2f} s  ({t_push2 / t_push:.2f}x the first push)")
 
 

@@ -217,6 +217,8 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
             headers["Range"] = "bytes=0-"
             if local is not None:
                 partial.unlink(missing_ok=True)  # a local copy is cheap to redo whole
+            elif entry.xet and not (partial.exists() and partial.stat().st_size):
+                _xet_fetch(pin, entry, partial, headers)  # whole file, hashed below like bytes already here
             with open(partial, "ab") as f:
                 done = f.tell()
                 if done > entry.size:
@@ -229,12 +231,10 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
                         with open(local, "rb") as src:
                             shutil.copyfileobj(src, writer, 4 << 20)
                     elif done < entry.size:
-                        if entry.xet and _xet_download(pin, entry, writer, done, headers):
-                            pass
-                        else:
+                        if not (entry.xet and _xet_download(pin, entry, writer, done, headers)):
                             # No expected_size: the size is checked here, the same way for every
                             # source; a network failure propagates and leaves the partial file to
-                            # resume from.
+                            # resume from (after a failed Xet attempt too: from where it stopped).
                             http_get(url, writer, resume_size=writer.tell(), headers=headers)
                     # else every byte is here already (a range request would only get 416):
                     # the writer hashed them, and they are verified below like any download.
@@ -258,21 +258,48 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
     return check_file(link, entry)
 
 
-def _xet_download(pin: Pin, entry: FileEntry, writer: Any, done: int, headers: dict[str, str]) -> bool:
-    """Fetch a Xet-backed file with hf_xet from byte ``done`` on, through ``writer`` (which
-    hashes every byte). False, with the bytes written so far kept, when hf_xet is missing or
-    fails: the caller goes on over plain HTTP from there."""
+def _xet_ready(pin: Pin, headers: dict[str, str]) -> Any:
+    """A Xet connection for ``pin``'s commit, or None when Xet is not to be used."""
     from . import xet
-    from .hashing import TooLarge
     from .hub import endpoint
 
     if not xet.available() or os.environ.get("BUNDLER_NO_XET"):
-        return False
+        return None
     from huggingface_hub import constants
 
     auth = {k: v for k, v in headers.items() if k.lower() != "range"}
+    return xet.connect(xet.token_url(endpoint() or constants.ENDPOINT, pin.id, pin.commit or ""), auth), auth
+
+
+def _xet_fetch(pin: Pin, entry: FileEntry, partial: Path, headers: dict[str, str]) -> None:
+    """Have hf_xet write the whole file at ``partial``; on any failure leave nothing there, so
+    the HTTP path starts clean. What it wrote is hashed by the caller before it is trusted."""
+    from . import xet
+
     try:
-        conn = xet.connect(xet.token_url(endpoint() or constants.ENDPOINT, pin.id, pin.commit or ""), auth)
+        ready = _xet_ready(pin, headers)
+        if ready is None:
+            return
+        xet.fetch_file(ready[0], entry.xet or "", entry.size, str(partial), ready[1])
+        if partial.stat().st_size != entry.size:
+            raise ValueError(f"hf_xet wrote {partial.stat().st_size} of {entry.size} bytes")
+    except Exception as e:  # noqa: BLE001 - any hf_xet or token failure: plain HTTP takes over
+        partial.unlink(missing_ok=True)
+        print(f"note: {pin.id} {entry.path}: Xet download failed ({type(e).__name__}: {e}); continuing over HTTP", file=sys.stderr)
+
+
+def _xet_download(pin: Pin, entry: FileEntry, writer: Any, done: int, headers: dict[str, str]) -> bool:
+    """Resume a Xet-backed file with hf_xet's ordered stream from byte ``done`` on, through
+    ``writer`` (which hashes every byte). False, with the bytes written so far kept, when hf_xet
+    is missing or fails: the caller goes on over plain HTTP from there."""
+    from . import xet
+    from .hashing import TooLarge
+
+    try:
+        ready = _xet_ready(pin, headers)
+        if ready is None:
+            return False
+        conn, auth = ready
         for chunk in xet.stream(conn, entry.xet or "", entry.size, done, auth):
             writer.write(chunk)
         if writer.tell() != entry.size:

@@ -2,10 +2,11 @@
 huggingface_hub on x86_64 and arm64): parallel range fetches of deduplicated chunks, the path
 ``hf download`` takes.
 
-bundler streams the file (``XetDownloadStreamGroup.download_stream``) into its own writer, so
-what makes its pull better than ``hf download`` holds here too: every byte is hashed against the
-pin in the same pass, a killed pull resumes from the bytes already on disk (``start=``), and the
-file lands in the standard cache layout. Without a usable ``hf_xet`` (missing, too old) the
+A fresh file is written by hf_xet's own parallel writer and then hashed against the pin (from the
+page cache) before it enters the cache; a partial file left by a killed pull is resumed with an
+ordered stream from the bytes already on disk (``start=``) through bundler's hashing writer. So
+what makes bundler's pull better than ``hf download`` holds here too: no unverified byte enters
+the cache (hf_xet itself checks nothing it reassembles), resume, the standard cache layout. Without a usable ``hf_xet`` (missing, too old) the
 caller falls back to plain HTTP.
 """
 
@@ -60,19 +61,34 @@ def connect(url: str, headers: dict[str, str]) -> Connection:
     return conn
 
 
-def stream(conn: Connection, xet_hash: str, size: int, start: int, headers: dict[str, str]) -> Any:
-    """The file's bytes from ``start``, in order, as an iterator of chunks."""
+def _group(kind: str, conn: Connection, headers: dict[str, str]) -> Any:
     import hf_xet
 
     global _session
     with _session_lock:
         if _session is None:
             _session = hf_xet.XetSession()
-        group = _session.new_download_stream_group(
+        return getattr(_session, kind)(
             endpoint=conn.endpoint,
             token=conn.token,
             token_expiry_unix_secs=conn.expires,
             token_refresh_url=conn.refresh_url,
             token_refresh_headers=headers,
         )
-    return group.download_stream(hf_xet.XetFileInfo(xet_hash, size), start=start or None)
+
+
+def fetch_file(conn: Connection, xet_hash: str, size: int, dest: str, headers: dict[str, str]) -> None:
+    """The whole file written to ``dest`` by hf_xet itself (its parallel writer: no copy through
+    Python). The caller hashes it before trusting it."""
+    import hf_xet
+
+    group = _group("new_file_download_group", conn, headers)
+    group.start_download_file(hf_xet.XetFileInfo(xet_hash, size), dest)
+    group.wait_to_finish()
+
+
+def stream(conn: Connection, xet_hash: str, size: int, start: int, headers: dict[str, str]) -> Any:
+    """The file's bytes from ``start``, in order, as an iterator of chunks (to resume)."""
+    import hf_xet
+
+    return _group("new_download_stream_group", conn, headers).download_stream(hf_xet.XetFileInfo(xet_hash, size), start=start or None)
