@@ -84,7 +84,7 @@ def main() -> None:
             files = root / "oras-in"
             with tarfile.open(root / "v1.bundle.tar") as tar:
                 tar.extractall(files, filter="data")
-            weights = sorted(str(p.relative_to(files)) for p in (files / "models").rglob("*") if p.is_file())
+            weights = sorted(str(p.relative_to(files)) for p in (files / "store").rglob("*") if p.is_file())
             client = oras.client.OrasClient(hostname=host, insecure=True)
             cwd = os.getcwd()
             os.chdir(files)

@@ -580,8 +580,9 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
             else:
                 registry.upload_blob(ref.repo, desc["digest"], desc["size"], body)
 
+        present = _present_by_manifest(registry, ref)
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            there = list(pool.map(lambda item: registry.blob_exists(ref.repo, item[0]["digest"]), todo))
+            there = list(pool.map(lambda item: item[0]["digest"] in present or registry.blob_exists(ref.repo, item[0]["digest"]), todo))
             missing = [item for item, found in zip(todo, there) if not found]
             list(pool.map(upload, missing))
         result.blobs_skipped = len(todo) - len(missing)
@@ -604,7 +605,50 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
         # The tag appears only now, after every blob is in place: an interrupted push leaves
         # orphan blobs (reused by the next push) but never a half-visible tag.
         result.digest = registry.put_manifest(ref, data)
+    _remember_pushed(ref, result.digest)
     return result
+
+
+def _pushed_record(ref: Reference) -> Path:
+    from .store import home
+
+    key = hashlib.sha256(f"{ref.host}/{ref.repo}".encode()).hexdigest()[:32]
+    return home() / "oci-pushed" / key
+
+
+def _remember_pushed(ref: Reference, digest: str) -> None:
+    from .atomic import write_atomic
+
+    path = _pushed_record(ref)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, (digest + "\n").encode())
+    except OSError:
+        pass  # only costs existence checks next time
+
+
+def _present_by_manifest(registry: Registry, ref: Reference) -> set[str]:
+    """Blobs the registry has because a manifest it holds right now references them: the
+    target tag's current manifest and the last one bundler pushed to this repository. A
+    registry never collects a blob a live manifest references, so one manifest GET stands for a
+    thousand HEADs. The answer is fresh from the registry; nothing local is trusted but a digest
+    to ask about."""
+    candidates = [Reference(ref.host, ref.repo, ref.tag or "latest", None)]
+    try:
+        last = _pushed_record(ref).read_text().strip()
+        if re.fullmatch(r"sha256:[0-9a-f]{64}", last):
+            candidates.append(Reference(ref.host, ref.repo, None, last))
+    except OSError:
+        pass
+    present: set[str] = set()
+    for candidate in candidates:
+        try:
+            m, _ = registry.get_manifest(candidate)
+        except (UsageError, ProblemFound):
+            continue  # none there, or not ours: ask blob by blob
+        present.add(m["config"]["digest"])
+        present.update(layer["digest"] for layer in m["layers"])
+    return present
 
 
 # --- pull / inspect -----------------------------------------------------------------------------

@@ -385,7 +385,9 @@ class _Handler(BaseHTTPRequestHandler):
         if sha is None:
             return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}", head)
         if repo.gated and not self._authorized():
-            return self._error(401, "GatedRepo", "Access to model is restricted.", head)
+            # Like the Hub: 401 without a token, 403 with a token whose account has no access.
+            status = 403 if self.headers.get("Authorization") else 401
+            return self._error(status, "GatedRepo", "Access to model is restricted.", head)
         blob = repo.commits[sha].get(path)
         if blob is None:
             return self._error(404, "EntryNotFound", f"{path} does not exist", head)

@@ -342,3 +342,12 @@ def test_a_repo_id_the_hub_knows_by_another_name_is_pinned_with_a_warning(hub, t
     ours = entries(tmp_path / "svc" / "bundler.lock")[f"{spelling}@v1.0"]
     theirs = entries(tmp_path / "canonical" / "bundler.lock")["acme/embed-small@v1.0"]
     assert ours["commit"] == theirs["commit"] and ours["files"] == theirs["files"]
+
+
+def test_a_gated_repo_with_a_token_lacking_access_says_so(hub, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_token_of_an_account_without_access")
+    svc = write_service(tmp_path, 'g = HuggingFaceModel("acme/gated-model")')
+    res = run_cli("lock", str(svc))
+    assert res.code == 2
+    assert "`acme/gated-model` is gated and this token has no access" in res.stderr
+    assert "accept the model's terms on the Hub" in res.stderr

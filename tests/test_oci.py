@@ -294,3 +294,34 @@ def test_a_token_service_answering_non_json_is_one_clear_error(tmp_path):
         assert res.code == 1 and "token service" in res.stderr and "not JSON" in res.stderr and "Traceback" not in res.stderr
     finally:
         server.shutdown()
+
+
+def test_blobs_a_live_manifest_references_are_not_asked_about_again(hub, registry, tmp_path, monkeypatch):
+    """A second push asks the registry for the manifest bundler last pushed there (and the
+    target tag's); the blobs it references exist, so only the others get a HEAD each. A record
+    naming a manifest the registry does not have changes nothing but the number of questions."""
+    from bundler import oci
+
+    asked: list[str] = []
+    original = Registry.blob_exists
+
+    def counting(self, repo, digest):  # a spy: the real check runs
+        asked.append(digest)
+        return original(self, repo, digest)
+
+    monkeypatch.setattr(Registry, "blob_exists", counting)
+    weights = os.urandom(1 << 20)
+    v1 = make_bundle(tmp_path, "v1", weights)
+    v2 = make_bundle(tmp_path, "v2", weights, note="\n# a source change\n")
+    repo = f"oci://{registry['host']}/acme/known"
+    first = push(v1, f"{repo}:v1")
+    assert len(asked) == first.blobs_uploaded + first.blobs_skipped  # nothing known yet: every blob asked
+    assert oci._pushed_record(parse_reference(f"{repo}:v1")).read_text().strip() == first.digest
+    asked.clear()
+    second = push(v2, f"{repo}:v2")
+    assert second.blobs_uploaded == 2 and len(asked) == 2  # the new config and source layer only
+    asked.clear()
+    oci._pushed_record(parse_reference(f"{repo}:v3")).write_text("sha256:" + "0" * 64 + "\n")
+    third = push(v2, f"{repo}:v3")
+    assert third.blobs_uploaded == 0 and len(asked) == third.blobs_skipped  # asked again, blob by blob
+    assert tag_exists(registry["host"], "acme/known", "v3")
