@@ -65,16 +65,18 @@ def _group(kind: str, conn: Connection, headers: dict[str, str]) -> Any:
     import hf_xet
 
     global _session
-    with _session_lock:
+    with _session_lock:  # one session (runtime and connection pool) per process
         if _session is None:
             _session = hf_xet.XetSession()
-        return getattr(_session, kind)(
-            endpoint=conn.endpoint,
-            token=conn.token,
-            token_expiry_unix_secs=conn.expires,
-            token_refresh_url=conn.refresh_url,
-            token_refresh_headers=headers,
-        )
+    # Groups are made outside the lock: each one's CAS handshake may take a round trip, and
+    # parallel downloads must not queue behind each other for it.
+    return getattr(_session, kind)(
+        endpoint=conn.endpoint,
+        token=conn.token,
+        token_expiry_unix_secs=conn.expires,
+        token_refresh_url=conn.refresh_url,
+        token_refresh_headers=headers,
+    )
 
 
 def fetch_file(conn: Connection, xet_hash: str, size: int, dest: str, headers: dict[str, str]) -> None:
