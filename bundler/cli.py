@@ -397,7 +397,8 @@ def run(
     """Import the bundle's entry service, instantiate it and resolve its models offline.
 
     Serving itself is the framework's job (BentoML, a plain script): this proves that a worker
-    started from the bundle will find every model.
+    started from the bundle will find every model. When `bundler env` made BUNDLE_DIR/.venv, it
+    runs in that interpreter, with exactly the locked packages.
     """
     from pathlib import Path
 
