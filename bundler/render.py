@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from .introspect import ScanResult
 from .manifest import Manifest
 from .units import human_size
+
+if TYPE_CHECKING:  # the scanner costs ~30 ms to import; inspect, pull and diff never need it
+    from .introspect import ScanResult
 
 
 def _console() -> Console:
