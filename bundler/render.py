@@ -62,8 +62,8 @@ def inspect_table(m: Manifest, report=None) -> None:
     console.print(f"  entrypoint  {d.get('entrypoint')}")
     if d.get("python"):
         console.print(f"  python      {d['python']}")
-    src = m.sources
-    console.print(f"  sources     {len(src)} files, {human_size(sum(f.size for f in src))}")
+    src = d.get("sources", [])  # the raw entries: no object per file just to count them
+    console.print(f"  sources     {len(src)} files, {human_size(sum(f['size'] for f in src))}")
     if d.get("requirements"):
         console.print(f"  requires    {', '.join(d['requirements'])}")
     if env := m.environment:
