@@ -301,3 +301,19 @@ def test_a_hostile_environment_entry_is_refused(embedded, change, message):
     change(data["environment"])
     with pytest.raises(UsageError, match=message):
         load_manifest(json.dumps(data).encode(), "bundle.yaml")
+
+
+def test_installing_from_the_locked_urls_refuses_a_file_that_changed(project, wheelhouse, tmp_path):
+    out = tmp_path / "plain.bundle.tar"
+    assert build(project, wheelhouse, out).code == 0  # no --embed-wheels: the lock's URLs are used
+    dest = tmp_path / "deployed"
+    assert run_cli("pull", str(out), "--to", str(dest)).code == 0
+    make_wheel(wheelhouse, "tinyb", "1.0", code="VERSION = 'swapped'\n")  # the "index" now serves other bytes
+    res = run_cli("env", str(dest))
+    assert res.code == 1
+    assert "tinyb==1.0: the downloaded file does not match the hash in the lock" in res.stderr
+    assert not (dest / ".venv").exists()
+    make_wheel(wheelhouse, "tinyb", "1.0")  # the locked bytes again (the wheel is built byte for byte)
+    res = run_cli("env", str(dest))
+    assert res.code == 0, res.stderr
+    assert "installed 2 locked packages (from the locked URLs)" in res.stderr
