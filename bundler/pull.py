@@ -333,7 +333,11 @@ def _use_symlinks(directory: Path) -> bool:
         return False
     if directory in _SYMLINKS_OK:
         return _SYMLINKS_OK[directory]
-    probe = directory / f".bundler-symlink-probe-{os.getpid()}"
+    # Unique per thread: parallel downloads probe one snapshot directory at the same moment, and
+    # a shared name made one of them see the other's probe, fail, and copy instead of linking.
+    import threading
+
+    probe = directory / f".bundler-symlink-probe-{os.getpid()}-{threading.get_ident()}"
     try:
         probe.unlink(missing_ok=True)
         os.symlink("x", probe)

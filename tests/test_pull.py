@@ -467,3 +467,29 @@ def test_a_rate_limited_download_is_retried_after_the_wait_the_hub_asks(bundle, 
     assert res.code == 0, res.stderr
     assert json.loads(res.stdout)["downloaded"]["files"] == 3
     assert hub.rate_limited["/acme/embed-small/resolve/"] == 0
+
+
+def test_parallel_downloads_agree_that_symlinks_work(tmp_path):
+    """Eight downloads into one snapshot directory probe symlink support at the same moment; a
+    probe they shared made some of them see the other's file, fail, and copy instead of link."""
+    import threading
+
+    from bundler import pull as pull_module
+
+    for i in range(40):
+        directory = tmp_path / f"snap{i}"
+        directory.mkdir()
+        barrier = threading.Barrier(8)
+        results: list[bool] = []
+
+        def probe() -> None:
+            barrier.wait()
+            results.append(pull_module._use_symlinks(directory))
+
+        threads = [threading.Thread(target=probe) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [True] * 8, f"round {i}: {results}"
+        assert [p.name for p in directory.iterdir()] == []  # no probe left behind
