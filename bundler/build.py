@@ -202,13 +202,12 @@ def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, Path]]
                              "packages": {p.name: p.version for p in env.packages}}
     files: dict[str, Path] = {}
     if embed:
-        from .hashing import blake3_file
         from .wheels import locked_files
 
         wheels = []
-        for _pkg, f, path in locked_files(env.packages, pinned.path.parent, offline=offline):
+        for f, path, digest in locked_files(env.packages, pinned.path.parent, offline=offline):
             files[WHEEL_PREFIX + f.name] = path
-            wheels.append({"path": f.name, "size": path.stat().st_size, "hash": blake3_file(path)})
+            wheels.append({"path": f.name, "size": path.stat().st_size, "hash": digest})
         entry["wheels"] = sorted(wheels, key=lambda w: w["path"])
     return entry, files
 

@@ -15,9 +15,7 @@ from urllib.parse import unquote, urlparse
 
 from .envlock import RELOCK, LockedFile, Package
 from .errors import ProblemFound
-from .hashing import sha256_file
-
-CHUNK = 1 << 20
+from .hashing import CHUNK, new_hasher
 
 
 def cache_dir() -> Path:
@@ -26,24 +24,30 @@ def cache_dir() -> Path:
     return home() / "wheels"
 
 
-def locked_files(packages: Iterable[Package], lock_dir: Path, *, offline: bool) -> list[tuple[Package, LockedFile, Path]]:
-    """Every file an air-gapped host needs, each a verified local path (cached, else fetched)."""
+def locked_files(packages: Iterable[Package], lock_dir: Path, *, offline: bool) -> list[tuple[LockedFile, Path, str]]:
+    """Every file an air-gapped host needs: (its entry, a verified local path (cached, else
+    fetched), its ``blake3:`` hash for the manifest, from the same read that checked it)."""
     out = []
     for pkg in packages:
         for f in pkg.files:
-            out.append((pkg, f, _fetch(pkg, f, lock_dir, offline=offline)))
-    names = [f.name for _, f, _ in out]
+            out.append((f, *_fetch(pkg, f, lock_dir, offline=offline)))
+    names = [f.name for f, _, _ in out]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ProblemFound(f"pylock.toml: two packages lock a file named {dup}", hint=RELOCK)
     return out
 
 
-def _fetch(pkg: Package, f: LockedFile, lock_dir: Path, *, offline: bool) -> Path:
+def _fetch(pkg: Package, f: LockedFile, lock_dir: Path, *, offline: bool) -> tuple[Path, str]:
     cached = cache_dir() / f.sha256 / f.name
     if cached.is_file():
-        if sha256_file(cached) == f.sha256:
-            return cached
+        sha, b3 = hashlib.sha256(), new_hasher("blake3")
+        with open(cached, "rb") as src:
+            while chunk := src.read(CHUNK):
+                sha.update(chunk)
+                b3.update(chunk)
+        if sha.hexdigest() == f.sha256:
+            return cached, "blake3:" + b3.hexdigest()
         cached.unlink()  # damaged: fetch it again
     local = _local_source(f, lock_dir)
     if local is None and offline:
@@ -55,7 +59,7 @@ def _fetch(pkg: Package, f: LockedFile, lock_dir: Path, *, offline: bool) -> Pat
     from .scratch import scratch_file
 
     with scratch_file(cached.parent, f".{f.name}.", ".tmp") as (out, tmp):
-        digest = hashlib.sha256()
+        digest, b3 = hashlib.sha256(), new_hasher("blake3")
         try:
             src = open(local, "rb") if local is not None else _open_url(f.url or "")
         except OSError as e:
@@ -63,6 +67,7 @@ def _fetch(pkg: Package, f: LockedFile, lock_dir: Path, *, offline: bool) -> Pat
         with src:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
+                b3.update(chunk)
                 out.write(chunk)
         out.flush()
         if digest.hexdigest() != f.sha256:
@@ -72,7 +77,7 @@ def _fetch(pkg: Package, f: LockedFile, lock_dir: Path, *, offline: bool) -> Pat
             )
         os.chmod(tmp, 0o644)
         os.replace(tmp, cached)
-    return cached
+    return cached, "blake3:" + b3.hexdigest()
 
 
 def _local_source(f: LockedFile, lock_dir: Path) -> Path | None:
