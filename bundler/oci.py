@@ -477,22 +477,31 @@ def _known_sha256(recorded: str) -> str | None:
     registry accepts an upload only when the bytes match the digest it is given; so a later push of
     unchanged weights reads nothing but asks the registry whether it has them.
     """
+    return _read_digest(_digest_record(recorded))
+
+
+def _remember_sha256(recorded: str, sha: str) -> None:
+    _write_digest(_digest_record(recorded), sha)  # lost, it only costs a re-hash next time
+
+
+def _read_digest(path: Path) -> str | None:
+    """A ``sha256:`` digest bundler recorded in ``path``; None when absent or not one."""
     try:
-        value = _digest_record(recorded).read_text().strip()
+        value = path.read_text().strip()
     except OSError:
         return None
     return value if re.fullmatch(r"sha256:[0-9a-f]{64}", value) else None
 
 
-def _remember_sha256(recorded: str, sha: str) -> None:
+def _write_digest(path: Path, digest: str) -> None:
+    """Record ``digest`` at ``path``, best effort: every record is only a shortcut."""
     from .atomic import write_atomic
 
-    path = _digest_record(recorded)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, (sha + "\n").encode())
+        write_atomic(path, (digest + "\n").encode())
     except OSError:
-        pass  # only costs a re-hash next time
+        pass
 
 
 def _hash_slice(path: Path, offset: int, size: int, algorithm: str) -> tuple[str, str]:
@@ -617,14 +626,7 @@ def _pushed_record(ref: Reference) -> Path:
 
 
 def _remember_pushed(ref: Reference, digest: str) -> None:
-    from .atomic import write_atomic
-
-    path = _pushed_record(ref)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, (digest + "\n").encode())
-    except OSError:
-        pass  # only costs existence checks next time
+    _write_digest(_pushed_record(ref), digest)  # lost, it only costs existence checks next time
 
 
 def _present_by_manifest(registry: Registry, ref: Reference) -> set[str]:
@@ -634,12 +636,9 @@ def _present_by_manifest(registry: Registry, ref: Reference) -> set[str]:
     thousand HEADs. The answer is fresh from the registry; nothing local is trusted but a digest
     to ask about."""
     candidates = [Reference(ref.host, ref.repo, ref.tag or "latest", None)]
-    try:
-        last = _pushed_record(ref).read_text().strip()
-        if re.fullmatch(r"sha256:[0-9a-f]{64}", last):
-            candidates.append(Reference(ref.host, ref.repo, None, last))
-    except OSError:
-        pass
+    last = _read_digest(_pushed_record(ref))
+    if last is not None:
+        candidates.append(Reference(ref.host, ref.repo, None, last))
     present: set[str] = set()
     for candidate in candidates:
         try:
