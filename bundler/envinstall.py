@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .envlock import RELOCK, read_pylock, sha256_of
+from .envlock import MAX_PYLOCK_BYTES, RELOCK, read_pylock, sha256_of
 from .errors import ProblemFound, UsageError
-from .manifest import MANIFEST_NAME, SOURCE_PREFIX, WHEEL_PREFIX
+from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, SOURCE_PREFIX, WHEEL_PREFIX
 
 VENV = ".venv"
 MARKER = ".bundler-env.json"
@@ -52,7 +52,7 @@ def ensure_env(bundle_dir: str | os.PathLike[str], *, offline: bool = False) -> 
 
     root = Path(bundle_dir)
     try:
-        manifest = loads(read_regular(root / MANIFEST_NAME, 64 << 20), str(root / MANIFEST_NAME))
+        manifest = loads(read_regular(root / MANIFEST_NAME, MAX_MANIFEST_BYTES), str(root / MANIFEST_NAME))
     except (FileNotFoundError, NotADirectoryError):
         raise UsageError(f"{root}: not an unpacked bundle (no {MANIFEST_NAME})", hint="run `bundler pull BUNDLE --to DIR` first") from None
     env = manifest.environment
@@ -61,7 +61,7 @@ def ensure_env(bundle_dir: str | os.PathLike[str], *, offline: bool = False) -> 
                          hint="declare the requirements ([project] dependencies or requirements.txt) and build it again")
     lock_path = root / SOURCE_PREFIX / env["lock"]
     try:
-        text = read_regular(lock_path, 64 << 20)
+        text = read_regular(lock_path, MAX_PYLOCK_BYTES)
     except FileNotFoundError:
         raise ProblemFound(f"{lock_path}: missing from the unpacked bundle", hint="pull the bundle again") from None
     if sha256_of(text) != env["sha256"]:

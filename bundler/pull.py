@@ -258,8 +258,9 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
     return check_file(link, entry)
 
 
-def _xet_ready(pin: Pin, headers: dict[str, str]) -> Any:
-    """A Xet connection for ``pin``'s commit, or None when Xet is not to be used."""
+def _xet_ready(pin: Pin, headers: dict[str, str]) -> tuple[Any, dict[str, str]] | None:
+    """A Xet connection for ``pin``'s commit and the headers for hf_xet (no Range), or None when
+    Xet is not to be used."""
     from . import xet
     from .hub import endpoint
 
@@ -280,7 +281,8 @@ def _xet_fetch(pin: Pin, entry: FileEntry, partial: Path, headers: dict[str, str
         ready = _xet_ready(pin, headers)
         if ready is None:
             return
-        xet.fetch_file(ready[0], entry.xet or "", entry.size, str(partial), ready[1])
+        conn, auth = ready
+        xet.fetch_file(conn, entry.xet or "", entry.size, str(partial), auth)
         if partial.stat().st_size != entry.size:
             raise ValueError(f"hf_xet wrote {partial.stat().st_size} of {entry.size} bytes")
     except Exception as e:  # noqa: BLE001 - any hf_xet or token failure: plain HTTP takes over
