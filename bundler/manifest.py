@@ -205,6 +205,15 @@ def loads(raw: bytes, shown: str) -> Manifest:
         raise UsageError(f"{shown}: bundle.yaml is not a bundler manifest")
     if not is_json:
         _refuse_shared(data, shown)  # only YAML has aliases; JSON objects are never shared
+    # A lone surrogate (an escape, or UTF-8 bytes json.loads lets through) would only fail later,
+    # when a path or the digest is encoded. Only an escape or a 0xED byte can carry one.
+    if not is_json or b"\\u" in raw or b"\xed" in raw:
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"{shown}: the manifest is not valid unicode (it holds a lone surrogate)") from None
+        except (TypeError, ValueError, RecursionError):
+            pass  # not JSON-shaped: the schema check names what is wrong
     schema = data["schema"]
     if type(schema) is not int or schema < 1:
         raise UsageError(f"{shown}: manifest schema {schema!r} is not a schema version")
@@ -233,11 +242,13 @@ def _load_yaml(raw: bytes) -> Any:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"the key {k!r} appears twice")
-        out[k] = v
+    out = dict(pairs)  # in C; the loop below runs only when a key was dropped (called per object)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"the key {k!r} appears twice")
+            seen.add(k)
     return out
 
 

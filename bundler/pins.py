@@ -77,8 +77,9 @@ def safe_path(path: str) -> str:
     return path
 
 
-# An empty, "." or ".." segment (which covers "", a leading "/" and "//"), a backslash or a NUL.
-_UNSAFE_PATH = re.compile(r"(?:^|/)\.{0,2}(?:/|\Z)|[\\\x00]")
+# An empty, "." or ".." segment (which covers "", a leading "/" and "//"), a backslash, a NUL,
+# or a surrogate (a JSON escape can make one; no file system call can encode it).
+_UNSAFE_PATH = re.compile(r"(?:^|/)\.{0,2}(?:/|\Z)|[\\\x00\ud800-\udfff]")
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")

@@ -90,6 +90,7 @@ def test_manifest_names_that_would_become_paths_are_refused_everywhere(bundle, t
         (lambda d: d["sources"][0].__setitem__("size", 6.7), "not a byte count"),
         (lambda d: d.__setitem__("surprise", 1), "unknown field `surprise`"),
         (lambda d: d.__setitem__("services", "oops"), "services must be a list"),
+        (lambda d: d["sources"][0].__setitem__("path", "\ud800.py"), "invalid Unicode"),
     ],
 )
 def test_manifest_schema_is_strict(bundle, tmp_path, edit, message):
@@ -161,12 +162,13 @@ def test_version_setting_that_would_escape_dist_is_refused(tmp_path):
     assert tree_digest(tmp_path) == before
 
 
-def test_store_record_paths_outside_the_store_are_refused(bundle, tmp_path):
+@pytest.mark.parametrize("path", ["../../../../../../etc/hostname", "\ud800.bin"])
+def test_store_record_paths_outside_the_store_are_refused(bundle, tmp_path, path):
     store = Store()
     model = store.get("tiny-head:latest")
     record = model.path.parent / "manifest.json"
     data = json.loads(record.read_text())
-    data["files"][0]["path"] = "../../../../../../etc/hostname"
+    data["files"][0]["path"] = path  # json.dumps writes the surrogate as an escape
     record.write_text(json.dumps(data))
     res = run_cli("build", str(tmp_path / "proj" / "service.py"), "-o", str(tmp_path / "x.bundle.tar"))
     one_clear_error(res, code=1)
@@ -644,3 +646,31 @@ def test_sigint_during_a_build_exits_130_with_a_line_and_leaves_nothing(tmp_path
         pytest.skip("the build finished before the signal arrived")
     assert code == 130 and err.startswith("error: interrupted") and "Traceback" not in err
     assert not out.exists() and not list(tmp_path.glob(".out.bundle.tar.*"))
+
+
+def _raw_manifest(bundle: Path, out: Path, edit) -> Path:
+    """A copy of ``bundle`` whose bundle.yaml bytes went through ``edit(bytes)``."""
+    with tarfile.open(bundle) as src, tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read()
+            if m.name == "bundle.yaml":
+                data = edit(data)
+                m.size = len(data)
+            dst.addfile(m, io.BytesIO(data))
+    return out
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        # JSON keeps the last of two equal keys: a second size or hash must not slip past the check.
+        (lambda raw: raw.replace(b'"size": ', b'"size": 1, "size": ', 1), "the key 'size' appears twice"),
+        (lambda raw: raw.replace(b'"name": ', b'"name": "a", "name": ', 1), "the key 'name' appears twice"),
+        (lambda raw: raw.replace(b'"path": "service.py"', b'"path": "\\ud800service.py"'), "not valid unicode"),
+    ],
+)
+def test_json_manifest_tricks_are_refused(bundle, tmp_path, edit, message):
+    bad = _raw_manifest(bundle, tmp_path / "bad.bundle.tar", edit)
+    res = run_cli("inspect", str(bad), "--verify")
+    one_clear_error(res)
+    assert message in res.stderr
