@@ -20,7 +20,7 @@ from .errors import ProblemFound, UsageError
 from .pins import FileEntry, Pin
 
 # BentoML's Tag: lowercase letters, digits, and ``-._`` inside.
-_TAG_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+_TAG_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?\Z")
 MODEL_YAML = "model.yaml"
 
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from .errors import UsageError
-from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path
+from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path, safe_paths
 
 #: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
 #: layout (``bentoml serve DIR`` reads it); 3: ``environment`` (the locked Python packages,
@@ -338,6 +338,7 @@ def _files(v: Any, what: str, optional: frozenset[str] = frozenset(), sources: b
     if type(v) is not list:
         raise TypeError(f"{what} must be a list")
     seen: set[str] = set()
+    paths: list[str] = []
     for f in v:
         if type(f) is not dict or f.keys() != _FILE_KEYS:  # the common case costs one comparison
             _keys(f, what, {"path", "size", "hash"}, set(optional))
@@ -352,9 +353,11 @@ def _files(v: Any, what: str, optional: frozenset[str] = frozenset(), sources: b
             raise ValueError(f"{what}: {path!r} is listed twice")
         seen.add(path)
         if sources:
-            safe_path(path)
+            paths.append(path)
             if not _BLAKE3.match(hash_):
                 raise ValueError(f"bad hash {hash_!r} for {path!r}")
+    if sources:
+        safe_paths(paths)
 
 
 def _check_schema(d: dict[str, Any]) -> None:

@@ -65,9 +65,9 @@ def key_of(kind: str, id: str, revision: str | None, include: Any, exclude: Any)
     return (kind, id, revision, t(include), t(exclude))
 
 
-_HASH = re.compile(r"^(?:blake3:[0-9a-f]{64}|sha256:[0-9a-f]{64}|git-sha1:[0-9a-f]{40})$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_HASH = re.compile(r"^(?:blake3:[0-9a-f]{64}|sha256:[0-9a-f]{64}|git-sha1:[0-9a-f]{40})\Z")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?\Z")
+_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
 
 
 def safe_path(path: str) -> str:
@@ -77,12 +77,24 @@ def safe_path(path: str) -> str:
     return path
 
 
+def safe_paths(paths: list[str]) -> None:
+    """``safe_path`` for many paths at once: a few substring searches in C over all of them (a
+    manifest can list 20,000 sources); the one-by-one check runs only to name a bad one."""
+    joined = "\x00".join(paths)
+    spaced = "/" + joined.replace("\x00", "/") + "/"
+    if (joined.count("\x00") != len(paths) - 1 or "//" in spaced or "/./" in spaced or "/../" in spaced
+            or _UNSAFE_CHAR.search(joined)):
+        for p in paths:
+            safe_path(p)
+
+
 # An empty, "." or ".." segment (which covers "", a leading "/" and "//"), a backslash, a NUL,
 # or a surrogate (a JSON escape can make one; no file system call can encode it).
 _UNSAFE_PATH = re.compile(r"(?:^|/)\.{0,2}(?:/|\Z)|[\\\x00\ud800-\udfff]")
+_UNSAFE_CHAR = re.compile(r"[\\\ud800-\udfff]")
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 
 
 def safe_name(value: object, what: str = "name") -> str:

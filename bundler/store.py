@@ -26,8 +26,8 @@ from .atomic import write_atomic
 from .errors import ProblemFound, UsageError
 from .pins import FileEntry, check_hash, safe_path
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}\Z")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 MANIFEST = "manifest.json"
 VERSION_LENGTH = 16
 

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bundler.build import build
+from bundler.pins import safe_path, safe_paths
 from bundler.store import Store
 
 from .conftest import run_cli
@@ -70,7 +73,8 @@ def one_clear_error(res, code: int = 2) -> None:
     assert res.stderr.startswith("error: ") and "Traceback" not in res.stderr
 
 
-@pytest.mark.parametrize("field,value", [("name", "/X/victim"), ("name", "../../x"), ("version", "../up"), ("name", 123), ("version", "a/b")])
+@pytest.mark.parametrize("field,value", [("name", "/X/victim"), ("name", "../../x"), ("version", "../up"), ("name", 123), ("version", "a/b"),
+                                         ("version", "v1\n")])  # `$` would let a final newline through
 def test_manifest_names_that_would_become_paths_are_refused_everywhere(bundle, tmp_path, field, value):
     hostile = rewrite_manifest(bundle, tmp_path / "hostile.bundle.tar", lambda d: d.__setitem__(field, value))
     before = tree_digest(tmp_path)
@@ -277,8 +281,6 @@ def test_a_fifo_lock_file_does_not_hang(tmp_path):
 
 
 # --- damaged archives: a fuzz of real bundles ------------------------------------------------
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -674,3 +676,16 @@ def test_json_manifest_tricks_are_refused(bundle, tmp_path, edit, message):
     res = run_cli("inspect", str(bad), "--verify")
     one_clear_error(res)
     assert message in res.stderr
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.lists(st.text(alphabet="a./\\\x00\ud800", max_size=6), max_size=4))
+def test_the_batched_path_check_refuses_exactly_what_the_single_one_does(paths):
+    def refused(check, arg) -> bool:
+        try:
+            check(arg)
+        except ValueError:
+            return True
+        return False
+
+    assert refused(safe_paths, paths) == any(refused(safe_path, p) for p in paths)

@@ -29,7 +29,7 @@ STORE = {
 # BentoML's own model store (``$BENTOML_HOME/models``): kind ``bentoml-store``.
 BENTOML_STORE = {"bentoml.models.BentoModel", "bentoml.models.get", "bentoml.models.BentoModel.from_tag"}
 # The older per-framework lookups: ``bentoml.transformers.get("tag")`` and the like.
-_FRAMEWORK_GET = re.compile(r"^bentoml\.[a-z_][a-z0-9_]*\.get$")
+_FRAMEWORK_GET = re.compile(r"^bentoml\.[a-z_][a-z0-9_]*\.get\Z")
 # A call whose last name is one of these but that can't be resolved is an error, not a skip.
 _MODEL_NAMES = {"HuggingFaceModel", "StoreModel", "BentoModel"}
 _MARKER_NAMES = _MODEL_NAMES | {"depends"}
@@ -624,7 +624,7 @@ class _Unknown:
 
 
 _UNKNOWN = _Unknown()
-_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?\Z")
 
 
 def _looks_like_repo(value: str) -> bool:
