@@ -19,12 +19,12 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterator
 
 from .errors import ProblemFound, UsageError
+from .hashing import Hashers
 from .manifest import MANIFEST_NAME, Manifest, loads
 from .pins import FileEntry
 
 FIXED_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date zip and wheels can hold
 COPY_BUFFER = 4 << 20
-_PIPELINE_MIN = 16 << 20  # below this a thread costs more than the hashing it overlaps
 
 
 def archive_mtime() -> int:
@@ -37,43 +37,6 @@ def archive_mtime() -> int:
         raise UsageError(f"SOURCE_DATE_EPOCH must be an integer, not {value!r}") from None
 
 
-class _Hashers:
-    """Hash objects fed the same chunks. For a large input they run on a second thread while the
-    caller copies: blake3 and hashlib release the GIL, so on two cores hashing costs no wall
-    time beside the copy (which alone is what `tar cf` / `tar xf` do)."""
-
-    def __init__(self, hashers: list, size: int) -> None:
-        self.hashers = hashers
-        self._queue = None
-        self._thread = None
-        if size >= _PIPELINE_MIN and (os.cpu_count() or 1) > 1:
-            import queue
-            import threading
-
-            self._queue = queue.Queue(maxsize=4)  # bounded: a few chunks in memory at most
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            for h in self.hashers:
-                h.update(chunk)
-
-    def update(self, chunk: bytes) -> None:
-        if self._queue is not None:
-            self._queue.put(chunk)
-        else:
-            for h in self.hashers:
-                h.update(chunk)
-
-    def finish(self) -> None:
-        """Wait for every chunk to be hashed (idempotent); the digests are final after this."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
-
 class _HashingReader:
     """Feeds every byte read through a hash: hashing in the same pass that copies."""
 
@@ -83,7 +46,7 @@ class _HashingReader:
         self.f = f
         self.algorithm = algorithm
         self.h = new_hasher(algorithm, size)
-        self.hashers = _Hashers([self.h], size)
+        self.hashers = Hashers([self.h], size)
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -290,7 +253,7 @@ def write_member(
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(target, flags, 0o755 if executable else 0o644)
     h = new_hasher(algorithm, entry.size)
-    hashers = _Hashers([h] if tee is None else [h, tee], entry.size)
+    hashers = Hashers([h] if tee is None else [h, tee], entry.size)
     size = 0
     try:
         with os.fdopen(fd, "wb") as out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 from pathlib import Path
 
 # Below this, threads and mmap cost more than they save.
@@ -94,6 +95,55 @@ def file_hash(path: str | os.PathLike[str], algorithm: str) -> str:
     raise ValueError(f"unknown hash algorithm {algorithm!r}")
 
 
+PIPELINE_MIN = 16 << 20  # below this a thread costs more than the hashing it overlaps
+# Hashing threads beside the copying ones: one core is left for the copy (or download) itself, and
+# each thread holds at most a few chunks, so memory stays bounded however many files run at once.
+_pipelines = threading.BoundedSemaphore(max(1, (os.cpu_count() or 1) - 1))
+
+
+class Hashers:
+    """Hash objects fed the same chunks. For a large input they run on a second thread while the
+    caller copies or downloads: blake3 and hashlib release the GIL, so on two cores hashing costs
+    no wall time beside the copy (which alone is what `tar cf` / `tar xf` / `hf download` do).
+    When every pipeline thread is busy (many files at once already keep the cores hashing), the
+    chunks are hashed inline."""
+
+    def __init__(self, hashers: list, size: int, depth: int = 4) -> None:
+        self.hashers = hashers
+        self._queue = None
+        self._thread = None
+        if size >= PIPELINE_MIN and (os.cpu_count() or 1) > 1 and _pipelines.acquire(blocking=False):
+            import queue
+
+            self._queue = queue.Queue(maxsize=depth)  # bounded: a few chunks in memory at most
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (chunk := self._queue.get()) is not None:
+                for h in self.hashers:
+                    h.update(chunk)
+        finally:
+            _pipelines.release()
+
+    def update(self, chunk: bytes) -> None:
+        if self._queue is not None:
+            # A chunk is handed to another thread: it must not change under it.
+            self._queue.put(chunk if type(chunk) is bytes else bytes(chunk))
+        else:
+            for h in self.hashers:
+                h.update(chunk)
+
+    def finish(self) -> None:
+        """Wait for every chunk to be hashed (idempotent); the digests are final after this, and
+        later chunks are hashed inline."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = self._queue = None
+
+
 class TooLarge(ValueError):
     """More bytes arrived than the pinned size."""
 
@@ -110,23 +160,36 @@ class HashingWriter:
         self.f = f
         self.algorithm = algorithm
         self.size = size
+        self.hashers: Hashers | None = None
         self._rehash()
 
     def _rehash(self) -> None:
+        self.close()
         self.h = new_hasher(self.algorithm, self.size)
+        # Hashed on a second thread while the bytes arrive (a download is then as fast as the
+        # network or the hash, not both one after the other); depth 1 keeps at most two chunks of
+        # a download here beside the one being written.
+        self.hashers = Hashers([self.h], self.size, depth=1)
         end = self.f.tell()
         with open(self.f.name, "rb") as existing:
             remaining = end
             while remaining > 0 and (chunk := existing.read(min(CHUNK, remaining))):
-                self.h.update(chunk)
+                self.hashers.update(chunk)
                 remaining -= len(chunk)
 
     def write(self, data: bytes) -> int:
         # A source that sends more than the pinned size is wrong, however long it would go on.
         if self.f.tell() + len(data) > self.size:
             raise TooLarge(f"more than the expected {self.size} bytes")
-        self.h.update(data)
+        if type(data) is not bytes:
+            data = bytes(data)  # the same bytes go to the hash thread and the file
+        self.hashers.update(data)
         return self.f.write(data)
+
+    def close(self) -> None:
+        """Stop the hash thread (after an error too: it must not wait for chunks forever)."""
+        if self.hashers is not None:
+            self.hashers.finish()
 
     def tell(self) -> int:
         return self.f.tell()
@@ -145,4 +208,5 @@ class HashingWriter:
 
     @property
     def digest(self) -> str:
+        self.close()
         return f"{self.algorithm}:{self.h.hexdigest()}"

@@ -241,6 +241,8 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
                 except TooLarge:
                     partial.unlink(missing_ok=True)
                     return Check(link, entry, "mismatch", f"more than {entry.size} bytes")
+                finally:
+                    writer.close()
             got = partial.stat().st_size
             if got != entry.size or writer.digest != entry.hash:
                 partial.unlink(missing_ok=True)
