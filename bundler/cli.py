@@ -381,6 +381,7 @@ def pull(
         print(
             f"{result.dest}: {state}; {data['downloaded']['files']} files downloaded "
             f"({human_size(data['downloaded']['bytes'])}), {data['cached']['files']} already cached"
+            + (f", {len(result.linked)} linked from another spelling of their repository" if result.linked else "")
             + (f", {len(result.store_imported)} store models imported" if result.store_imported else ""),
             file=sys.stderr,
         )

@@ -189,10 +189,11 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
         else:
             files.append(FileEntry(f.path, f.size or 0, f"git-sha1:{f.blob_id}"))
     canonical = getattr(info, "id", None)
-    if isinstance(canonical, str) and canonical != ref.id and notes is not None:
+    hub_id = canonical if isinstance(canonical, str) and canonical != ref.id else None
+    if hub_id is not None and notes is not None:
         # The Hub answers an old name (renamed repo) or another capitalisation with the repo's
-        # own id. Files are fetched under the id as written, where the service's own loaders look;
-        # a second spelling elsewhere would download the same files again.
+        # own id. It is recorded (``hub_id``); files are fetched under the id as written, where the
+        # service's own loaders look, and a pull links the blobs another spelling already has.
         notes.append(
             f"{where or '?'}:{ref.line}: `{ref.id}` is `{canonical}` on the Hub (renamed, or spelled differently);"
             f" use `{canonical}` in the service so every host and cache uses one name"
@@ -205,6 +206,7 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
         exclude=tuple(ref.exclude) if ref.exclude is not None else None,
         commit=info.sha,
         files=tuple(files),
+        hub_id=hub_id,
     )
 
 

@@ -57,6 +57,8 @@ def dumps(pins: Iterable[Pin], used_by: dict[tuple, set[str]] | None = None, env
             entry["exclude"] = list(p.exclude)
         if p.commit is not None:
             entry["commit"] = p.commit
+        if p.hub_id is not None:
+            entry["hub_id"] = p.hub_id
         if p.version is not None:
             entry["version"] = p.version
         if used_by and used_by.get(p.key):
@@ -112,6 +114,7 @@ def _loads(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]], Env
                     commit=_opt_str(m.get("commit")),
                     version=_opt_str(m.get("version")),
                     files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"]), _opt_str(f.get("xet"))) for f in m["files"]),
+                    hub_id=_opt_str(m.get("hub_id")),
                 )
             )
             check_pin(pins[-1])

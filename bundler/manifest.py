@@ -30,7 +30,7 @@ VERSION_LENGTH = 12
 
 def pin_to_dict(p: Pin, *, embedded: bool = False, schema: int = SCHEMA) -> dict[str, Any]:
     d: dict[str, Any] = {"source": p.source, "id": p.id}
-    for key in ("revision", "include", "exclude", "commit", "version"):
+    for key in ("revision", "include", "exclude", "commit", "hub_id", "version"):
         value = getattr(p, key)
         if value is not None:
             d[key] = list(value) if isinstance(value, tuple) else value
@@ -53,6 +53,7 @@ def pin_from_dict(d: dict[str, Any]) -> Pin:
         commit=d.get("commit"),
         version=d.get("version"),
         files=tuple(FileEntry(f["path"], int(f["size"]), f["hash"], f.get("xet")) for f in d["files"]),
+        hub_id=d.get("hub_id"),
     )
 
 
@@ -400,10 +401,10 @@ def _check_schema(d: dict[str, Any]) -> None:
         raise TypeError("models must be a list")
     for m in d["models"]:
         _keys(m, "a model", {"source", "id", "files"},
-              {"revision", "include", "exclude", "commit", "version", "path", "embedded"})
+              {"revision", "include", "exclude", "commit", "hub_id", "version", "path", "embedded"})
         _str(m["source"], "model source")
         _str(m["id"], "model id")
-        for k in ("revision", "commit", "version", "path"):
+        for k in ("revision", "commit", "hub_id", "version", "path"):
             if k in m:
                 _str(m[k], f"model {k}")
         for k in ("include", "exclude"):

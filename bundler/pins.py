@@ -38,6 +38,10 @@ class Pin:
     commit: str | None = None  # huggingface: the commit sha
     version: str | None = None  # store: the concrete version
     files: tuple[FileEntry, ...] = field(default_factory=tuple)
+    # huggingface: the repository's own id on the Hub, recorded when the source spells it another
+    # way (an old name the Hub redirects, another capitalisation). Files stay cached under ``id``,
+    # where the service's loaders look; a pull links the blobs the two spellings share.
+    hub_id: str | None = None
 
     @property
     def key(self) -> tuple:
@@ -124,6 +128,8 @@ def check_pin(p: Pin) -> Pin:
             raise ValueError(f"bad repository id {p.id!r}")
         if not p.commit or not _COMMIT.match(p.commit):
             raise ValueError(f"bad commit {p.commit!r} for {p.id}")
+        if p.hub_id is not None and (not isinstance(p.hub_id, str) or not _REPO_ID.match(p.hub_id) or ".." in p.hub_id):
+            raise ValueError(f"bad Hub id {p.hub_id!r} for {p.id}")
     elif p.source == "store":
         parse_tag(f"{p.id.partition(':')[0]}:{p.version}")
     elif p.source == "bentoml-store":
@@ -135,6 +141,8 @@ def check_pin(p: Pin) -> Pin:
         bentoml_tag(f"x:{p.version}")
     else:
         raise ValueError(f"unknown model source {p.source!r}")
+    if p.source != "huggingface" and p.hub_id is not None:
+        raise ValueError(f"a Hub id for the {p.source} model {p.id}")
     for f in p.files:
         safe_path(f.path)
         check_hash(f.hash)

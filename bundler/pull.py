@@ -7,10 +7,11 @@ import json
 import os
 import shutil
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .atomic import write_atomic
 from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, snapshot_dir
@@ -43,6 +44,7 @@ class PullResult:
     downloaded: list[tuple[Pin, FileEntry]] = field(default_factory=list)
     cached: list[tuple[Pin, FileEntry]] = field(default_factory=list)
     refetched: list[str] = field(default_factory=list)
+    linked: list[str] = field(default_factory=list)  # "id/path": blobs another spelling of the repo had
     store_imported: list[str] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
 
@@ -56,6 +58,7 @@ class PullResult:
             "downloaded": {"files": len(self.downloaded), "bytes": sum(f.size for _, f in self.downloaded)},
             "cached": {"files": len(self.cached), "bytes": sum(f.size for _, f in self.cached)},
             "refetched": self.refetched,
+            "linked": self.linked,
             "store_imported": self.store_imported,
             "failures": self.failures,
             "ok": not self.failures,
@@ -175,11 +178,19 @@ def _publish(tmp: Path, dest: Path) -> None:
 
 
 # --- Hub files ----------------------------------------------------------------------------------
-def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None = None) -> Check:
+def repo_folder(cache: Path, repo_id: str) -> Path:
+    return cache / ("models--" + repo_id.replace("/", "--"))
+
+
+def download_pinned(
+    pin: Pin, entry: FileEntry, cache: Path, local: Path | None = None, twins: Sequence[Path] = ()
+) -> Check:
     """Fetch one pinned file into huggingface_hub's cache layout, resuming a partial download.
 
     With ``local`` (a file a bundle carries, from ``--embed-hub``) the bytes come from there
-    instead of the network, through the same checks and placement.
+    instead of the network, through the same checks and placement. ``twins`` are the cache
+    folders of other spellings of the same repository: a verified blob there is hard-linked
+    (``Check.actual`` is then ``"linked"``), not downloaded again.
 
     huggingface_hub 2.x downloads to a process-unique temporary file that it discards when
     interrupted, so ``hf_hub_download`` can't resume a killed pull. The same client still does the
@@ -197,7 +208,7 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
     from .hub import endpoint
 
     etag = entry.hash.partition(":")[2]
-    repo_dir = cache / ("models--" + pin.id.replace("/", "--"))
+    repo_dir = repo_folder(cache, pin.id)
     blob = repo_dir / "blobs" / etag
     link = repo_dir / "snapshots" / (pin.commit or "") / entry.path
     locks = cache / ".locks" / repo_dir.name
@@ -207,7 +218,10 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
     # missing): a cache shared by several users or processes waits the same way hf_hub_download does.
     from huggingface_hub.utils import WeakFileLock
 
+    linked = False
     with WeakFileLock(locks / f"{etag}.lock"):
+        if local is None and not (blob.is_file() and blob.stat().st_size == entry.size):
+            linked = _link_twin(blob, entry, twins)
         if not blob.is_file() or blob.stat().st_size != entry.size:
             partial = blob.with_name(f"{etag}.bundler-partial")
             url = hf_hub_url(pin.id, entry.path, revision=pin.commit, endpoint=endpoint())
@@ -257,7 +271,26 @@ def download_pinned(pin: Pin, entry: FileEntry, cache: Path, local: Path | None 
         else:  # as huggingface_hub does without symlinks: a real file in the snapshot
             shutil.copyfile(blob, tmp_link)
         os.replace(tmp_link, link)
-    return check_file(link, entry)
+    check = check_file(link, entry)
+    return Check(check.path, entry, check.status, "linked") if linked and check.ok else check
+
+
+def _link_twin(blob: Path, entry: FileEntry, twins: Sequence[Path]) -> bool:
+    """Hard-link ``blob`` from another spelling's cache folder when that one holds it verified.
+    A hard link, not a symlink: removing a tampered file under one name leaves the other's."""
+    for twin in twins:
+        candidate = twin / "blobs" / blob.name
+        try:
+            if candidate.stat().st_size != entry.size or not check_file(candidate, entry).ok:
+                continue
+            tmp = blob.with_name(f"{blob.name}.{os.getpid()}.{threading.get_ident()}.link")
+            tmp.unlink(missing_ok=True)
+            os.link(candidate, tmp)
+            os.replace(tmp, blob)
+            return True
+        except OSError:
+            continue  # another file system, or links refused: download it
+    return False
 
 
 def _xet_ready(pin: Pin, headers: dict[str, str]) -> tuple[Any, dict[str, str]] | None:
@@ -325,7 +358,7 @@ def pin_ref(cache: Path, pin: Pin) -> None:
     a bundle's commit silently, and two bundles pinning different commits would fight over it.
     """
     assert pin.commit is not None
-    refs = cache / ("models--" + pin.id.replace("/", "--")) / "refs" / "bundler"
+    refs = repo_folder(cache, pin.id) / "refs" / "bundler"
     refs.mkdir(parents=True, exist_ok=True)
     write_atomic(refs / pin.commit, pin.commit.encode())
 
@@ -339,8 +372,6 @@ def _use_symlinks(directory: Path) -> bool:
         return _SYMLINKS_OK[directory]
     # Unique per thread: parallel downloads probe one snapshot directory at the same moment, and
     # a shared name made one of them see the other's probe, fail, and copy instead of linking.
-    import threading
-
     probe = directory / f".bundler-symlink-probe-{os.getpid()}-{threading.get_ident()}"
     try:
         probe.unlink(missing_ok=True)
@@ -371,6 +402,14 @@ def fetch(
     result: PullResult, pins: list[Pin], *, jobs: int, verify_only: bool, progress: Progress | None
 ) -> None:
     todo: list[tuple[Pin, FileEntry, Path]] = []
+    # Spellings of one repository (the Hub's ids ignore case; ``hub_id`` names a renamed one):
+    # each keeps its own cache folder, where its loaders look, but a blob is fetched once.
+    spellings: dict[str, list[Path]] = {}
+    for pin in pins:
+        folders = spellings.setdefault((pin.hub_id or pin.id).lower(), [])
+        for rid in (pin.id, pin.hub_id):
+            if rid and repo_folder(result.cache, rid) not in folders:
+                folders.append(repo_folder(result.cache, rid))
     for pin in pins:
         if not verify_only:
             pin_ref(result.cache, pin)
@@ -405,11 +444,26 @@ def fetch(
     disable_progress_bars()  # ours are per file, on stderr; theirs would interleave
     hf_logging.set_verbosity_error()  # its retry warnings; failures are reported once, below
 
+    def twins(pin: Pin) -> list[Path]:
+        own = repo_folder(result.cache, pin.id)
+        return [f for f in spellings[(pin.hub_id or pin.id).lower()] if f != own]
+
+    # A blob that another spelling in this pull fetches too waits for that download, then is linked;
+    # the Hub's own spelling (no hub_id) is the one that downloads.
+    first: dict[tuple[str, str], str] = {}
+    later: list[tuple[Pin, FileEntry, Path]] = []
+    for t in sorted(todo, key=lambda t: t[0].hub_id is not None):
+        pin, entry = t[0], t[1]
+        owner = first.setdefault(((pin.hub_id or pin.id).lower(), entry.hash), pin.id)
+        if owner != pin.id:
+            todo.remove(t)
+            later.append(t)
+
     def one(pin: Pin, entry: FileEntry, path: Path) -> tuple[Pin, FileEntry, Check | None, str | None]:
         if progress:
             progress("start", pin, entry)
         try:
-            check = download_pinned(pin, entry, result.cache, local.get((pin.key, entry.path)))
+            check = download_pinned(pin, entry, result.cache, local.get((pin.key, entry.path)), twins(pin))
         except Exception as e:  # noqa: BLE001 - reported per file below
             from .hub import hub_error
 
@@ -421,22 +475,29 @@ def fetch(
         return pin, entry, check, None
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(one, *t) for t in todo]
-        for fut in as_completed(futures):
-            pin, entry, check, error = fut.result()
-            if error is not None:
-                result.failures.append({"model": pin.id, "commit": pin.commit, "path": entry.path, "problem": error, "expected": entry.hash, "actual": None})
-                if progress:
-                    progress("failed", pin, entry)
-            elif check is not None and not check.ok:
-                remove_cached(check.path)
-                result.failures.append(_failure(pin, check, "downloaded file does not match its pin (removed)"))
-                if progress:
-                    progress("failed", pin, entry)
-            else:
-                result.downloaded.append((pin, entry))
-                if progress:
-                    progress("done", pin, entry)
+        for batch in (todo, later):
+            for fut in as_completed([pool.submit(one, *t) for t in batch]):
+                _record(result, *fut.result(), progress)
+
+
+def _record(result: PullResult, pin: Pin, entry: FileEntry, check: Check | None, error: str | None, progress: Progress | None) -> None:
+    if error is not None:
+        result.failures.append({"model": pin.id, "commit": pin.commit, "path": entry.path, "problem": error, "expected": entry.hash, "actual": None})
+        if progress:
+            progress("failed", pin, entry)
+    elif check is not None and not check.ok:
+        remove_cached(check.path)
+        result.failures.append(_failure(pin, check, "downloaded file does not match its pin (removed)"))
+        if progress:
+            progress("failed", pin, entry)
+    elif check is not None and check.actual == "linked":
+        result.linked.append(f"{pin.id}/{entry.path}")
+        if progress:
+            progress("done", pin, entry)
+    else:
+        result.downloaded.append((pin, entry))
+        if progress:
+            progress("done", pin, entry)
 
 
 def land_store_models(result: PullResult, pins: list[Pin]) -> None:

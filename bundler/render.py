@@ -91,7 +91,7 @@ def inspect_table(m: Manifest, report=None) -> None:
         models.add_column(col, overflow="fold")
     for p in m.pins:
         models.add_row(
-            p.source, p.id, p.revision or "-", p.short, str(len(p.files)), human_size(p.size)
+            p.source, p.id if p.hub_id is None else f"{p.id} (Hub: {p.hub_id})", p.revision or "-", p.short, str(len(p.files)), human_size(p.size)
         )
     console.print(models)
     if report is not None:

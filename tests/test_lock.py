@@ -342,6 +342,19 @@ def test_a_repo_id_the_hub_knows_by_another_name_is_pinned_with_a_warning(hub, t
     ours = entries(tmp_path / "svc" / "bundler.lock")[f"{spelling}@v1.0"]
     theirs = entries(tmp_path / "canonical" / "bundler.lock")["acme/embed-small@v1.0"]
     assert ours["commit"] == theirs["commit"] and ours["files"] == theirs["files"]
+    assert ours["hub_id"] == "acme/embed-small" and "hub_id" not in theirs  # recorded only where it differs
+    again = run_cli("lock", str(svc), "--check")  # the recorded id is read back and kept
+    assert again.code == 0, again.stderr
+
+
+def test_a_hub_id_in_a_lock_is_validated_like_any_id(tmp_path):
+    from bundler.lock import loads
+
+    lock = (FIXTURES / "lock" / "golden.lock").read_text()
+    bad = lock.replace('id = "acme/embed-small"\n', 'id = "acme/embed-small"\nhub_id = "../../etc"\n', 1)
+    assert bad != lock
+    with pytest.raises(UsageError, match=r"bundler.lock: model entry 1 is malformed .*bad Hub id '\.\./\.\./etc'"):
+        loads(bad, "bundler.lock")
 
 
 def test_a_gated_repo_with_a_token_lacking_access_says_so(hub, tmp_path, monkeypatch):

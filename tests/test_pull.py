@@ -493,3 +493,55 @@ def test_parallel_downloads_agree_that_symlinks_work(tmp_path):
             t.join()
         assert results == [True] * 8, f"round {i}: {results}"
         assert [p.name for p in directory.iterdir()] == []  # no probe left behind
+
+
+TWO_SPELLINGS = '''
+import bundler
+from bundler import HuggingFaceModel
+
+
+@bundler.service
+class Twins:
+    a = HuggingFaceModel("acme/embed-small", revision="v1.0", include=["*.json", "*.safetensors"])
+    b = HuggingFaceModel("ACME/Embed-Small", revision="v1.0", include=["*.json", "*.safetensors"])
+'''
+
+
+def test_two_spellings_of_one_repo_are_downloaded_once_and_linked(hub, tmp_path):
+    svc = make_project(tmp_path / "twins", TWO_SPELLINGS)
+    built = build(svc, output=tmp_path / "twins.bundle.tar")
+    pins = {p.id: p for p in built.manifest.pins}
+    assert pins["ACME/Embed-Small"].hub_id == "acme/embed-small" and pins["acme/embed-small"].hub_id is None
+    hub.ranges.clear()
+    res = run_cli("pull", str(built.path), "--json", "--to", str(tmp_path / "deploy"))
+    assert res.code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["downloaded"]["files"] == 3
+    assert sorted(out["linked"]) == ["ACME/Embed-Small/config.json", "ACME/Embed-Small/model.safetensors", "ACME/Embed-Small/tokenizer.json"]
+    assert sorted(p for p, _ in hub.ranges) == ["config.json", "model.safetensors", "tokenizer.json"]  # each fetched once
+    commit = embed_commit()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        ours, twin = (snapshot_dir(cache(), rid, commit) / name for rid in ("acme/embed-small", "ACME/Embed-Small"))
+        assert twin.read_bytes() == ours.read_bytes()
+        assert os.stat(twin).st_ino == os.stat(ours).st_ino  # one blob, two names
+    # Tampering with one spelling's blob in place is caught for both (one inode), and removing
+    # it under one name leaves the other name's file for a re-fetch to replace.
+    blob = snapshot_dir(cache(), "ACME/Embed-Small", commit) / "model.safetensors"
+    os.unlink(blob.resolve())
+    again = run_cli("pull", str(built.path), "--json", "--to", str(tmp_path / "deploy"))
+    assert again.code == 0, again.stderr
+    assert json.loads(again.stdout)["linked"] == ["ACME/Embed-Small/model.safetensors"]
+    assert blob.read_bytes() == (FIXTURES / "hub/acme/embed-small/1/model.safetensors").read_bytes()
+
+
+def test_a_spelling_whose_twin_is_already_cached_is_linked_not_downloaded(bundle, hub, tmp_path):
+    assert run_cli("pull", str(bundle)).code == 0  # acme/embed-small is in the cache now
+    svc = make_project(tmp_path / "other", SERVICE.replace('"acme/embed-small"', '"Acme/Embed-Small"'))
+    other = build(svc, output=tmp_path / "other.bundle.tar")
+    hub.ranges.clear()
+    res = run_cli("pull", str(other.path), "--to", str(tmp_path / "deploy"))
+    assert res.code == 0, res.stderr
+    assert "0 files downloaded (0 B), 0 already cached, 3 linked from another spelling of their repository" in res.stderr
+    assert hub.ranges == []
+    snap = snapshot_dir(cache(), "Acme/Embed-Small", embed_commit())
+    assert (snap / "model.safetensors").read_bytes() == (FIXTURES / "hub/acme/embed-small/1/model.safetensors").read_bytes()
