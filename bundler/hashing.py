@@ -210,3 +210,80 @@ class HashingWriter:
     def digest(self) -> str:
         self.close()
         return f"{self.algorithm}:{self.h.hexdigest()}"
+
+
+class RegionHasher:
+    """Hashes a file in order while its regions are written in any order (hf_xet's unordered
+    stream): a second thread reads back each newly contiguous stretch, from the page cache, and
+    hashes it. The hash runs beside the download, and memory stays flat however far ahead the
+    out-of-order regions are. Bytes already in the file before ``start`` are hashed first.
+
+    ``frontier`` is the end of the contiguous written prefix; ``on_frontier`` is told each time it
+    moves (so a killed download can be resumed from bytes known to be there, not from holes).
+    """
+
+    def __init__(self, path: str, algorithm: str, size: int, start: int = 0, on_frontier=None) -> None:
+        self.algorithm = algorithm
+        self.size = size
+        self.frontier = start
+        self.hashed = 0
+        self._h = new_hasher(algorithm, size)
+        self._ends: dict[int, int] = {}  # start -> end of regions written beyond the frontier
+        self._on_frontier = on_frontier
+        self._cond = threading.Condition()
+        self._stop = False
+        self._error: BaseException | None = None
+        # Unbuffered positional reads: a buffered reader would keep bytes it read ahead of the
+        # frontier (a hole then) and hand them out later as if they were the data written since.
+        self._fd = os.open(path, os.O_RDONLY)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def check(self, offset: int, length: int) -> None:
+        """Refuse a region before it is written: one that overlaps another or passes the end."""
+        if offset < self.frontier or offset in self._ends or offset + length > self.size:
+            raise ValueError(f"a region at byte {offset} ({length} bytes) overlaps another or passes the end ({self.size})")
+
+    def wrote(self, offset: int, length: int) -> None:
+        """The region is in the file now (checked with ``check`` before it was written)."""
+        with self._cond:
+            self._ends[offset] = offset + length
+            moved = False
+            while self.frontier in self._ends:
+                self.frontier = self._ends.pop(self.frontier)
+                moved = True
+            if moved:
+                self._cond.notify()
+        if moved and self._on_frontier is not None:
+            self._on_frontier(self.frontier)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while self.frontier == self.hashed and not self._stop:
+                        self._cond.wait()
+                    target = self.frontier
+                    if target == self.hashed:
+                        return
+                while self.hashed < target:
+                    chunk = os.pread(self._fd, min(CHUNK, target - self.hashed), self.hashed)
+                    if not chunk:
+                        raise ValueError(f"the file ended at byte {self.hashed}, before {target}")
+                    self._h.update(chunk)
+                    self.hashed += len(chunk)
+        except BaseException as e:  # noqa: BLE001 - handed to finish()
+            self._error = e
+
+    def finish(self) -> str:
+        """Wait until everything written so far is hashed; ``algo:hex`` of those bytes."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._error is not None:
+            raise self._error
+        return f"{self.algorithm}:{self._h.hexdigest()}"
