@@ -229,43 +229,38 @@ def download_pinned(
             # A Range from the very first request: the Hub's bridge answers a plain GET of a file
             # over 50 GB with 400. http_get moves the start when it resumes or retries.
             headers["Range"] = "bytes=0-"
-            from .xet import cut_to_contiguous
-
-            cut_to_contiguous(str(partial))  # a killed Xet download: resume after its written prefix only
-            digest = None
             if local is not None:
                 partial.unlink(missing_ok=True)  # a local copy is cheap to redo whole
-            elif entry.xet:
-                digest = _xet_download(pin, entry, partial, headers)
-            if digest is None:
-                with open(partial, "ab") as f:
-                    done = f.tell()
-                    if done > entry.size:
-                        f.truncate(0)
-                        done = 0
-                    # Hash while writing: verification costs no second read of the file.
-                    writer = HashingWriter(f, entry.hash.partition(":")[0], entry.size)
-                    try:
-                        if local is not None:
-                            with open(local, "rb") as src:
-                                shutil.copyfileobj(src, writer, 4 << 20)
-                        elif done < entry.size:
+            elif entry.xet and not (partial.exists() and partial.stat().st_size):
+                _xet_fetch(pin, entry, partial, headers)  # whole file, hashed below like bytes already here
+            with open(partial, "ab") as f:
+                done = f.tell()
+                if done > entry.size:
+                    f.truncate(0)
+                    done = 0
+                # Hash while writing: verification costs no second read of the file.
+                writer = HashingWriter(f, entry.hash.partition(":")[0], entry.size)
+                try:
+                    if local is not None:
+                        with open(local, "rb") as src:
+                            shutil.copyfileobj(src, writer, 4 << 20)
+                    elif done < entry.size:
+                        if not (entry.xet and _xet_download(pin, entry, writer, done, headers)):
                             # No expected_size: the size is checked here, the same way for every
                             # source; a network failure propagates and leaves the partial file to
                             # resume from (after a failed Xet attempt too: from where it stopped).
                             http_get(url, writer, resume_size=writer.tell(), headers=headers)
-                        # else every byte is here already (a range request would only get 416):
-                        # the writer hashed them, and they are verified below like any download.
-                    except TooLarge:
-                        partial.unlink(missing_ok=True)
-                        return Check(link, entry, "mismatch", f"more than {entry.size} bytes")
-                    finally:
-                        writer.close()
-                digest = writer.digest
+                    # else every byte is here already (a range request would only get 416):
+                    # the writer hashed them, and they are verified below like any download.
+                except TooLarge:
+                    partial.unlink(missing_ok=True)
+                    return Check(link, entry, "mismatch", f"more than {entry.size} bytes")
+                finally:
+                    writer.close()
             got = partial.stat().st_size
-            if got != entry.size or digest != entry.hash:
+            if got != entry.size or writer.digest != entry.hash:
                 partial.unlink(missing_ok=True)
-                return Check(link, entry, "mismatch", f"size {got}" if got != entry.size else digest)
+                return Check(link, entry, "mismatch", f"size {got}" if got != entry.size else writer.digest)
             os.chmod(partial, 0o644)
             os.replace(partial, blob)
             remember(blob, entry)
@@ -312,24 +307,46 @@ def _xet_ready(pin: Pin, headers: dict[str, str]) -> tuple[Any, dict[str, str]] 
     return xet.connect(xet.token_url(endpoint() or constants.ENDPOINT, pin.id, pin.commit or ""), auth), auth
 
 
-def _xet_download(pin: Pin, entry: FileEntry, partial: Path, headers: dict[str, str]) -> str | None:
-    """Fetch the rest of a Xet-backed file into ``partial`` with hf_xet, hashed as it arrives;
-    the digest of the whole file, or None when Xet is not to be used or fails. After a failure the
-    bytes known to be written are kept, and the caller goes on over plain HTTP from there."""
+def _xet_fetch(pin: Pin, entry: FileEntry, partial: Path, headers: dict[str, str]) -> None:
+    """Have hf_xet write the whole file at ``partial``; on any failure leave nothing there, so
+    the HTTP path starts clean. What it wrote is hashed by the caller before it is trusted."""
     from . import xet
 
     try:
-        done = partial.stat().st_size if partial.exists() else 0
-        if done >= entry.size:
-            return None  # every byte is here (or too many): the plain path checks them
         ready = _xet_ready(pin, headers)
         if ready is None:
-            return None
+            return
         conn, auth = ready
-        return xet.download(conn, entry.xet or "", entry.size, str(partial), done, auth, entry.hash.partition(":")[0])
+        xet.fetch_file(conn, entry.xet or "", entry.size, str(partial), auth)
+        if partial.stat().st_size != entry.size:
+            raise ValueError(f"hf_xet wrote {partial.stat().st_size} of {entry.size} bytes")
+    except Exception as e:  # noqa: BLE001 - any hf_xet or token failure: plain HTTP takes over
+        partial.unlink(missing_ok=True)
+        print(f"note: {pin.id} {entry.path}: Xet download failed ({type(e).__name__}: {e}); continuing over HTTP", file=sys.stderr)
+
+
+def _xet_download(pin: Pin, entry: FileEntry, writer: Any, done: int, headers: dict[str, str]) -> bool:
+    """Resume a Xet-backed file with hf_xet's ordered stream from byte ``done`` on, through
+    ``writer`` (which hashes every byte). False, with the bytes written so far kept, when hf_xet
+    is missing or fails: the caller goes on over plain HTTP from there."""
+    from . import xet
+    from .hashing import TooLarge
+
+    try:
+        ready = _xet_ready(pin, headers)
+        if ready is None:
+            return False
+        conn, auth = ready
+        for chunk in xet.stream(conn, entry.xet or "", entry.size, done, auth):
+            writer.write(chunk)
+        if writer.tell() != entry.size:
+            raise ValueError(f"the stream ended after {writer.tell()} of {entry.size} bytes")
+        return True
+    except TooLarge:
+        raise
     except Exception as e:  # noqa: BLE001 - any hf_xet or token failure: plain HTTP takes over
         print(f"note: {pin.id} {entry.path}: Xet download failed ({type(e).__name__}: {e}); continuing over HTTP", file=sys.stderr)
-        return None
+        return False
 
 
 def pin_ref(cache: Path, pin: Pin) -> None:

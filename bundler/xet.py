@@ -2,18 +2,16 @@
 huggingface_hub on x86_64 and arm64): parallel range fetches of deduplicated chunks, the path
 ``hf download`` takes.
 
-hf_xet's unordered stream hands over each region as soon as it is fetched; bundler writes it in
-place and hashes the file in order on a second thread as the written prefix grows, so the pin is
-checked beside the download, not after it. A partial file left by a killed pull is resumed from
-the bytes known to be on disk (``start=``). So what makes bundler's pull better than ``hf
-download`` holds here too: no unverified byte enters the cache (hf_xet itself checks nothing it
-reassembles), resume, the standard cache layout. Without a usable ``hf_xet`` (missing, too old)
-the caller falls back to plain HTTP.
+A fresh file is written by hf_xet's own parallel writer and then hashed against the pin (from the
+page cache) before it enters the cache; a partial file left by a killed pull is resumed with an
+ordered stream from the bytes already on disk (``start=``) through bundler's hashing writer. So
+what makes bundler's pull better than ``hf download`` holds here too: no unverified byte enters
+the cache (hf_xet itself checks nothing it reassembles), resume, the standard cache layout. Without a usable ``hf_xet`` (missing, too old) the
+caller falls back to plain HTTP.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -22,7 +20,6 @@ from typing import Any
 _session: Any = None
 _session_lock = threading.Lock()
 _tokens: dict[str, "Connection"] = {}
-CONTIGUOUS = ".contiguous"  # beside a partial file: where its written prefix ends
 
 
 @dataclass(frozen=True)
@@ -38,9 +35,7 @@ def available() -> bool:
         import hf_xet
     except ImportError:
         return False
-    return all(hasattr(hf_xet, n) for n in ("XetSession", "XetFileInfo")) and hasattr(
-        getattr(hf_xet, "XetDownloadStreamGroup", None), "download_unordered_stream"
-    )
+    return all(hasattr(hf_xet, n) for n in ("XetSession", "XetFileInfo"))
 
 
 def token_url(hub: str, repo_id: str, commit: str) -> str:
@@ -84,69 +79,18 @@ def _group(kind: str, conn: Connection, headers: dict[str, str]) -> Any:
     )
 
 
-def download(conn: Connection, xet_hash: str, size: int, dest: str, start: int, headers: dict[str, str], algorithm: str) -> str:
-    """Bytes ``start``.. of the file written into ``dest`` as hf_xet's unordered stream delivers
-    them (its parallel fetches, no waiting for order), each region hashed in file order beside the
-    download; returns the ``algo:hex`` of the whole file, bytes before ``start`` included.
-
-    While it runs, ``dest + CONTIGUOUS`` holds the end of the prefix known to be written; on a
-    failure ``dest`` is cut back to that prefix. So a resume, by Xet or HTTP, goes on from bytes
-    that are there, never from a hole.
-    """
+def fetch_file(conn: Connection, xet_hash: str, size: int, dest: str, headers: dict[str, str]) -> None:
+    """The whole file written to ``dest`` by hf_xet itself (its parallel writer: no copy through
+    Python). The caller hashes it before trusting it."""
     import hf_xet
 
-    from .hashing import RegionHasher
-
-    mark = dest + CONTIGUOUS
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT, 0o644)
-    mark_fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    # Fixed width, rewritten in place: a killed process leaves one whole number behind.
-    record = lambda end: os.pwrite(mark_fd, b"%020d" % end, 0)  # noqa: E731
-    record(start)
-    os.ftruncate(fd, start)
-    hasher = RegionHasher(dest, algorithm, size, start, on_frontier=record)
-    try:
-        group = _group("new_download_stream_group", conn, headers)
-        for offset, chunk in group.download_unordered_stream(hf_xet.XetFileInfo(xet_hash, size), start=start or None):
-            at = start + offset  # offsets count from the start of the range asked for
-            hasher.check(at, len(chunk))  # an overlap or bytes past the pinned size: refused unwritten
-            view, pos = memoryview(chunk), at
-            while view:
-                n = os.pwrite(fd, view, pos)
-                view, pos = view[n:], pos + n
-            hasher.wrote(at, len(chunk))
-            if hasher.frontier == size:
-                break
-        digest = hasher.finish()
-        if hasher.frontier != size:
-            raise ValueError(f"the stream ended after {hasher.frontier} contiguous bytes of {size}")
-    except BaseException:
-        try:
-            hasher.finish()
-        except Exception:  # noqa: BLE001 - the first error is the one to report
-            pass
-        os.ftruncate(fd, hasher.frontier)
-        raise
-    finally:
-        os.close(fd)
-        os.close(mark_fd)
-    os.unlink(mark)
-    return digest
+    group = _group("new_file_download_group", conn, headers)
+    group.start_download_file(hf_xet.XetFileInfo(xet_hash, size), dest)
+    group.wait_to_finish()
 
 
-def cut_to_contiguous(dest: str) -> None:
-    """After a killed Xet download: cut ``dest`` back to the prefix its mark says was written."""
-    mark = dest + CONTIGUOUS
-    try:
-        with open(mark, "rb") as f:
-            end = int(f.read(20) or b"0")
-    except FileNotFoundError:
-        return
-    except ValueError:
-        end = 0
-    try:
-        if os.path.getsize(dest) > end:
-            os.truncate(dest, end)
-    except FileNotFoundError:
-        pass
-    os.unlink(mark)
+def stream(conn: Connection, xet_hash: str, size: int, start: int, headers: dict[str, str]) -> Any:
+    """The file's bytes from ``start``, in order, as an iterator of chunks (to resume)."""
+    import hf_xet
+
+    return _group("new_download_stream_group", conn, headers).download_stream(hf_xet.XetFileInfo(xet_hash, size), start=start or None)

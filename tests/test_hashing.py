@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from bundler.hashing import PIPELINE_MIN, Hashers, HashingWriter, RegionHasher, TooLarge
+from bundler.hashing import PIPELINE_MIN, Hashers, HashingWriter, TooLarge
 
 DATA = os.urandom(PIPELINE_MIN + (5 << 20) + 3)  # large enough for the hash thread
 
@@ -76,38 +76,3 @@ def test_busy_pipelines_hash_inline_and_agree(monkeypatch):
     c = Hashers([hashlib.sha256()], len(DATA))
     assert c._thread is not None, "a finished pipeline gives its slot back"
     c.finish()
-
-
-def test_regions_written_out_of_order_hash_in_file_order(tmp_path):
-    path = tmp_path / "f"
-    head = 1000
-    path.write_bytes(DATA[:head])  # bytes already on disk: hashed first
-    seen = []
-    h = RegionHasher(str(path), "sha256", len(DATA), head, on_frontier=seen.append)
-    cuts = [head, 9 << 20, 9 << 20 | 5, 20 << 20, len(DATA)]
-    regions = list(zip(cuts, cuts[1:]))
-    with open(path, "r+b") as f:
-        for start, end in reversed(regions):  # the last region first, the first one last
-            h.check(start, end - start)
-            f.seek(start)
-            f.write(DATA[start:end])
-            f.flush()
-            h.wrote(start, end - start)
-            assert h.frontier == (head if start != head else len(DATA))
-    assert h.finish() == "sha256:" + hashlib.sha256(DATA).hexdigest()
-    assert seen == [len(DATA)]  # the prefix moved once, when the first region closed the gap
-
-
-def test_a_region_that_overlaps_or_passes_the_end_is_refused_before_it_is_written(tmp_path):
-    path = tmp_path / "f"
-    path.write_bytes(b"")
-    h = RegionHasher(str(path), "sha256", 100)
-    with open(path, "r+b") as f:
-        f.write(b"a" * 40)
-    h.wrote(0, 40)
-    with pytest.raises(ValueError, match="overlaps another or passes the end"):
-        h.check(20, 10)
-    with pytest.raises(ValueError, match="overlaps another or passes the end"):
-        h.check(90, 11)
-    assert h.frontier == 40
-    assert h.finish() == "sha256:" + hashlib.sha256(b"a" * 40).hexdigest()  # what is there, in order

@@ -92,25 +92,6 @@ def test_a_partial_file_is_resumed_through_xet_from_the_bytes_on_disk(bundle, xe
     assert "model.safetensors" in res.stderr and not (blobs / sha).exists()
 
 
-def test_a_killed_xet_download_resumes_after_its_written_prefix_not_from_its_holes(bundle, xet_hub, tmp_path):
-    """Regions arrive out of order, so a killed download can leave a file longer than what is
-    known to be written; the `.contiguous` mark beside it says where that prefix ends."""
-    (model,) = tomllib.loads((tmp_path / "proj" / "bundler.lock").read_text())["model"]
-    entry = next(f for f in model["files"] if f["path"] == "model.safetensors")
-    sha = entry["hash"].partition(":")[2]
-    data = xet_hub.blob_by_sha256(sha)[1].data
-    blobs = cache(tmp_path) / "models--acme--embed-small" / "blobs"
-    blobs.mkdir(parents=True)
-    partial = blobs / f"{sha}.bundler-partial"
-    partial.write_bytes(data[:200] + b"\0" * 100 + data[300:])  # a hole where a region never landed
-    (blobs / f"{sha}.bundler-partial.contiguous").write_bytes(b"%020d" % 200)
-    res = run_cli("pull", str(bundle), env={"BUNDLER_HOME": str(tmp_path / "deploy")})
-    assert res.code == 0, res.stderr
-    assert "continuing over HTTP" not in res.stderr
-    assert (blobs / sha).read_bytes() == data
-    assert not partial.exists() and not (blobs / f"{sha}.bundler-partial.contiguous").exists()
-
-
 def test_when_hf_xet_fails_the_pull_goes_on_over_http(bundle, xet_hub, tmp_path):
     shutil.rmtree(xet_hub.xet_cas.removeprefix("local://"))  # the CAS has nothing any more
     xet_hub.cdn_requests.clear()
