@@ -308,19 +308,27 @@ def _xet_ready(pin: Pin, headers: dict[str, str]) -> tuple[Any, dict[str, str]] 
 
 
 def _xet_fetch(pin: Pin, entry: FileEntry, partial: Path, headers: dict[str, str]) -> None:
-    """Have hf_xet write the whole file at ``partial``; on any failure leave nothing there, so
-    the HTTP path starts clean. What it wrote is hashed by the caller before it is trusted."""
+    """Have hf_xet write the whole file, then move it to ``partial``; on any failure leave nothing
+    there, so the HTTP path starts clean. What it wrote is hashed by the caller before it is trusted.
+
+    hf_xet writes regions in parallel, so a killed download can leave holes: it writes under a
+    name of its own, and only a complete file becomes the partial that later pulls resume from
+    (a leftover from a killed one is discarded under the blob lock)."""
     from . import xet
 
+    fresh = partial.with_name(partial.name.replace(".bundler-partial", ".bundler-xet"))
+    fresh.unlink(missing_ok=True)
     try:
         ready = _xet_ready(pin, headers)
         if ready is None:
             return
         conn, auth = ready
-        xet.fetch_file(conn, entry.xet or "", entry.size, str(partial), auth)
-        if partial.stat().st_size != entry.size:
-            raise ValueError(f"hf_xet wrote {partial.stat().st_size} of {entry.size} bytes")
+        xet.fetch_file(conn, entry.xet or "", entry.size, str(fresh), auth)
+        if fresh.stat().st_size != entry.size:
+            raise ValueError(f"hf_xet wrote {fresh.stat().st_size} of {entry.size} bytes")
+        os.replace(fresh, partial)
     except Exception as e:  # noqa: BLE001 - any hf_xet or token failure: plain HTTP takes over
+        fresh.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
         print(f"note: {pin.id} {entry.path}: Xet download failed ({type(e).__name__}: {e}); continuing over HTTP", file=sys.stderr)
 

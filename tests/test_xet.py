@@ -92,6 +92,22 @@ def test_a_partial_file_is_resumed_through_xet_from_the_bytes_on_disk(bundle, xe
     assert "model.safetensors" in res.stderr and not (blobs / sha).exists()
 
 
+def test_a_fresh_xet_download_killed_midway_leaves_nothing_to_resume_from(bundle, xet_hub, tmp_path):
+    """hf_xet writes regions in parallel, so what a killed fresh download leaves may have holes:
+    it lives under its own name, is discarded, and never becomes a partial to resume from."""
+    (model,) = tomllib.loads((tmp_path / "proj" / "bundler.lock").read_text())["model"]
+    sha = next(f for f in model["files"] if f["path"] == "model.safetensors")["hash"].partition(":")[2]
+    data = xet_hub.blob_by_sha256(sha)[1].data
+    blobs = cache(tmp_path) / "models--acme--embed-small" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / f"{sha}.bundler-xet").write_bytes(data[:200] + b"\0" * (len(data) - 200))  # a hole at the end
+    res = run_cli("pull", str(bundle), env={"BUNDLER_HOME": str(tmp_path / "deploy")})
+    assert res.code == 0, res.stderr
+    assert "continuing over HTTP" not in res.stderr
+    assert (blobs / sha).read_bytes() == data
+    assert sorted(p.name for p in blobs.iterdir() if sha in p.name) == [sha]
+
+
 def test_when_hf_xet_fails_the_pull_goes_on_over_http(bundle, xet_hub, tmp_path):
     shutil.rmtree(xet_hub.xet_cas.removeprefix("local://"))  # the CAS has nothing any more
     xet_hub.cdn_requests.clear()
