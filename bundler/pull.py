@@ -104,7 +104,7 @@ def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
         # O_EXCL|O_NOFOLLOW into a fresh directory that bundler made and that holds no links: no
         # realpath per member is needed to keep it inside (tarfile's data filter did two each).
         expected = ExpectedMembers(manifest, shown)
-        made: set[Path] = set()
+        made: set[str] = set()
         for name, member, f in iter_members(bundle):
             entry = expected.accept(name, member.size)
             write_member(tmp, name, f, entry, executable=bool(member.mode & 0o111), made=made)
