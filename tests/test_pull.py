@@ -524,13 +524,14 @@ def test_two_spellings_of_one_repo_are_downloaded_once_and_linked(hub, tmp_path)
         ours, twin = (snapshot_dir(cache(), rid, commit) / name for rid in ("acme/embed-small", "ACME/Embed-Small"))
         assert twin.read_bytes() == ours.read_bytes()
         assert os.stat(twin).st_ino == os.stat(ours).st_ino  # one blob, two names
-    # Tampering with one spelling's blob in place is caught for both (one inode), and removing
-    # it under one name leaves the other name's file for a re-fetch to replace.
+    # Removing the blob under one name (as a tampered file is removed) leaves the other name's:
+    # the next pull links it back from there instead of downloading it.
     blob = snapshot_dir(cache(), "ACME/Embed-Small", commit) / "model.safetensors"
     os.unlink(blob.resolve())
+    hub.ranges.clear()
     again = run_cli("pull", str(built.path), "--json", "--to", str(tmp_path / "deploy"))
     assert again.code == 0, again.stderr
-    assert json.loads(again.stdout)["linked"] == ["ACME/Embed-Small/model.safetensors"]
+    assert json.loads(again.stdout)["linked"] == ["ACME/Embed-Small/model.safetensors"] and hub.ranges == []
     assert blob.read_bytes() == (FIXTURES / "hub/acme/embed-small/1/model.safetensors").read_bytes()
 
 
