@@ -39,6 +39,7 @@ class Check:
     entry: FileEntry
     status: str  # "ok" | "missing" | "mismatch"
     actual: str | None = None  # the hash (or size) found, on a mismatch
+    linked: bool = False  # placed by a hard link to another spelling's verified blob, not fetched
 
     @property
     def ok(self) -> bool:

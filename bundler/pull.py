@@ -190,7 +190,7 @@ def download_pinned(
     With ``local`` (a file a bundle carries, from ``--embed-hub``) the bytes come from there
     instead of the network, through the same checks and placement. ``twins`` are the cache
     folders of other spellings of the same repository: a verified blob there is hard-linked
-    (``Check.actual`` is then ``"linked"``), not downloaded again.
+    (``Check.linked``), not downloaded again.
 
     huggingface_hub 2.x downloads to a process-unique temporary file that it discards when
     interrupted, so ``hf_hub_download`` can't resume a killed pull. The same client still does the
@@ -272,7 +272,7 @@ def download_pinned(
             shutil.copyfile(blob, tmp_link)
         os.replace(tmp_link, link)
     check = check_file(link, entry)
-    return Check(check.path, entry, check.status, "linked") if linked and check.ok else check
+    return Check(check.path, entry, check.status, linked=True) if linked and check.ok else check
 
 
 def _link_twin(blob: Path, entry: FileEntry, twins: Sequence[Path]) -> bool:
@@ -414,7 +414,7 @@ def fetch(
     # each keeps its own cache folder, where its loaders look, but a blob is fetched once.
     spellings: dict[str, list[Path]] = {}
     for pin in pins:
-        folders = spellings.setdefault((pin.hub_id or pin.id).lower(), [])
+        folders = spellings.setdefault(_repo_key(pin), [])
         for rid in (pin.id, pin.hub_id):
             if rid and repo_folder(result.cache, rid) not in folders:
                 folders.append(repo_folder(result.cache, rid))
@@ -454,7 +454,7 @@ def fetch(
 
     def twins(pin: Pin) -> list[Path]:
         own = repo_folder(result.cache, pin.id)
-        return [f for f in spellings[(pin.hub_id or pin.id).lower()] if f != own]
+        return [f for f in spellings[_repo_key(pin)] if f != own]
 
     # A blob that another spelling in this pull fetches too waits for that download, then is linked;
     # the Hub's own spelling (no hub_id) is the one that downloads.
@@ -462,7 +462,7 @@ def fetch(
     later: list[tuple[Pin, FileEntry, Path]] = []
     for t in sorted(todo, key=lambda t: t[0].hub_id is not None):
         pin, entry = t[0], t[1]
-        owner = first.setdefault(((pin.hub_id or pin.id).lower(), entry.hash), pin.id)
+        owner = first.setdefault((_repo_key(pin), entry.hash), pin.id)
         if owner != pin.id:
             todo.remove(t)
             later.append(t)
@@ -488,6 +488,11 @@ def fetch(
                 _record(result, *fut.result(), progress)
 
 
+def _repo_key(pin: Pin) -> str:
+    """One key for every spelling of a repository: the Hub's own id, in the Hub's case-blind way."""
+    return (pin.hub_id or pin.id).lower()
+
+
 def _record(result: PullResult, pin: Pin, entry: FileEntry, check: Check | None, error: str | None, progress: Progress | None) -> None:
     if error is not None:
         result.failures.append({"model": pin.id, "commit": pin.commit, "path": entry.path, "problem": error, "expected": entry.hash, "actual": None})
@@ -498,7 +503,7 @@ def _record(result: PullResult, pin: Pin, entry: FileEntry, check: Check | None,
         result.failures.append(_failure(pin, check, "downloaded file does not match its pin (removed)"))
         if progress:
             progress("failed", pin, entry)
-    elif check is not None and check.actual == "linked":
+    elif check is not None and check.linked:
         result.linked.append(f"{pin.id}/{entry.path}")
         if progress:
             progress("done", pin, entry)
