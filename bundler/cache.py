@@ -28,9 +28,14 @@ def hub_cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(home).expanduser() / "hub"
 
 
+def repo_folder(cache: Path, repo_id: str) -> Path:
+    """huggingface_hub's folder for ``repo_id`` in a cache (``blobs/``, ``snapshots/``, ``refs/``)."""
+    return cache / ("models--" + repo_id.replace("/", "--"))
+
+
 def snapshot_dir(cache: Path, repo_id: str, commit: str) -> Path:
     """Where huggingface_hub keeps the files of ``repo_id`` at ``commit`` (its own layout)."""
-    return cache / ("models--" + repo_id.replace("/", "--")) / "snapshots" / commit
+    return repo_folder(cache, repo_id) / "snapshots" / commit
 
 
 @dataclass(frozen=True)

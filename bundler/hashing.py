@@ -181,9 +181,7 @@ class HashingWriter:
         # A source that sends more than the pinned size is wrong, however long it would go on.
         if self.f.tell() + len(data) > self.size:
             raise TooLarge(f"more than the expected {self.size} bytes")
-        if type(data) is not bytes:
-            data = bytes(data)  # the same bytes go to the hash thread and the file
-        self.hashers.update(data)
+        self.hashers.update(data)  # copied there first if it could change under the hash thread
         return self.f.write(data)
 
     def close(self) -> None:

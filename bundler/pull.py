@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .atomic import write_atomic
-from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, snapshot_dir
+from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, repo_folder, snapshot_dir
 from .errors import BundlerError, ProblemFound, UsageError
 from .manifest import MANIFEST_NAME, Manifest, hub_model_dir
 from .pins import FileEntry, Pin
@@ -178,10 +178,6 @@ def _publish(tmp: Path, dest: Path) -> None:
 
 
 # --- Hub files ----------------------------------------------------------------------------------
-def repo_folder(cache: Path, repo_id: str) -> Path:
-    return cache / ("models--" + repo_id.replace("/", "--"))
-
-
 def download_pinned(
     pin: Pin, entry: FileEntry, cache: Path, local: Path | None = None, twins: Sequence[Path] = ()
 ) -> Check:
@@ -459,13 +455,11 @@ def fetch(
     # A blob that another spelling in this pull fetches too waits for that download, then is linked;
     # the Hub's own spelling (no hub_id) is the one that downloads.
     first: dict[tuple[str, str], str] = {}
+    now: list[tuple[Pin, FileEntry, Path]] = []
     later: list[tuple[Pin, FileEntry, Path]] = []
     for t in sorted(todo, key=lambda t: t[0].hub_id is not None):
-        pin, entry = t[0], t[1]
-        owner = first.setdefault((_repo_key(pin), entry.hash), pin.id)
-        if owner != pin.id:
-            todo.remove(t)
-            later.append(t)
+        owner = first.setdefault((_repo_key(t[0]), t[1].hash), t[0].id)
+        (now if owner == t[0].id else later).append(t)
 
     def one(pin: Pin, entry: FileEntry, path: Path) -> tuple[Pin, FileEntry, Check | None, str | None]:
         if progress:
@@ -483,7 +477,7 @@ def fetch(
         return pin, entry, check, None
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for batch in (todo, later):
+        for batch in (now, later):
             for fut in as_completed([pool.submit(one, *t) for t in batch]):
                 _record(result, *fut.result(), progress)
 
