@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
@@ -41,7 +40,9 @@ def _main(
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    from .jsontext import json_text
+
+    sys.stdout.write(json_text(data) + "\n")
 
 
 def render_error(e: BundlerError) -> None:

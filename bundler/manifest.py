@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from .errors import UsageError
+from .jsontext import json_text
 from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path, safe_paths
 
 #: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
@@ -137,7 +138,7 @@ class Manifest:
         indented for reading, with each file entry on one line written by Python's C encoder:
         20,000 sources take milliseconds (a pure-Python YAML emitter took seconds, and ``indent``
         turns off the C encoder), and the bytes never depend on how PyYAML was installed."""
-        return (_dump(self.data, 0) + "\n").encode("utf-8")
+        return (json_text(self.data, 1) + "\n").encode("utf-8")
 
     def to_json(self) -> dict[str, Any]:
         return {**self.data, "digest": self.digest}
@@ -145,36 +146,6 @@ class Manifest:
 
 _FILE_KEYS = {"path", "size", "hash"}
 _BLAKE3 = re.compile(r"blake3:[0-9a-f]{64}\Z")
-_LINE_KEYS = _FILE_KEYS | {"xet"}
-
-
-_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
-
-
-def _file_line(f: dict[str, Any]) -> str:
-    """One file entry as ``json.dumps`` writes it, without its per-call cost where nothing in
-    it needs escaping (the common case)."""
-    path, size, hash_ = f.get("path"), f.get("size"), f.get("hash")
-    if (list(f) == ["path", "size", "hash"] and type(path) is str and type(size) is int and type(hash_) is str
-            and not _NEEDS_ESCAPE.search(path) and not _NEEDS_ESCAPE.search(hash_)):
-        return f'{{"path": "{path}", "size": {size}, "hash": "{hash_}"}}'
-    return json.dumps(f, ensure_ascii=False)
-
-
-def _dump(v: Any, level: int) -> str:
-    pad, inner = " " * level, " " * (level + 1)
-    if isinstance(v, dict) and v:
-        items = (f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dump(x, level + 1)}" for k, x in v.items())
-        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-    if isinstance(v, list) and v:
-        if all(type(x) is dict and x.keys() <= _LINE_KEYS for x in v):  # file lists: one line each
-            items = (inner + _file_line(x) for x in v)
-        else:
-            items = (inner + _dump(x, level + 1) for x in v)
-        return "[\n" + ",\n".join(items) + f"\n{pad}]"
-    return json.dumps(v, ensure_ascii=False)
-
-
 def digest_of(data: dict[str, Any]) -> str:
     from .hashing import blake3_bytes
 

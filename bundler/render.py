@@ -1,11 +1,16 @@
-"""Human output: rich tables for the CLI (imported only when a table is printed)."""
+"""Human output: plain aligned tables for the CLI, and a progress bar for pulls on a terminal.
+
+Tables are plain text (two spaces between columns, never cut or folded): piped into a CI log
+or grep they read the same as on a terminal, and printing one does not import rich, which is
+about 60 ms of every ``inspect``. Rich draws only the live progress bar of ``pull``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from rich.console import Console
-from rich.table import Table
+import os
+import re
+import sys
+from typing import TYPE_CHECKING, Sequence
 
 from .manifest import Manifest
 from .units import human_size
@@ -13,27 +18,49 @@ from .units import human_size
 if TYPE_CHECKING:  # the scanner costs ~30 ms to import; inspect, pull and diff never need it
     from .introspect import ScanResult
 
+# C0 and C1 controls, DEL and the bidi overrides: a hostile bundle's strings must not move the
+# cursor, clear the screen or reorder what the user reads.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_STYLES = {"bold": "1", "green": "32", "red": "31", "yellow": "33"}
 
-def _console() -> Console:
-    import sys
 
-    # Piped output (CI logs, grep) should not be cut to 80 columns.
-    # markup=False: every string shown is the user's text, literally (`uvicorn[standard]`, `[a-z]`).
-    return Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
+def _shown(text: object) -> str:
+    s = str(text)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", s)
+
+
+def _say(text: str, style: str | None = None) -> None:
+    """One line to stdout; styled only on a colour terminal (``NO_COLOR`` is respected)."""
+    if style and sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
+        text = f"\x1b[{_STYLES[style]}m{text}\x1b[0m"
+    print(text)
+
+
+def _table(title: str, columns: Sequence[str], rows: list[Sequence[object]], indent: str = "  ") -> None:
+    cells = [[_shown(c) for c in row] for row in rows]
+    widths = [max([len(col), *(len(r[i]) for r in cells)]) for i, col in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        return indent + "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+
+    _say(_shown(title), "bold")
+    if not cells:
+        print(f"{indent}none")
+        return
+    _say(line(columns), "bold")
+    for r in cells:
+        print(line(r))
 
 
 def scan_table(result: ScanResult) -> None:
-    console = _console()
     if not result.services:
-        console.print("no services found", style="yellow")
+        _say("no services found", "yellow")
         return
-    for svc in result.services:
-        title = f"{svc.name}  ({svc.file}:{svc.line})"
-        table = Table(title=title, title_justify="left", show_lines=False)
-        for col in ("attribute", "kind", "id", "revision", "include", "exclude", "line"):
-            table.add_column(col, overflow="fold")
-        for m in svc.models:
-            table.add_row(
+    for n, svc in enumerate(result.services):
+        if n:
+            print()
+        rows = [
+            (
                 m.attribute,
                 m.kind,
                 m.id,
@@ -42,66 +69,69 @@ def scan_table(result: ScanResult) -> None:
                 ", ".join(m.exclude) if m.exclude else "-",
                 f"{m.file}:{m.line}",
             )
-        console.print(table)
-        extras = []
+            for m in svc.models
+        ]
+        _table(f"{svc.name}  ({svc.file}:{svc.line})", ("attribute", "kind", "id", "revision", "include", "exclude", "line"), rows)
         if svc.resources:
-            extras.append("resources: " + ", ".join(f"{k}={v}" for k, v in svc.resources.items()))
+            print(_shown("  resources: " + ", ".join(f"{k}={v}" for k, v in svc.resources.items())))
         if svc.depends:
-            extras.append("depends on: " + ", ".join(svc.depends))
+            print(_shown("  depends on: " + ", ".join(svc.depends)))
         for u in svc.undeclared:
-            extras.append(f"undeclared: {u['id']} loaded by {u['call']}() at {u['file']}:{u['line']}")
-        for line in extras:
-            console.print(f"  {line}")
+            print(_shown(f"  undeclared: {u['id']} loaded by {u['call']}() at {u['file']}:{u['line']}"))
 
 
 def inspect_table(m: Manifest, report=None) -> None:
-    console = _console()
     d = m.data
-    console.print(f"{m.name} {m.version}", style="bold")
-    console.print(f"  digest      {m.digest}")
-    console.print(f"  entrypoint  {d.get('entrypoint')}")
+    _say(_shown(f"{m.name} {m.version}"), "bold")
+    lines = [f"  digest      {m.digest}", f"  entrypoint  {d.get('entrypoint')}"]
     if d.get("python"):
-        console.print(f"  python      {d['python']}")
+        lines.append(f"  python      {d['python']}")
     src = d.get("sources", [])  # the raw entries: no object per file just to count them
-    console.print(f"  sources     {len(src)} files, {human_size(sum(f['size'] for f in src))}")
+    lines.append(f"  sources     {len(src)} files, {human_size(sum(f['size'] for f in src))}")
     if d.get("requirements"):
-        console.print(f"  requires    {', '.join(d['requirements'])}")
+        lines.append(f"  requires    {', '.join(d['requirements'])}")
     if env := m.environment:
         embedded = f", {len(env['wheels'])} files embedded" if env.get("wheels") else ""
-        console.print(f"  environment Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages{embedded} (src/{env['lock']})")
-        console.print("  packages    " + ", ".join(f"{n} {v}" for n, v in env["packages"].items()), soft_wrap=False)
+        lines.append(f"  environment Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages{embedded} (src/{env['lock']})")
+        lines.append("  packages    " + ", ".join(f"{n} {v}" for n, v in env["packages"].items()))
     for key, origin in (d.get("settings") or {}).items():
-        console.print(f"  setting     {key}: from {origin}")
+        lines.append(f"  setting     {key}: from {origin}")
     for key, value in (d.get("arguments") or {}).items():
-        console.print(f"  argument    {key}={value!r}")
-    services = Table(title="services", title_justify="left")
-    for col in ("service", "class", "resources", "depends", "models"):
-        services.add_column(col, overflow="fold")
-    for s in d.get("services", []):
-        services.add_row(
-            s["name"],
-            f"{s['module']}:{s['class']}",
-            ", ".join(f"{k}={v}" for k, v in s.get("resources", {}).items()) or "-",
-            ", ".join(s.get("depends", [])) or "-",
-            ", ".join(x["attribute"] for x in s.get("models", [])) or "-",
-        )
-    console.print(services)
-    models = Table(title="models", title_justify="left")
-    for col in ("source", "id", "revision", "pinned", "files", "size"):
-        models.add_column(col, overflow="fold")
-    for p in m.pins:
-        models.add_row(
-            p.source, p.id if p.hub_id is None else f"{p.id} (Hub: {p.hub_id})", p.revision or "-", p.short, str(len(p.files)), human_size(p.size)
-        )
-    console.print(models)
+        lines.append(f"  argument    {key}={value!r}")
+    for text in lines:
+        print(_shown(text))
+    print()
+    _table(
+        "services",
+        ("service", "class", "resources", "depends", "models"),
+        [
+            (
+                s["name"],
+                f"{s['module']}:{s['class']}",
+                ", ".join(f"{k}={v}" for k, v in s.get("resources", {}).items()) or "-",
+                ", ".join(s.get("depends", [])) or "-",
+                ", ".join(x["attribute"] for x in s.get("models", [])) or "-",
+            )
+            for s in d.get("services", [])
+        ],
+    )
+    print()
+    _table(
+        "models",
+        ("source", "id", "revision", "pinned", "files", "size"),
+        [
+            (p.source, p.id if p.hub_id is None else f"{p.id} (Hub: {p.hub_id})", p.revision or "-", p.short, len(p.files), human_size(p.size))
+            for p in m.pins
+        ],
+    )
     if report is not None:
         if report.ok:
-            console.print(f"verified: {report.checked} members match the manifest", style="green")
+            _say(f"verified: {report.checked} members match the manifest", "green")
         else:
-            console.print(
+            _say(
                 f"verification failed: {len(report.missing)} missing, {len(report.modified)} modified, "
                 f"{len(report.extra)} extra",
-                style="red",
+                "red",
             )
 
 

@@ -689,3 +689,19 @@ def test_the_batched_path_check_refuses_exactly_what_the_single_one_does(paths):
         return False
 
     assert refused(safe_paths, paths) == any(refused(safe_path, p) for p in paths)
+
+
+def test_inspect_shows_control_characters_of_a_hostile_manifest_escaped(bundle, tmp_path):
+    """A manifest's strings reach the terminal: an escape sequence in one must not clear the screen,
+    retitle the window or reorder the text (bidi override); each shows as its escape."""
+
+    def edit(d):
+        d["requirements"] = ["torch\x1b[2J"]
+        d["services"][0]["resources"] = {"gpu": "1\x07\u202e"}
+
+    evil = rewrite_manifest(bundle, tmp_path / "evil.bundle.tar", edit)
+    res = run_cli("inspect", str(evil))
+    assert res.code == 0, res.stderr
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout and "\u202e" not in res.stdout
+    assert "requires    torch\\x1b[2J" in res.stdout
+    assert "gpu=1\\x07\\u202e" in res.stdout
