@@ -46,9 +46,11 @@ def emit_json(data: Any) -> None:
 
 
 def render_error(e: BundlerError) -> None:
-    print(f"error: {e}", file=sys.stderr)
+    from .render import shown  # a message can quote a hostile bundle's names
+
+    print(shown(f"error: {e}", lines=True), file=sys.stderr)
     if e.hint:
-        print(f"hint: {e.hint}", file=sys.stderr)
+        print(shown(f"hint: {e.hint}"), file=sys.stderr)
 
 
 _ARG_HELP = "A build argument for bentoml.use_arguments, KEY=VALUE; repeatable (overrides bentofile `args`)."
@@ -340,7 +342,9 @@ def diff(
     if as_json:
         emit_json(d)
     else:
-        print("\n".join(render_text(d)))
+        from .render import shown
+
+        print("\n".join(shown(line) for line in render_text(d)))
     if not d["identical"]:
         raise typer.Exit(1)
 

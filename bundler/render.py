@@ -21,12 +21,19 @@ if TYPE_CHECKING:  # the scanner costs ~30 ms to import; inspect, pull and diff 
 # C0 and C1 controls, DEL and the bidi overrides: a hostile bundle's strings must not move the
 # cursor, clear the screen or reorder what the user reads.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _STYLES = {"bold": "1", "green": "32", "red": "31", "yellow": "33"}
 
 
-def _shown(text: object) -> str:
-    s = str(text)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", s)
+def shown(text: object, lines: bool = False) -> str:
+    """``text`` with every control character written as its escape, for printing; ``lines``:
+    newlines stay (an error message of several lines)."""
+    return (_CONTROL_BUT_NEWLINE if lines else _CONTROL).sub(_escape, str(text))
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 def _say(text: str, style: str | None = None) -> None:
@@ -37,13 +44,13 @@ def _say(text: str, style: str | None = None) -> None:
 
 
 def _table(title: str, columns: Sequence[str], rows: list[Sequence[object]], indent: str = "  ") -> None:
-    cells = [[_shown(c) for c in row] for row in rows]
+    cells = [[shown(c) for c in row] for row in rows]
     widths = [max([len(col), *(len(r[i]) for r in cells)]) for i, col in enumerate(columns)]
 
     def line(values: Sequence[str]) -> str:
         return indent + "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
 
-    _say(_shown(title), "bold")
+    _say(shown(title), "bold")
     if not cells:
         print(f"{indent}none")
         return
@@ -73,16 +80,16 @@ def scan_table(result: ScanResult) -> None:
         ]
         _table(f"{svc.name}  ({svc.file}:{svc.line})", ("attribute", "kind", "id", "revision", "include", "exclude", "line"), rows)
         if svc.resources:
-            print(_shown("  resources: " + ", ".join(f"{k}={v}" for k, v in svc.resources.items())))
+            print(shown("  resources: " + ", ".join(f"{k}={v}" for k, v in svc.resources.items())))
         if svc.depends:
-            print(_shown("  depends on: " + ", ".join(svc.depends)))
+            print(shown("  depends on: " + ", ".join(svc.depends)))
         for u in svc.undeclared:
-            print(_shown(f"  undeclared: {u['id']} loaded by {u['call']}() at {u['file']}:{u['line']}"))
+            print(shown(f"  undeclared: {u['id']} loaded by {u['call']}() at {u['file']}:{u['line']}"))
 
 
 def inspect_table(m: Manifest, report=None) -> None:
     d = m.data
-    _say(_shown(f"{m.name} {m.version}"), "bold")
+    _say(shown(f"{m.name} {m.version}"), "bold")
     lines = [f"  digest      {m.digest}", f"  entrypoint  {d.get('entrypoint')}"]
     if d.get("python"):
         lines.append(f"  python      {d['python']}")
@@ -99,7 +106,7 @@ def inspect_table(m: Manifest, report=None) -> None:
     for key, value in (d.get("arguments") or {}).items():
         lines.append(f"  argument    {key}={value!r}")
     for text in lines:
-        print(_shown(text))
+        print(shown(text))
     print()
     _table(
         "services",
@@ -169,4 +176,4 @@ class PullProgress:
             return
         if event in ("done", "failed"):
             word = "fetched" if event == "done" else "FAILED "
-            print(f"{word} {pin.id}@{(pin.commit or '')[:12]} {entry.path} ({human_size(entry.size)})", file=sys.stderr)
+            print(shown(f"{word} {pin.id}@{(pin.commit or '')[:12]} {entry.path} ({human_size(entry.size)})"), file=sys.stderr)

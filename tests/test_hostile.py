@@ -705,3 +705,20 @@ def test_inspect_shows_control_characters_of_a_hostile_manifest_escaped(bundle, 
     assert "\x1b" not in res.stdout and "\x07" not in res.stdout and "\u202e" not in res.stdout
     assert "requires    torch\\x1b[2J" in res.stdout
     assert "gpu=1\\x07\\u202e" in res.stdout
+
+
+def test_diff_and_errors_show_control_characters_of_a_hostile_manifest_escaped(bundle, tmp_path):
+    def add_source(d):
+        d["sources"].append({"path": "evil\x1b]0;owned\x07.py", "size": 1, "hash": "blake3:" + "0" * 64})
+
+    evil = rewrite_manifest(bundle, tmp_path / "evil.bundle.tar", add_source)
+    res = run_cli("diff", str(bundle), str(evil))
+    assert res.code == 1, res.stderr
+    assert "+ source evil\\x1b]0;owned\\x07.py" in res.stdout and "\x1b" not in res.stdout
+
+    def unknown_field(d):
+        d["\x1b[2Jnote"] = 1
+
+    res = run_cli("inspect", str(rewrite_manifest(bundle, tmp_path / "field.bundle.tar", unknown_field)))
+    assert res.code == 2
+    assert "unknown field `\\x1b[2Jnote`" in res.stderr and "\x1b" not in res.stderr
