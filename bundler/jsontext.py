@@ -49,3 +49,35 @@ def _dump(v: Any, level: int, step: int) -> str:
             items = (inner + _dump(x, level + step, step) for x in v)
         return "[\n" + ",\n".join(items) + f"\n{pad}]"
     return json.dumps(v, ensure_ascii=False)
+
+
+def canonical_json(value: Any) -> str:
+    """Exactly ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``:
+    the text a bundle digest is the hash of. Lists of plain file entries (``path``, ``size``,
+    ``hash``, nothing to escape) are written by one f-string each, 3x faster than the C encoder
+    sorting 20,000 small dicts; anything else goes to ``json.dumps`` itself."""
+    if type(value) is dict and all(type(k) is str for k in value):
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{canonical_json(value[k])}" for k in sorted(value)) + "}"
+    if type(value) is list and value and _plain_entries(value):
+        return "[" + ",".join([f'{{"hash":"{f["hash"]}","path":"{f["path"]}","size":{f["size"]}}}' for f in value]) + "]"
+    if type(value) is list:
+        return "[" + ",".join(canonical_json(x) for x in value) + "]"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain_entries(entries: list[Any]) -> bool:
+    """Each entry has exactly path (str), size (int) and hash (str), and neither string holds
+    a character JSON escapes; checked over all entries at once (bytes.translate is C, a
+    character-class regex over megabytes is not)."""
+    try:
+        if not all(type(f) is dict and len(f) == 3 and type(f["path"]) is str and type(f["hash"]) is str
+                   and type(f["size"]) is int for f in entries):
+            return False
+        text = "".join([f["path"] + f["hash"] for f in entries]).encode("utf-8")
+    except (KeyError, UnicodeEncodeError):  # another field; a lone surrogate (json.dumps decides)
+        return False
+    return len(text.translate(None, _ESCAPED)) == len(text)
+
+
+# What json.dumps(ensure_ascii=False) escapes; UTF-8 puts none of these bytes inside a character.
+_ESCAPED = bytes(range(0x20)) + b'"\\'

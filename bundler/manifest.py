@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from .errors import UsageError
-from .jsontext import json_text
+from .jsontext import canonical_json, json_text
 from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path, safe_paths
 
 #: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
@@ -150,8 +150,7 @@ def digest_of(data: dict[str, Any]) -> str:
     from .hashing import blake3_bytes
 
     content = {k: v for k, v in data.items() if k != "version"}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return blake3_bytes(canonical.encode("utf-8"))
+    return blake3_bytes(canonical_json(content).encode("utf-8"))
 
 
 #: A manifest is small (names, pins, hashes); a bigger one is hostile or broken.
@@ -309,6 +308,9 @@ def _files(v: Any, what: str, optional: frozenset[str] = frozenset(), sources: b
     what can be 20,000 entries)."""
     if type(v) is not list:
         raise TypeError(f"{what} must be a list")
+    if sources and (plain := _plain_sources(v)) is not None:
+        safe_paths(plain)
+        return
     seen: set[str] = set()
     paths: list[str] = []
     for f in v:
@@ -330,6 +332,32 @@ def _files(v: Any, what: str, optional: frozenset[str] = frozenset(), sources: b
                 raise ValueError(f"bad hash {hash_!r} for {path!r}")
     if sources:
         safe_paths(paths)
+
+
+def _plain_sources(v: list[Any]) -> list[str] | None:
+    """The paths of a source list that is what bundler writes (three fields of the right types,
+    no path twice, blake3 hashes), checked a column at a time in C: a third of the time of the
+    entry-by-entry loop, which runs instead (and names the bad entry) when this returns None."""
+    if not all(type(f) is dict and len(f) == 3 for f in v):
+        return None
+    try:
+        paths, sizes, hashes = [f["path"] for f in v], [f["size"] for f in v], [f["hash"] for f in v]
+    except KeyError:
+        return None
+    if not (all(type(p) is str for p in paths) and all(type(n) is int and n >= 0 for n in sizes)
+            and all(type(h) is str and len(h) == 71 and h.startswith("blake3:") for h in hashes)):
+        return None
+    # Every hash is "blake3:" + 64 characters; with the prefixes taken out, 64 per hash must be
+    # left (a tail holding "blake3:" would lose 7 more) and all of them lowercase hex.
+    tails = "".join(hashes)
+    if not tails.isascii():
+        return None
+    tails = tails.replace("blake3:", "")
+    if len(tails) != 64 * len(hashes) or tails.encode("ascii").translate(None, b"0123456789abcdef"):
+        return None
+    if len(set(paths)) != len(paths):
+        return None
+    return paths
 
 
 def _check_schema(d: dict[str, Any]) -> None:

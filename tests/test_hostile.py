@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bundler.build import build
@@ -722,3 +722,39 @@ def test_diff_and_errors_show_control_characters_of_a_hostile_manifest_escaped(b
     res = run_cli("inspect", str(rewrite_manifest(bundle, tmp_path / "field.bundle.tar", unknown_field)))
     assert res.code == 2
     assert "unknown field `\\x1b[2Jnote`" in res.stderr and "\x1b" not in res.stderr
+
+
+_HASH = "blake3:" + "0123456789abcdef" * 4
+_entry_values = st.one_of(
+    st.just(_HASH), st.text(max_size=80), st.integers(-2, 2**40), st.booleans(), st.none(),
+    st.sampled_from(["blake3:" + "A" * 64, "blake3:" + "0" * 63, "blake3:blake3:" + "0" * 57, "sha256:" + "0" * 64,
+                     "0" * 64 + "blake3:", "blake3:" + "0" * 63 + "\n"]),
+)
+_entries = st.lists(
+    st.dictionaries(st.sampled_from(["path", "size", "hash", "xet", "mode"]), _entry_values, min_size=2, max_size=4)
+    | st.fixed_dictionaries({"path": st.sampled_from(["a.py", "b.py", "c/d.py"]) | st.integers(), "size": _entry_values,
+                             "hash": st.just(_HASH) | _entry_values}),
+    max_size=4,
+)
+
+
+@given(_entries)
+@example([{"path": "a.py", "size": 0, "hash": "0" * 64 + "blake3:"}])  # the prefix at the end
+@example([{"path": "a.py", "size": 0, "hash": "blake3:" + "0" * 64}, {"path": "b.py", "size": 0, "hash": "blake3:blake3:" + "0" * 57}])
+@example([{"path": "a.py", "size": True, "hash": _HASH}])
+@example([{"path": "a.py", "size": 0, "hash": _HASH}, {"path": "a.py", "size": 1, "hash": _HASH}])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_the_column_check_of_sources_accepts_only_what_the_entry_check_accepts(entries):
+    """The fast check of a source list (columns in C) must never let through an entry that the
+    entry-by-entry rules refuse: exactly path/size/hash, a str path, an int size >= 0 (not a
+    bool), a lowercase blake3 hash, no path twice."""
+    import re
+
+    from bundler.manifest import _plain_sources
+
+    def one_ok(f):
+        return (f.keys() == {"path", "size", "hash"} and type(f["path"]) is str and type(f["size"]) is int and f["size"] >= 0
+                and type(f["hash"]) is str and re.fullmatch(r"blake3:[0-9a-f]{64}", f["hash"]) is not None)
+
+    ok = all(one_ok(f) for f in entries) and len({f["path"] for f in entries}) == len(entries)
+    assert (_plain_sources(entries) is not None) == ok
