@@ -1,10 +1,10 @@
-"""Indented JSON text, fast: the manifest's bytes and every ``--json`` answer.
+"""JSON text, fast: the manifest's bytes, every ``--json`` answer, and the digest's canonical text.
 
 ``json.dumps(indent=...)`` switches to the pure-Python encoder: 20,000 file entries take a few
-hundred milliseconds that way. Here the structure is indented by hand and each file entry (a
-manifest's source list can be 20,000 of them) is one line, written by an f-string or the C encoder.
-The manifest's bytes come from here too, so this output is part of what makes a bundle
-byte-identical: change it and every bundle digest stays, but every archive changes.
+hundred milliseconds that way. ``json_text`` indents the structure by hand and writes each file
+entry (a manifest's source list can be 20,000 of them) on one line, by an f-string or the C
+encoder. Both functions are contracts: change ``json_text`` and every archive's bytes change;
+change ``canonical_json`` and every bundle digest does.
 """
 
 from __future__ import annotations
