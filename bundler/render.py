@@ -43,12 +43,21 @@ def _say(text: str, style: str | None = None) -> None:
     print(text)
 
 
+def _width(text: str) -> int:
+    """Terminal columns: a wide East Asian character (a CJK class name) takes two."""
+    if text.isascii():
+        return len(text)
+    from unicodedata import east_asian_width
+
+    return sum(2 if east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def _table(title: str, columns: Sequence[str], rows: list[Sequence[object]], indent: str = "  ") -> None:
     cells = [[shown(c) for c in row] for row in rows]
-    widths = [max([len(col), *(len(r[i]) for r in cells)]) for i, col in enumerate(columns)]
+    widths = [max([len(col), *(_width(r[i]) for r in cells)]) for i, col in enumerate(columns)]
 
     def line(values: Sequence[str]) -> str:
-        return indent + "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+        return indent + "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
 
     _say(shown(title), "bold")
     if not cells:

@@ -237,6 +237,22 @@ def test_inspect_shows_the_bundle(example):
     assert data["models"] == result.manifest.data["models"]
 
 
+def test_inspect_tables_are_aligned_plain_text(example):
+    """Piped output is what CI logs and grep see: no box drawing, no colour codes, every row of a
+    table starting each column where its header does."""
+    result = build(example / "service.py", offline=True)
+    out = run_cli("inspect", str(result.path)).stdout
+    assert "\x1b" not in out and "│" not in out and "─" not in out
+    lines = out.splitlines()
+    head = lines.index("models") + 1
+    header, rows = lines[head], lines[head + 1 : head + 4]
+    starts = [header.index(col) for col in ("source", "id", "revision", "pinned", "files", "size")]
+    assert [r.split()[0] for r in rows] == ["huggingface", "huggingface", "store"]
+    for r in rows:
+        for s in starts[1:]:
+            assert r[s - 2 : s] == "  " and r[s] != " ", (r, s)
+
+
 def test_inspect_reads_only_the_manifest(example, tmp_path):
     result = build(example / "service.py", offline=True)
     raw = result.path.read_bytes()

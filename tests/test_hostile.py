@@ -758,3 +758,16 @@ def test_the_column_check_of_sources_accepts_only_what_the_entry_check_accepts(e
 
     ok = all(one_ok(f) for f in entries) and len({f["path"] for f in entries}) == len(entries)
     assert (_plain_sources(entries) is not None) == ok
+
+
+def test_inspect_aligns_a_wide_service_name(bundle, tmp_path):
+    def rename(d):
+        d["services"][0]["name"] = "模型"
+
+    res = run_cli("inspect", str(rewrite_manifest(bundle, tmp_path / "wide.bundle.tar", rename)))
+    assert res.code == 0, res.stderr
+    lines = res.stdout.splitlines()
+    header, row = lines[lines.index("services") + 1], lines[lines.index("services") + 2]
+    # Each of the two characters takes two columns: on screen the class starts 2 columns after
+    # its index in the string, which is where the header's "class" is.
+    assert row.index("service:Tiny") + 2 == header.index("class") == 11
