@@ -10,11 +10,11 @@ change ``canonical_json`` and every bundle digest does.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 _LINE_KEYS = frozenset({"path", "size", "hash", "xet"})
-_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+# What json.dumps(ensure_ascii=False) escapes; UTF-8 puts none of these bytes inside a character.
+_ESCAPED = bytes(range(0x20)) + b'"\\'
 
 
 def json_text(value: Any, indent: int = 2) -> str:
@@ -27,7 +27,7 @@ def _file_line(f: dict[str, Any]) -> str:
     it needs escaping (the common case)."""
     path, size, hash_ = f.get("path"), f.get("size"), f.get("hash")
     if (list(f) == ["path", "size", "hash"] and type(path) is str and type(size) is int and type(hash_) is str
-            and not _NEEDS_ESCAPE.search(path) and not _NEEDS_ESCAPE.search(hash_)):
+            and _plain_text(path + hash_)):
         return f'{{"path": "{path}", "size": {size}, "hash": "{hash_}"}}'
     return json.dumps(f, ensure_ascii=False)
 
@@ -67,17 +67,22 @@ def canonical_json(value: Any) -> str:
 
 def _plain_entries(entries: list[Any]) -> bool:
     """Each entry has exactly path (str), size (int) and hash (str), and neither string holds
-    a character JSON escapes; checked over all entries at once (bytes.translate is C, a
-    character-class regex over megabytes is not)."""
+    a character JSON escapes; the text is checked for all entries at once."""
     try:
         if not all(type(f) is dict and len(f) == 3 and type(f["path"]) is str and type(f["hash"]) is str
                    and type(f["size"]) is int for f in entries):
             return False
-        text = "".join([f["path"] + f["hash"] for f in entries]).encode("utf-8")
-    except (KeyError, UnicodeEncodeError):  # another field; a lone surrogate (json.dumps decides)
+    except KeyError:  # another field
         return False
-    return len(text.translate(None, _ESCAPED)) == len(text)
+    return _plain_text("".join([f["path"] + f["hash"] for f in entries]))
 
 
-# What json.dumps(ensure_ascii=False) escapes; UTF-8 puts none of these bytes inside a character.
-_ESCAPED = bytes(range(0x20)) + b'"\\'
+def _plain_text(text: str) -> bool:
+    """Nothing in ``text`` that json.dumps escapes, checked on its UTF-8 bytes by one C
+    ``translate`` (a character-class regex over megabytes is several times slower); False for a
+    lone surrogate, which json.dumps itself then writes."""
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return len(raw.translate(None, _ESCAPED)) == len(raw)

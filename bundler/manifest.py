@@ -135,7 +135,7 @@ class Manifest:
 
     def to_yaml(self) -> bytes:
         """The ``bundle.yaml`` bytes: JSON text, which is YAML too (any YAML reader reads it),
-        indented for reading, with each file entry on one line written by Python's C encoder:
+        indented for reading, with each file entry on one line (``jsontext.json_text``):
         20,000 sources take milliseconds (a pure-Python YAML emitter took seconds, and ``indent``
         turns off the C encoder), and the bytes never depend on how PyYAML was installed."""
         return (json_text(self.data, 1) + "\n").encode("utf-8")

@@ -21,14 +21,15 @@ if TYPE_CHECKING:  # the scanner costs ~30 ms to import; inspect, pull and diff 
 # C0 and C1 controls, DEL and the bidi overrides: a hostile bundle's strings must not move the
 # cursor, clear the screen or reorder what the user reads.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _STYLES = {"bold": "1", "green": "32", "red": "31", "yellow": "33"}
 
 
 def shown(text: object, lines: bool = False) -> str:
     """``text`` with every control character written as its escape, for printing; ``lines``:
     newlines stay (an error message of several lines)."""
-    return (_CONTROL_BUT_NEWLINE if lines else _CONTROL).sub(_escape, str(text))
+    if lines:
+        return "\n".join(_CONTROL.sub(_escape, part) for part in str(text).split("\n"))
+    return _CONTROL.sub(_escape, str(text))
 
 
 def _escape(m: re.Match[str]) -> str:
