@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import threading
@@ -24,6 +23,8 @@ def new_hasher(algorithm: str, size: int = 0):
     (a git blob id hashes a ``blob <size>\\0`` header first, so it needs the size)."""
     if algorithm == "blake3":
         return _blake3()
+    import hashlib  # OpenSSL's loading is 5 ms of a start that may need only blake3
+
     if algorithm == "sha256":
         return hashlib.sha256()
     if algorithm == "git-sha1":
@@ -67,6 +68,8 @@ def copy_and_hash(src: Path, dst: Path) -> tuple[int, str]:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -76,6 +79,8 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 def git_blob_id_file(path: str | os.PathLike[str]) -> str:
     """The git blob id (sha1 of ``blob <size>\\0`` + content): the Hub's id for non-LFS files."""
+    import hashlib
+
     size = os.path.getsize(path)
     h = hashlib.sha1(b"blob %d\0" % size)
     with open(path, "rb") as f:

@@ -43,3 +43,49 @@ def test_scan_does_not_import_heavy_libraries():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stderr.strip().splitlines()[-1] == "HEAVY="
+
+
+def _help(app, name: str) -> str:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    ctx = group.make_context("bundler", [name, "--help"], resilient_parsing=True)
+    sub = group.get_command(ctx, name)
+    return sub.get_help(sub.make_context(name, [], parent=ctx, resilient_parsing=True))
+
+
+def test_a_start_builds_only_the_command_it_runs():
+    from bundler.cli import _app_for, app
+
+    for argv in ([], ["--help"], ["--debug"], ["inspct", "b.tar"]):  # typer's own listing and suggestions
+        assert _app_for(argv) is app
+    for name in COMMANDS:
+        one = _app_for(["--debug", name, "x", "--json"])
+        names = [c.name or c.callback.__name__ for c in one.registered_commands] + [g.name for g in one.registered_groups]
+        assert names == [name], names
+        assert _help(one, name) == _help(app, name)  # the same command, not a second definition
+    assert len(app.registered_commands) == len(COMMANDS) - 1  # the whole app is left as it was
+
+
+def test_each_command_runs_through_main():
+    for name in COMMANDS:
+        res = run_cli("--debug", name, "--help")
+        assert res.code == 0 and f" bundler {name} " in res.stdout, (name, res.stderr)
+    res = run_cli("inspect", "missing.tar")
+    assert res.code != 0 and "missing.tar" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_inspect_loads_no_more_than_it_needs(tmp_path):
+    (tmp_path / "service.py").write_text("import bundler\n\n\n@bundler.service\nclass Svc:\n    pass\n")
+    bundle = tmp_path / "b.tar"
+    assert run_cli("build", str(tmp_path / "service.py"), "--offline", "-o", str(bundle)).code == 0
+    code = (
+        f"import sys\nsys.argv = ['bundler', 'inspect', {str(bundle)!r}]\n"
+        "from bundler.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('hashlib', 'huggingface_hub', 'yaml', 'rich', 'pydantic') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "Svc" in out.stdout
+    assert out.stderr.strip().splitlines()[-1] == "HEAVY="  # OpenSSL's hashlib alone is 5 ms of a start
