@@ -24,18 +24,18 @@ from oci import start_registry  # noqa: E402
 TIME = "/usr/bin/time"
 
 
-def write_random(path: Path, mib: int, salt: int = 0) -> None:
+def write_random(path: Path, mib: int) -> None:
+    """Random through and through, as model weights are: a repeated block with a few bytes
+    changed would be deduplicated by Xet's chunking into a tiny CAS and flatter its memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    block = bytearray(os.urandom(1 << 20))
     with open(path, "wb") as f:
-        for i in range(mib):
-            block[:8] = (salt << 32 | i).to_bytes(8, "big")  # no two MiB alike
-            f.write(block)
+        for _ in range(mib):
+            f.write(os.urandom(1 << 20))
 
 
-def peak(label: str, args: list[str], env: dict, rows: list, ok: tuple[int, ...] = (0,)) -> None:
+def peak(label: str, args: list[str], env: dict, rows: list, ok: tuple[int, ...] = (0,), command: list[str] = BUNDLER) -> None:
     out = Path(tempfile.mktemp(prefix="rss-"))
-    res = subprocess.run([TIME, "-f", "%M", "-o", str(out), *BUNDLER, *args], env=env, stdout=subprocess.DEVNULL,
+    res = subprocess.run([TIME, "-f", "%M", "-o", str(out), *command, *args], env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     if res.returncode not in ok:
         raise SystemExit(f"{label} failed ({res.returncode}): {res.stderr.strip()}")
@@ -54,12 +54,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
         root = Path(d)
         env = {**os.environ, "BUNDLER_HOME": str(root / "home"), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-        write_random(root / "model" / "weights.bin", mib, 1)
+        write_random(root / "model" / "weights.bin", mib)
         peak("models import", ["models", "import", "mem-weights", str(root / "model")], env, rows)
         shutil.rmtree(root / "model")
 
         proj = root / "proj"
-        write_random(proj / "data" / "table.bin", mib, 2)  # one big source file
+        write_random(proj / "data" / "table.bin", mib)  # one big source file
         (proj / "service.py").write_text("import bundler\n\n@bundler.service\nclass S:\n    w = bundler.StoreModel('mem-weights:latest')\n")
         a, gz, b = root / "a.bundle.tar", root / "a.bundle.tar.gz", root / "b.bundle.tar"
         peak("build", ["build", str(proj / "service.py"), "--no-env", "-o", str(a)], env, rows)
@@ -94,13 +94,14 @@ def main() -> None:
         a.unlink()
         b.unlink()
 
+        hf = shutil.which("hf", path=str(Path(sys.executable).parent))
         for xet in (False, True):
             with FakeHub() as hub:
                 if xet:
                     hub.enable_xet(root / "cas")
                 hub.create_repo("acme/mem")
-                write_random(root / "hubfile", mib, 3 + xet)
-                hub.commit("acme/mem", {"model.safetensors": (root / "hubfile").read_bytes(), "config.json": b"{}"})
+                write_random(root / "hubfile", mib)
+                commit = hub.commit("acme/mem", {"model.safetensors": (root / "hubfile").read_bytes(), "config.json": b"{}"})
                 (root / "hubfile").unlink()
                 hproj = root / f"hproj{int(xet)}"
                 hproj.mkdir()
@@ -111,11 +112,16 @@ def main() -> None:
                 pull_env = {**henv, "HF_HOME": str(root / "hf-deploy")}
                 if not xet:
                     pull_env["BUNDLER_NO_XET"] = "1"
-                peak(f"pull (Hub, {'Xet' if xet else 'HTTP'})", ["pull", str(root / "h.bundle.tar"), "--to", str(root / "hpulled")], pull_env, rows)
+                how = "Xet" if xet else "HTTP"
+                peak(f"pull (Hub, {how})", ["pull", str(root / "h.bundle.tar"), "--to", str(root / "hpulled")], pull_env, rows)
+                if hf:  # the reference: huggingface_hub's own CLI, the same file the same way
+                    hf_env = {**henv, "HF_HOME": str(root / "hf-theirs"), **({} if xet else {"HF_HUB_DISABLE_XET": "1"})}
+                    peak(f"  hf download ({how})", ["download", "acme/mem", "--revision", commit], hf_env, rows, command=[hf])
+                    shutil.rmtree(root / "hf-theirs")
                 for p in ("hf-deploy", "hf-build", "hpulled", "cas", "h.bundle.tar"):
                     shutil.rmtree(root / p, ignore_errors=True) if (root / p).is_dir() else (root / p).unlink(missing_ok=True)
 
-    print(f"peak memory (max RSS) with a {mib} MiB model file and a {mib} MiB source file; target < 100 MB")
+    print(f"peak memory (max RSS) with a {mib} MiB model file and a {mib} MiB source file (random bytes); target < 100 MB")
     for label, mb in rows:
         print(f"  {label:28} {mb:7.0f} MB{'' if mb < 100 else '   OVER'}")
 
