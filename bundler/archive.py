@@ -269,8 +269,10 @@ def write_member(
             while view:
                 view = view[os.write(fd, view):]
     finally:
-        os.close(fd)
-        hashers.finish()
+        try:
+            os.close(fd)
+        finally:  # a failing close must not leave the hash thread holding its pipeline slot
+            hashers.finish()
     if size != entry.size or f"{algorithm}:{h.hexdigest()}" != entry.hash:
         raise ProblemFound(f"member {name!r} does not match the manifest's hash", hint="the bundle is corrupt; fetch it again")
 

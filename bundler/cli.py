@@ -515,8 +515,10 @@ def _interrupted(signum: int, frame: Any) -> None:
 def _app_for(argv: list[str]) -> typer.Typer:
     """The app with only the command ``argv`` names registered: typer builds every registered
     command's parameters (type hints, signatures) before it parses, 10-15 ms of each start for
-    commands that will not run. Anything else (no command, an unknown one, ``--help``) gets
-    the whole app, so listings, suggestions and errors are typer's own."""
+    commands that will not run. Anything else (no command, as in ``bundler --help``, or an
+    unknown one) gets the whole app, so listings, suggestions and errors are typer's own.
+    The command is the first word that is not an option: no option of ``_main`` takes a value
+    (a test checks it; one that did would need skipping here)."""
     from typer.main import get_command_name  # loaded by typer already
 
     name = next((a for a in argv if not a.startswith("-")), None)

@@ -65,6 +65,10 @@ def test_a_start_builds_only_the_command_it_runs():
         assert names == [name], names
         assert _help(one, name) == _help(app, name)  # the same command, not a second definition
     assert len(app.registered_commands) == len(COMMANDS) - 1  # the whole app is left as it was
+    import typer.main
+
+    # The command is found as the first word that is not an option: no global option takes a value.
+    assert all(p.is_flag for p in typer.main.get_command(app).params)
 
 
 def test_each_command_runs_through_main():
