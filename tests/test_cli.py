@@ -31,18 +31,25 @@ def test_no_arguments_shows_help_and_usage_errors_exit_2():
     assert res.code == 2 and "No such command" in res.stderr
 
 
-def test_scan_does_not_import_heavy_libraries():
-    code = (
-        "import sys\nsys.argv = ['bundler', 'scan', 'examples/search/service.py', '--json']\n"
-        "from bundler.cli import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('huggingface_hub', 'yaml', 'blake3', 'rich', 'pydantic') if m in sys.modules]\n"
-        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
-    )
+def _loaded(argv: list[str], names: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Run ``main()`` with ``argv`` in a fresh interpreter: its stdout and which of ``names`` it imported."""
     from .conftest import ROOT
 
+    code = (
+        f"import sys\nsys.argv = ['bundler', *{argv!r}]\n"
+        "from bundler.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED=' + ','.join(m for m in {names!r} if m in sys.modules), file=sys.stderr)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert out.stderr.strip().splitlines()[-1] == "HEAVY="
+    last = (out.stderr.strip().splitlines() or [""])[-1]
+    assert last.startswith("LOADED="), out.stderr
+    return out.stdout, [m for m in last.removeprefix("LOADED=").split(",") if m]
+
+
+def test_scan_does_not_import_heavy_libraries():
+    _, loaded = _loaded(["scan", "examples/search/service.py", "--json"], ("huggingface_hub", "yaml", "blake3", "rich", "pydantic"))
+    assert loaded == []
 
 
 def _help(app, name: str) -> str:
@@ -55,6 +62,8 @@ def _help(app, name: str) -> str:
 
 
 def test_a_start_builds_only_the_command_it_runs():
+    import typer.main
+
     from bundler.cli import _app_for, app
 
     for argv in ([], ["--help"], ["--debug"], ["inspct", "b.tar"]):  # typer's own listing and suggestions
@@ -65,8 +74,6 @@ def test_a_start_builds_only_the_command_it_runs():
         assert names == [name], names
         assert _help(one, name) == _help(app, name)  # the same command, not a second definition
     assert len(app.registered_commands) == len(COMMANDS) - 1  # the whole app is left as it was
-    import typer.main
-
     # The command is found as the first word that is not an option: no global option takes a value.
     assert all(p.is_flag for p in typer.main.get_command(app).params)
 
@@ -83,13 +90,6 @@ def test_inspect_loads_no_more_than_it_needs(tmp_path):
     (tmp_path / "service.py").write_text("import bundler\n\n\n@bundler.service\nclass Svc:\n    pass\n")
     bundle = tmp_path / "b.tar"
     assert run_cli("build", str(tmp_path / "service.py"), "--offline", "-o", str(bundle)).code == 0
-    code = (
-        f"import sys\nsys.argv = ['bundler', 'inspect', {str(bundle)!r}]\n"
-        "from bundler.cli import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('hashlib', 'huggingface_hub', 'yaml', 'rich', 'pydantic') if m in sys.modules]\n"
-        "print('HEAVY=' + ','.join(heavy), file=sys.stderr)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "Svc" in out.stdout
-    assert out.stderr.strip().splitlines()[-1] == "HEAVY="  # OpenSSL's hashlib alone is 5 ms of a start
+    stdout, loaded = _loaded(["inspect", str(bundle)], ("hashlib", "huggingface_hub", "yaml", "rich", "pydantic"))
+    assert "Svc" in stdout
+    assert loaded == []  # OpenSSL's hashlib alone is 5 ms of a start
