@@ -227,8 +227,9 @@ def download_pinned(
             headers["Range"] = "bytes=0-"
             if local is not None:
                 partial.unlink(missing_ok=True)  # a local copy is cheap to redo whole
-            elif entry.xet and not (partial.exists() and partial.stat().st_size):
-                _xet_fetch(pin, entry, partial, headers)  # whole file, hashed below like bytes already here
+            # Left by an earlier bundler, which had hf_xet's parallel writer fill a fresh file
+            # under this name: a killed one has holes, so it is nothing to resume from.
+            partial.with_name(f"{etag}.bundler-xet").unlink(missing_ok=True)
             with open(partial, "ab") as f:
                 done = f.tell()
                 if done > entry.size:
@@ -303,36 +304,11 @@ def _xet_ready(pin: Pin, headers: dict[str, str]) -> tuple[Any, dict[str, str]] 
     return xet.connect(xet.token_url(endpoint() or constants.ENDPOINT, pin.id, pin.commit or ""), auth), auth
 
 
-def _xet_fetch(pin: Pin, entry: FileEntry, partial: Path, headers: dict[str, str]) -> None:
-    """Have hf_xet write the whole file, then move it to ``partial``; on any failure leave nothing
-    there, so the HTTP path starts clean. What it wrote is hashed by the caller before it is trusted.
-
-    hf_xet writes regions in parallel, so a killed download can leave holes: it writes under a
-    name of its own, and only a complete file becomes the partial that later pulls resume from
-    (a leftover from a killed one is discarded under the blob lock)."""
-    from . import xet
-
-    fresh = partial.with_name(partial.name.replace(".bundler-partial", ".bundler-xet"))
-    fresh.unlink(missing_ok=True)
-    try:
-        ready = _xet_ready(pin, headers)
-        if ready is None:
-            return
-        conn, auth = ready
-        xet.fetch_file(conn, entry.xet or "", entry.size, str(fresh), auth)
-        if fresh.stat().st_size != entry.size:
-            raise ValueError(f"hf_xet wrote {fresh.stat().st_size} of {entry.size} bytes")
-        os.replace(fresh, partial)
-    except Exception as e:  # noqa: BLE001 - any hf_xet or token failure: plain HTTP takes over
-        fresh.unlink(missing_ok=True)
-        partial.unlink(missing_ok=True)
-        print(f"note: {pin.id} {entry.path}: Xet download failed ({type(e).__name__}: {e}); continuing over HTTP", file=sys.stderr)
-
-
 def _xet_download(pin: Pin, entry: FileEntry, writer: Any, done: int, headers: dict[str, str]) -> bool:
-    """Resume a Xet-backed file with hf_xet's ordered stream from byte ``done`` on, through
-    ``writer`` (which hashes every byte). False, with the bytes written so far kept, when hf_xet
-    is missing or fails: the caller goes on over plain HTTP from there."""
+    """Fetch a Xet-backed file with hf_xet's ordered stream from byte ``done`` on (0 for a fresh
+    one), through ``writer``, which hashes every byte as it is written. The file grows in order,
+    so a killed pull leaves a prefix the next one resumes from. False, with the bytes written so
+    far kept, when hf_xet is missing or fails: the caller goes on over plain HTTP from there."""
     from . import xet
     from .hashing import TooLarge
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tomllib
 from pathlib import Path
@@ -92,9 +93,56 @@ def test_a_partial_file_is_resumed_through_xet_from_the_bytes_on_disk(bundle, xe
     assert "model.safetensors" in res.stderr and not (blobs / sha).exists()
 
 
-def test_a_fresh_xet_download_killed_midway_leaves_nothing_to_resume_from(bundle, xet_hub, tmp_path):
-    """hf_xet writes regions in parallel, so what a killed fresh download leaves may have holes:
-    it lives under its own name, is discarded, and never becomes a partial to resume from."""
+def test_a_killed_xet_download_leaves_a_prefix_the_next_pull_resumes(xet_hub, tmp_path):
+    """hf_xet's ordered stream writes a fresh file front to back through the hashing writer: a
+    pull killed midway leaves a prefix of the true bytes, the cache stays healthy for
+    huggingface_hub's tools, and the next pull finishes it over Xet, not a byte over HTTP."""
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    from huggingface_hub import scan_cache_dir
+
+    data = random.Random(14).randbytes(48 << 20)  # big enough to be caught midway
+    xet_hub.create_repo("acme/big")
+    xet_hub.commit("acme/big", {"model.safetensors": data, "config.json": b"{}"})
+    proj = tmp_path / "big"
+    proj.mkdir()
+    (proj / "service.py").write_text(SERVICE.replace('"acme/embed-small", revision="v1.0"', '"acme/big"'))
+    bundle = build(proj / "service.py", output=tmp_path / "big.bundle.tar").path
+    partial = cache(tmp_path) / "models--acme--big" / "blobs" / f"{hashlib.sha256(data).hexdigest()}.bundler-partial"
+    env = {**os.environ, "BUNDLER_HOME": str(tmp_path / "deploy")}
+    for _ in range(3):  # in the rare run where the pull ends before it is caught, again
+        shutil.rmtree(cache(tmp_path) / "models--acme--big", ignore_errors=True)
+        proc = subprocess.Popen([sys.executable, "-m", "bundler", "pull", str(bundle), "--to", str(tmp_path / "d")],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while proc.poll() is None:
+            try:
+                if 0 < partial.stat().st_size < len(data):
+                    proc.send_signal(signal.SIGKILL)
+                    break
+            except FileNotFoundError:
+                pass
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            break
+    assert proc.returncode == -signal.SIGKILL, "the pull was never caught midway"
+    left = partial.read_bytes()
+    assert 0 < len(left) < len(data) and left == data[: len(left)]
+    assert not scan_cache_dir(cache(tmp_path)).warnings
+    xet_hub.cdn_requests.clear()
+    res = run_cli("pull", str(bundle), "--to", str(tmp_path / "d2"), env={"BUNDLER_HOME": str(tmp_path / "deploy")})
+    assert res.code == 0, res.stderr
+    assert "continuing over HTTP" not in res.stderr and not [p for m, p, _ in xet_hub.cdn_requests if m == "GET"]
+    snap = next((cache(tmp_path) / "models--acme--big" / "snapshots").iterdir())
+    assert (snap / "model.safetensors").read_bytes() == data
+    assert not scan_cache_dir(cache(tmp_path)).warnings
+
+
+def test_a_leftover_of_the_parallel_writer_is_discarded(bundle, xet_hub, tmp_path):
+    """An earlier bundler had hf_xet's parallel writer fill a fresh file under its own name, with
+    holes where a killed one stopped: that is never resumed from."""
     (model,) = tomllib.loads((tmp_path / "proj" / "bundler.lock").read_text())["model"]
     sha = next(f for f in model["files"] if f["path"] == "model.safetensors")["hash"].partition(":")[2]
     data = xet_hub.blob_by_sha256(sha)[1].data
