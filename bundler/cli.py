@@ -501,15 +501,19 @@ def models_delete(tag: str = typer.Argument(..., metavar="NAME[:VERSION]")) -> N
     print(f"deleted {model.tag}")
 
 
-class Interrupted(BundlerError):
+class Interrupted(BaseException):
+    """Ctrl-C, raised in the main thread wherever it is. Not a KeyboardInterrupt, which the CLI
+    framework turns into a bare "Aborted!" (exit 1); not an Exception either, so no ``except
+    Exception`` on the way (a fallback, a per-file report) takes it for a failure. One such was
+    ``Thread.start()``'s own: interrupted while a hash thread started, it dropped the thread from
+    threading's books, and its bootstrap printed a KeyError above the message."""
+
     exit_code = 130
+    message = "interrupted; no output was half-written (temporary files are removed now, or by the next run)"
 
 
 def _interrupted(signum: int, frame: Any) -> None:
-    # Raised as our own error so the CLI framework does not turn it into a bare "Aborted!".
-    raise Interrupted(
-        "interrupted; no output was half-written (temporary files are removed now, or by the next run)"
-    )
+    raise Interrupted()
 
 
 def _app_for(argv: list[str]) -> typer.Typer:
@@ -541,6 +545,11 @@ def main() -> None:
         if _debug:
             traceback.print_exc()
         render_error(e)
+        sys.exit(e.exit_code)
+    except Interrupted as e:
+        if _debug:
+            traceback.print_exc()
+        print(f"error: {e.message}", file=sys.stderr)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -153,6 +153,12 @@ class TooLarge(ValueError):
     """More bytes arrived than the pinned size."""
 
 
+class Stopped(BaseException):
+    """The writer's ``stop`` event was set (the user interrupted the command): the download ends
+    at this chunk, the bytes written so far stay for a later resume. Not an Exception, so no
+    retry or fallback on the way takes it for a failure."""
+
+
 class HashingWriter:
     """A binary file wrapper that hashes what is written, for checking a download in its own pass.
 
@@ -161,10 +167,11 @@ class HashingWriter:
     download is checked whole; a truncate (a server that ignored the range) re-hashes what is left.
     """
 
-    def __init__(self, f, algorithm: str, size: int) -> None:
+    def __init__(self, f, algorithm: str, size: int, stop: threading.Event | None = None) -> None:
         self.f = f
         self.algorithm = algorithm
         self.size = size
+        self.stop = stop
         self.hashers: Hashers | None = None
         self._rehash()
 
@@ -183,6 +190,8 @@ class HashingWriter:
                 remaining -= len(chunk)
 
     def write(self, data: bytes) -> int:
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped()
         # A source that sends more than the pinned size is wrong, however long it would go on.
         if self.f.tell() + len(data) > self.size:
             raise TooLarge(f"more than the expected {self.size} bytes")

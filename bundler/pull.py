@@ -179,14 +179,16 @@ def _publish(tmp: Path, dest: Path) -> None:
 
 # --- Hub files ----------------------------------------------------------------------------------
 def download_pinned(
-    pin: Pin, entry: FileEntry, cache: Path, local: Path | None = None, twins: Sequence[Path] = ()
+    pin: Pin, entry: FileEntry, cache: Path, local: Path | None = None, twins: Sequence[Path] = (),
+    stop: threading.Event | None = None,
 ) -> Check:
     """Fetch one pinned file into huggingface_hub's cache layout, resuming a partial download.
 
     With ``local`` (a file a bundle carries, from ``--embed-hub``) the bytes come from there
     instead of the network, through the same checks and placement. ``twins`` are the cache
     folders of other spellings of the same repository: a verified blob there is hard-linked
-    (``Check.linked``), not downloaded again.
+    (``Check.linked``), not downloaded again. Once ``stop`` is set, the download ends at its
+    next chunk with :class:`~bundler.hashing.Stopped`, keeping the bytes for a resume.
 
     huggingface_hub 2.x downloads to a process-unique temporary file that it discards when
     interrupted, so ``hf_hub_download`` can't resume a killed pull. The same client still does the
@@ -236,7 +238,7 @@ def download_pinned(
                     f.truncate(0)
                     done = 0
                 # Hash while writing: verification costs no second read of the file.
-                writer = HashingWriter(f, entry.hash.partition(":")[0], entry.size)
+                writer = HashingWriter(f, entry.hash.partition(":")[0], entry.size, stop)
                 try:
                     if local is not None:
                         with open(local, "rb") as src:
@@ -441,7 +443,7 @@ def fetch(
         if progress:
             progress("start", pin, entry)
         try:
-            check = download_pinned(pin, entry, result.cache, local.get((pin.key, entry.path)), twins(pin))
+            check = download_pinned(pin, entry, result.cache, local.get((pin.key, entry.path)), twins(pin), stop)
         except Exception as e:  # noqa: BLE001 - reported per file below
             from .hub import hub_error
 
@@ -452,10 +454,20 @@ def fetch(
             return pin, entry, None, err.message + (f" ({err.hint})" if err.hint else "")
         return pin, entry, check, None
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # Ctrl-C lands in this thread: the downloads on the workers are told to stop at their next
+    # chunk and the queued ones are dropped (leaving the pool's block would otherwise download
+    # everything first), so the command ends now, with resumable partial files.
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         for batch in (now, later):
             for fut in as_completed([pool.submit(one, *t) for t in batch]):
                 _record(result, *fut.result(), progress)
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _repo_key(pin: Pin) -> str:

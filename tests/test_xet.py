@@ -93,51 +93,94 @@ def test_a_partial_file_is_resumed_through_xet_from_the_bytes_on_disk(bundle, xe
     assert "model.safetensors" in res.stderr and not (blobs / sha).exists()
 
 
-def test_a_killed_xet_download_leaves_a_prefix_the_next_pull_resumes(xet_hub, tmp_path):
-    """hf_xet's ordered stream writes a fresh file front to back through the hashing writer: a
-    pull killed midway leaves a prefix of the true bytes, the cache stays healthy for
-    huggingface_hub's tools, and the next pull finishes it over Xet, not a byte over HTTP."""
+@pytest.fixture
+def big(xet_hub, tmp_path) -> tuple[Path, dict[str, bytes], Path]:
+    """Four 24 MiB Xet files (big enough to catch a pull midway): the bundle, the bytes by sha256,
+    and the cache folder's blobs directory."""
     import random
-    import signal
-    import subprocess
-    import sys
 
-    from huggingface_hub import scan_cache_dir
-
-    data = random.Random(14).randbytes(48 << 20)  # big enough to be caught midway
+    rng = random.Random(14)
+    files = {f"model-{i}.safetensors": rng.randbytes(24 << 20) for i in range(4)}
     xet_hub.create_repo("acme/big")
-    xet_hub.commit("acme/big", {"model.safetensors": data, "config.json": b"{}"})
+    xet_hub.commit("acme/big", {**files, "config.json": b"{}"})
     proj = tmp_path / "big"
     proj.mkdir()
     (proj / "service.py").write_text(SERVICE.replace('"acme/embed-small", revision="v1.0"', '"acme/big"'))
     bundle = build(proj / "service.py", output=tmp_path / "big.bundle.tar").path
-    partial = cache(tmp_path) / "models--acme--big" / "blobs" / f"{hashlib.sha256(data).hexdigest()}.bundler-partial"
+    return bundle, {hashlib.sha256(b).hexdigest(): b for b in files.values()}, cache(tmp_path) / "models--acme--big" / "blobs"
+
+
+def _signal_midway(big, tmp_path: Path, signum: int, *args: str) -> tuple[int, str]:
+    """Start a pull of ``big`` and send it ``signum`` once a model file is neither absent nor
+    complete; the exit code and stderr. Tried again in the rare run where the pull ends first."""
+    import subprocess
+    import sys
+
+    bundle, data, blobs = big
     env = {**os.environ, "BUNDLER_HOME": str(tmp_path / "deploy")}
-    for _ in range(3):  # in the rare run where the pull ends before it is caught, again
-        shutil.rmtree(cache(tmp_path) / "models--acme--big", ignore_errors=True)
-        proc = subprocess.Popen([sys.executable, "-m", "bundler", "pull", str(bundle), "--to", str(tmp_path / "d")],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while proc.poll() is None:
+    for _ in range(3):
+        shutil.rmtree(blobs.parent, ignore_errors=True)
+        proc = subprocess.Popen([sys.executable, "-m", "bundler", "pull", str(bundle), "--to", str(tmp_path / "d"), *args],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        sent = False
+        while proc.poll() is None and not sent:
             try:
-                if 0 < partial.stat().st_size < len(data):
-                    proc.send_signal(signal.SIGKILL)
-                    break
+                if any(0 < p.stat().st_size < 24 << 20 for p in blobs.glob("*.bundler-partial")):
+                    proc.send_signal(signum)
+                    sent = True
             except FileNotFoundError:
                 pass
-        proc.wait()
-        if proc.returncode == -signal.SIGKILL:
-            break
-    assert proc.returncode == -signal.SIGKILL, "the pull was never caught midway"
-    left = partial.read_bytes()
-    assert 0 < len(left) < len(data) and left == data[: len(left)]
+        code, err = proc.wait(60), proc.stderr.read()
+        if sent:
+            return code, err
+    raise AssertionError("the pull was never caught midway")
+
+
+def _prefixes(big) -> list[int]:
+    """The sizes of the partial files a stopped pull left, each checked to be a prefix of its file."""
+    _, data, blobs = big
+    sizes = []
+    for p in blobs.glob("*.bundler-partial"):
+        whole = data.get(p.name.partition(".")[0], b"{}")  # or config.json, the one small file
+        left = p.read_bytes()
+        assert left == whole[: len(left)]
+        sizes.append(len(left))
+    return sizes
+
+
+def test_a_killed_xet_download_leaves_a_prefix_the_next_pull_resumes(big, xet_hub, tmp_path):
+    """hf_xet's ordered stream writes a fresh file front to back through the hashing writer: a
+    pull killed midway leaves prefixes of the true bytes, the cache stays healthy for
+    huggingface_hub's tools, and the next pull finishes it over Xet, not a byte over HTTP."""
+    import signal
+
+    from huggingface_hub import scan_cache_dir
+
+    bundle, data, blobs = big
+    code, _ = _signal_midway(big, tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    _prefixes(big)  # (the one seen midway may have been completed just before the kill landed)
     assert not scan_cache_dir(cache(tmp_path)).warnings
     xet_hub.cdn_requests.clear()
     res = run_cli("pull", str(bundle), "--to", str(tmp_path / "d2"), env={"BUNDLER_HOME": str(tmp_path / "deploy")})
     assert res.code == 0, res.stderr
     assert "continuing over HTTP" not in res.stderr and not [p for m, p, _ in xet_hub.cdn_requests if m == "GET"]
-    snap = next((cache(tmp_path) / "models--acme--big" / "snapshots").iterdir())
-    assert (snap / "model.safetensors").read_bytes() == data
+    assert {p.name: p.read_bytes() for p in blobs.iterdir() if p.name in data} == data
     assert not scan_cache_dir(cache(tmp_path)).warnings
+
+
+def test_ctrl_c_stops_a_pull_now(big, xet_hub, tmp_path):
+    """Ctrl-C ends the pull with exit 130 and its one line: the download in flight stops at its
+    next chunk, keeping a prefix to resume from, and the files still queued are not fetched (the
+    worker pool's exit used to download every one of them first)."""
+    import signal
+
+    _, data, blobs = big
+    code, err = _signal_midway(big, tmp_path, signal.SIGINT, "--jobs", "1")
+    assert code == 130 and err.splitlines()[-1].startswith("error: interrupted"), err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    _prefixes(big)
+    assert len([p for p in blobs.iterdir() if p.name in data]) < len(data) - 1  # the queued ones never started
 
 
 def test_a_leftover_of_the_parallel_writer_is_discarded(bundle, xet_hub, tmp_path):
