@@ -36,6 +36,27 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def sizes_of(root: Path, pattern: str) -> list[int]:
+    """The sizes of the files under ``root`` matching ``pattern`` (recursively), read while another
+    process writes, renames and removes them: whatever vanishes midway is skipped, not an error."""
+    found = []
+    stack = [root]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for e in entries:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(Path(e.path))
+                        elif Path(e.name).match(pattern):
+                            found.append(e.stat(follow_symlinks=False).st_size)
+                    except FileNotFoundError:
+                        pass
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+    return found
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -782,3 +782,25 @@ def test_inspect_aligns_a_wide_service_name(bundle, tmp_path):
     # Each of the two characters takes two columns: on screen the class starts 2 columns after
     # its index in the string, which is where the header's "class" is.
     assert row.index("service:Tiny") + 2 == header.index("class") == 11
+
+
+def test_sizes_of_skips_what_vanishes_midway(tmp_path, monkeypatch):
+    """The polling helper the kill tests use: a directory removed while it is walked (as a registry
+    removes a finished upload) is skipped, nested matches are found, a missing root is empty."""
+    from .conftest import sizes_of
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "data").write_bytes(b"xyz")
+    (tmp_path / "a" / "other").write_bytes(b"1")
+    (tmp_path / "gone").mkdir()
+    real_scandir = os.scandir
+
+    def scandir_racing(path):
+        if Path(path).name == "gone":
+            os.rmdir(path)  # removed between the parent's listing and this one
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir_racing)
+    assert sizes_of(tmp_path, "data") == [3]
+    assert not (tmp_path / "gone").exists()
+    assert sizes_of(tmp_path / "missing", "data") == []

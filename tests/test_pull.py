@@ -19,7 +19,7 @@ from bundler.cache import snapshot_dir
 from bundler.pull import pull
 from bundler.store import Store
 
-from .conftest import FIXTURES, run_cli
+from .conftest import FIXTURES, run_cli, sizes_of
 
 SERVICE = '''
 import bundler
@@ -153,12 +153,11 @@ def test_interrupted_pull_resumes_and_ends_verified(hub, tmp_path):
     hub.slow["model.safetensors"] = 0.01
     proc = subprocess.Popen([sys.executable, "-m", "bundler", "pull", str(bundle), "--jobs", "1"], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "pull.log", "w"))
     deadline = time.monotonic() + 30
-    partial = None
-    while time.monotonic() < deadline and partial is None:
-        found = [p for p in (cache() / "models--acme--big" / "blobs").glob("*.bundler-partial")] if (cache() / "models--acme--big" / "blobs").exists() else []
-        partial = next((p for p in found if p.stat().st_size > (1 << 20)), None)
+    partial = False
+    while time.monotonic() < deadline and not partial:
+        partial = any(size > (1 << 20) for size in sizes_of(cache() / "models--acme--big" / "blobs", "*.bundler-partial"))
         time.sleep(0.05)
-    assert partial is not None, (tmp_path / "pull.log").read_text()
+    assert partial, (tmp_path / "pull.log").read_text()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     hub.slow.clear()

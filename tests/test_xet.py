@@ -16,7 +16,7 @@ import pytest
 from bundler.build import build
 from bundler.cache import snapshot_dir
 
-from .conftest import run_cli
+from .conftest import run_cli, sizes_of
 
 pytest.importorskip("hf_xet")  # installed with huggingface_hub on x86_64 and arm64
 
@@ -124,12 +124,9 @@ def _signal_midway(big, tmp_path: Path, signum: int, *args: str) -> tuple[int, s
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         sent = False
         while proc.poll() is None and not sent:
-            try:
-                if any(0 < p.stat().st_size < 24 << 20 for p in blobs.glob("*.bundler-partial")):
-                    proc.send_signal(signum)
-                    sent = True
-            except FileNotFoundError:
-                pass
+            if any(0 < size < 24 << 20 for size in sizes_of(blobs, "*.bundler-partial")):
+                proc.send_signal(signum)
+                sent = True
         code, err = proc.wait(60), proc.stderr.read()
         if sent:
             return code, err
