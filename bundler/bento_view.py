@@ -82,7 +82,7 @@ def bento_yaml(m: Manifest) -> bytes:
         "services": services,
         "envs": [],
         "schema": {},
-        "args": dict(m.data.get("arguments") or {}),
+        "args": m.given_arguments,
         "spec": 2,
     }
     return yaml.safe_dump(data, sort_keys=False).encode()

@@ -30,6 +30,13 @@ class BentoBuild:
     packages: tuple[str, ...] = ()
     requirements_txt: str | None = None
 
+    @property
+    def args_origin(self) -> str:
+        """Where ``args`` came from, as ``inspect`` shows it."""
+        if self.path is None:
+            return "--arg"
+        return self.path.name if self.path.name == BENTOFILE else f"{self.path.name} [tool.bentoml.build.args]"
+
 
 def find(service_file: Path, root: Path | None = None) -> BentoBuild:
     """The BentoML build settings nearest the service, up to ``root`` (inclusive)."""

@@ -13,6 +13,7 @@ from .lock import LockResult
 from .manifest import (
     MANIFEST_NAME,
     SCHEMA,
+    schema_for,
     SOURCE_PREFIX,
     VERSION_LENGTH,
     WHEEL_PREFIX,
@@ -164,6 +165,7 @@ def build(
     data["settings"] = dict(sorted(origins.items()))
     if scan.arguments:
         data["arguments"] = scan.arguments
+        data["argument_origins"] = scan.argument_origins
     if config.python:
         data["python"] = config.python
     data["requirements"] = list(config.requirements)
@@ -177,6 +179,7 @@ def build(
     hub_files = _cached_hub_files(pinned.pins, offline=offline) if embed_hub else {}
     data["models"] = [pin_to_dict(p, embedded=embed_hub and p.source == "huggingface") for p in pinned.pins]
     data["sources"] = source_entries
+    data["schema"] = schema_for(data)
     digest = digest_of(data)
     data["version"] = config.version or digest.partition(":")[2][:VERSION_LENGTH]
     manifest = Manifest(data)

@@ -1,7 +1,7 @@
 """The standard Hugging Face cache on a host, and cheap re-checks of pinned files in it.
 
 A file is hashed in full once; the result is remembered beside bundler's store, keyed by the real
-path, with the size, mtime and inode it had. While those stay the same the file is trusted, so a
+path, with the size, mtime, ctime and inode it had. While those stay the same the file is trusted, so a
 second pull or a service start stays fast; any change to the file (tampering included) makes it be
 hashed again.
 """
@@ -60,7 +60,8 @@ def _marker(real: Path) -> Path:
 
 
 def _stamp(st: os.stat_result, digest: str) -> str:
-    return f"{st.st_size} {st.st_mtime_ns} {st.st_ino} {digest}\n"
+    # ctime too: mtime can be set back after an edit (touch -d), ctime cannot
+    return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {digest}\n"
 
 
 def check_file(path: Path, entry: FileEntry, *, full: bool = False) -> Check:

@@ -400,8 +400,18 @@ def pull(
 def run(
     bundle_dir: str = typer.Argument(..., metavar="BUNDLE_DIR", help="An unpacked bundle (what `bundler pull` made)."),
     check: bool = typer.Option(False, "--check", help="Only prove it loads: import, instantiate, resolve, exit."),
+    verify: bool = typer.Option(False, "--verify", help="Re-hash every byte of every pinned file first (default: trust a file whose stamp from its last full hash still holds)."),
+    no_import: bool = typer.Option(False, "--no-import", help="Check and resolve every model without importing the service (no torch loaded)."),
 ) -> None:
-    """Import the bundle's entry service, instantiate it and resolve its models offline.
+    """Check every pinned model file, then import the bundle's entry service, instantiate it and
+    resolve its models offline, from any working directory (the import runs in BUNDLE_DIR/src,
+    as `bentoml serve DIR` does).
+
+    Every pinned file of every model, whichever descriptor declares it, must be present and
+    unchanged first: by default a file whose size, mtime, ctime and inode still match the stamp
+    its last full hash (a pull) left is trusted, any write breaks the stamp and the file is
+    re-hashed; --verify re-hashes everything. A missing or modified file is exit 1, naming the
+    model and the file: run `bundler pull` again.
 
     Serving itself is the framework's job (BentoML, a plain script): this proves that a worker
     started from the bundle will find every model. When `bundler env` made BUNDLE_DIR/.venv, it
@@ -414,8 +424,8 @@ def run(
 
     python = venv_python(Path(bundle_dir))
     if python is not None and Path(sys.prefix).resolve() != python.parent.parent.resolve():
-        raise typer.Exit(run_in_venv(bundle_dir, python, check))
-    report(bundle_dir, check)
+        raise typer.Exit(run_in_venv(bundle_dir, python, check, verify=verify, no_import=no_import))
+    report(bundle_dir, check, verify=verify, no_import=no_import)
 
 
 @app.command("env", short_help="Install a pulled bundle's locked Python packages into DIR/.venv.")

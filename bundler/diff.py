@@ -77,7 +77,7 @@ def diff(a: Manifest, b: Manifest) -> dict[str, Any]:
             "added": [r for r in rb if r not in ra],
             "removed": [r for r in ra if r not in rb],
         },
-        "arguments": _arguments_diff(a.data.get("arguments") or {}, b.data.get("arguments") or {}),
+        "arguments": _arguments_diff(a.arguments, b.arguments),
         "packages": _packages_diff(a.environment, b.environment),
         "entrypoint": None if a.data.get("entrypoint") == b.data.get("entrypoint") else [a.data.get("entrypoint"), b.data.get("entrypoint")],
     }

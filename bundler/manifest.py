@@ -14,12 +14,15 @@ from typing import Any
 
 from .errors import UsageError
 from .jsontext import canonical_json, json_text
+from .plain import plain
 from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path, safe_paths
 
 #: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
 #: layout (``bentoml serve DIR`` reads it); 3: ``environment`` (the locked Python packages,
-#: embedded files under ``wheels/``). Older schemas are still read.
-SCHEMA = 3
+#: embedded files under ``wheels/``); 4: ``argument_origins`` (every build argument is recorded,
+#: defaults included, with where it came from). Older schemas are still read, and a build writes
+#: the oldest schema that holds its content (``schema_for``), so older readers keep reading it.
+SCHEMA = 4
 MANIFEST_NAME = "bundle.yaml"
 SOURCE_PREFIX = "src/"
 MODEL_PREFIX = "models/"
@@ -27,6 +30,15 @@ STORE_PREFIX = "store/"
 HUB_PREFIX = "hub/"
 WHEEL_PREFIX = "wheels/"
 VERSION_LENGTH = 12
+
+
+def schema_for(data: dict[str, Any]) -> int:
+    """The oldest schema that can hold ``data``."""
+    return 4 if "argument_origins" in data else 3
+
+
+#: The origin of an argument handed to ``use_arguments`` by nobody: the field's own default.
+DEFAULT_ORIGIN = "default"
 
 
 def pin_to_dict(p: Pin, *, embedded: bool = False, schema: int = SCHEMA) -> dict[str, Any]:
@@ -126,6 +138,26 @@ class Manifest:
         for w in (self.environment or {}).get("wheels", []):
             out[WHEEL_PREFIX + w["path"]] = FileEntry(w["path"], w["size"], w["hash"])
         return out
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """Every recorded build argument: what ``use_arguments`` sees, defaults included."""
+        return dict(self.data.get("arguments") or {})
+
+    @property
+    def argument_origins(self) -> dict[str, str]:
+        """Where each argument came from (``--arg``, the bentofile, ``default``); a bundle older
+        than schema 4 recorded only given arguments."""
+        given = self.data.get("argument_origins")
+        return dict(given) if given is not None else {k: "given" for k in self.arguments}
+
+    @property
+    def given_arguments(self) -> dict[str, Any]:
+        """The arguments to hand to ``use_arguments`` (and to write as bento.yaml's ``args``):
+        the given ones. A default stays the field's own: handing it over would run the model's
+        validators on it, which BentoML never does."""
+        origins = self.argument_origins
+        return {k: v for k, v in self.arguments.items() if origins.get(k) != DEFAULT_ORIGIN}
 
     @property
     def environment(self) -> dict[str, Any] | None:
@@ -362,7 +394,7 @@ def _plain_sources(v: list[Any]) -> list[str] | None:
 
 def _check_schema(d: dict[str, Any]) -> None:
     _keys(d, "the manifest", {"schema", "name", "version", "models", "sources"},
-          {"entrypoint", "python", "requirements", "services", "arguments", "settings", "environment"})
+          {"entrypoint", "python", "requirements", "services", "arguments", "argument_origins", "settings", "environment"})
     safe_name(_str(d["name"], "name"), "bundle name")
     safe_name(_str(d["version"], "version"), "bundle version")
     if "entrypoint" in d:
@@ -374,8 +406,16 @@ def _check_schema(d: dict[str, Any]) -> None:
     if "python" in d:
         _str(d["python"], "python")
     _strs(d.get("requirements", []), "requirements")
-    if "arguments" in d and type(d["arguments"]) is not dict:
-        raise TypeError("arguments must be a mapping")
+    if "arguments" in d:
+        if type(d["arguments"]) is not dict:
+            raise TypeError("arguments must be a mapping")
+        plain(d["arguments"], "arguments")
+    if "argument_origins" in d:
+        if d["schema"] < 4:
+            raise ValueError("argument_origins needs manifest schema 4")
+        origins = _keys(d["argument_origins"], "argument_origins", set(), set(d.get("arguments") or {}))
+        for k, v in origins.items():
+            _str(v, f"argument_origins {k}")
     if "settings" in d:
         _keys(d["settings"], "settings", set(), {"name", "service", "include", "exclude", "requirements"})
         for k, v in d["settings"].items():
@@ -385,6 +425,9 @@ def _check_schema(d: dict[str, Any]) -> None:
         raise TypeError("services must be a list")
     for s in services:
         _keys(s, "a service", {"name", "class", "module", "file", "models"}, {"resources", "depends", "undeclared"})
+        for k in ("resources", "undeclared"):
+            if k in s:
+                plain(s[k], f"service {k}")
         for k in ("name", "class", "module", "file"):
             _str(s[k], f"service {k}")
         _strs(s.get("depends", []), "service depends")

@@ -113,8 +113,9 @@ def inspect_table(m: Manifest, report=None) -> None:
         lines.append("  packages    " + ", ".join(f"{n} {v}" for n, v in env["packages"].items()))
     for key, origin in (d.get("settings") or {}).items():
         lines.append(f"  setting     {key}: from {origin}")
-    for key, value in (d.get("arguments") or {}).items():
-        lines.append(f"  argument    {key}={value!r}")
+    origins = m.argument_origins
+    for key, value in m.arguments.items():
+        lines.append(f"  argument    {key}={value!r} (from {origins.get(key, 'given')})")
     for text in lines:
         print(shown(text))
     print()

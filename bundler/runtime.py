@@ -66,6 +66,38 @@ class BundleContext:
                 )
         return str(snap)
 
+    def model_dir(self, pin: Pin) -> Path:
+        """Where a pinned model's files are on this host: the Hub cache's snapshot, or the
+        bundle's own store directories."""
+        from .cache import snapshot_dir
+
+        if pin.source == "huggingface":
+            return snapshot_dir(self.cache, pin.id, pin.commit or "")
+        return self.root / self.manifest.model_dir(pin)
+
+    def check_models(self, *, full: bool = False) -> dict[str, Path]:
+        """Every pinned file of every model (Hub and stores, whoever's descriptor declares it)
+        present and unchanged, before anything imports the service: {model label: directory}.
+
+        By default a file is trusted while the stamp its last full hash left (size, mtime, ctime,
+        inode) still holds: any write changes ctime, which no one can set back. ``full`` re-hashes
+        every byte. A missing or changed file is exit 1 naming the model and the file."""
+        from .cache import check_file
+
+        out: dict[str, Path] = {}
+        for pin in self.manifest.pins:
+            base = self.model_dir(pin)
+            for entry in pin.files:
+                check = check_file(base / entry.path, entry, full=full)
+                if check.ok:
+                    continue
+                what = f"model {pin.label} ({pin.commit or pin.version})"
+                found = "is missing" if check.status == "missing" else f"was modified (expected {entry.hash}, found {check.actual})"
+                raise ProblemFound(f"{what}: {entry.path} {found} in {base}",
+                                   hint=f"run `bundler pull` for this bundle again: it replaces missing and modified files (bundle at {self.root})")
+            out[pin.label] = base
+        return out
+
     def resolve_store(self, key: tuple, label: str) -> str:
         from .cache import check_file
 
@@ -107,18 +139,31 @@ def bundle_for(module: str | None) -> BundleContext | None:
     return None
 
 
-def load_service(root: str | os.PathLike[str]) -> tuple[Any, dict[str, str]]:
-    """Import and instantiate the bundle's entry service; resolve every model it declares.
+def load_service(root: str | os.PathLike[str], *, verify: bool = False) -> tuple[Any, dict[str, str]]:
+    """Check every pinned file, then import and instantiate the bundle's entry service and
+    resolve every model it declares.
 
     Returns the instance and {attribute: resolved path}. This is what ``bundler run --check`` does,
-    and what a serving framework's worker does when it imports the service from ``src/``.
+    and what ``bentoml serve DIR`` does: the import runs in ``src/`` (the working directory and
+    the first entry of ``sys.path``), whatever the caller's working directory, so a service that
+    reads ``requirements.txt`` or a template by a relative path at import finds it.
     """
+    root = Path(root).resolve()
+    ctx = _context(root)
+    ctx.check_models(full=verify)
+    cwd = os.getcwd()
+    os.chdir(root / "src")
+    try:
+        return _import_and_resolve(root, ctx)
+    finally:
+        os.chdir(cwd)
+
+
+def _import_and_resolve(root: Path, ctx: BundleContext) -> tuple[Any, dict[str, str]]:
     import importlib
 
     from .descriptors import _Descriptor
 
-    root = Path(root).resolve()
-    ctx = _context(root)
     entry = ctx.manifest.data.get("entrypoint", "")
     file, _, cls_name = entry.rpartition(":")
     service = next((s for s in ctx.manifest.data.get("services", []) if s["class"] == cls_name), None)
@@ -136,13 +181,14 @@ def load_service(root: str | os.PathLike[str]) -> tuple[Any, dict[str, str]]:
         requirements = f"install the bundle's locked packages with `bundler env {root}`, then run it again"
     else:
         requirements = "install the bundle's requirements: " + (", ".join(ctx.manifest.data.get("requirements", [])) or "none recorded")
-    _set_arguments(ctx.manifest.data.get("arguments") or {})
+    _set_arguments(ctx.manifest.given_arguments)
     try:
         module = importlib.import_module(service["module"])
     except ImportError as e:
         raise UsageError(f"can't import {service['module']} from {src}: {e}", hint=requirements) from None
     except Exception as e:  # the user's module failed while being imported: one line, not a traceback
-        raise ProblemFound(f"importing {service['module']} from {src} failed: {type(e).__name__}: {e}", hint=requirements) from None
+        raise ProblemFound(f"importing {service['module']} from {src} failed: {type(e).__name__}: {e}",
+                           hint="the service's module raised while it was imported (in BUNDLE_DIR/src, as `bentoml serve DIR` does); run with --debug for the traceback") from None
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise UsageError(f"{root / MANIFEST_NAME}: module {service['module']} has no class `{cls_name}`", hint="rebuild the bundle")
@@ -188,9 +234,16 @@ def _is_bentoml_model(value: Any) -> bool:
     return mod.startswith("_bentoml_sdk.models") and hasattr(value, "resolve")
 
 
-def report(bundle_dir: str | os.PathLike[str], check: bool) -> None:
-    """Load the service and print what ``bundler run`` prints: each resolved model, then ``ok``."""
-    instance, resolved = load_service(bundle_dir)
+def report(bundle_dir: str | os.PathLike[str], check: bool, *, verify: bool = False, no_import: bool = False) -> None:
+    """Load the service and print what ``bundler run`` prints: each resolved model, then ``ok``.
+    ``no_import`` checks and resolves every model without importing the service."""
+    if no_import:
+        models = _context(Path(bundle_dir).resolve()).check_models(full=verify)
+        for label, path in models.items():
+            print(f"{label}: {path}")
+        print(f"ok: {len(models)} model(s) of {bundle_dir} present and {'re-hashed' if verify else 'unchanged'} (not imported)")
+        return
+    instance, resolved = load_service(bundle_dir, verify=verify)
     for attr, path in resolved.items():
         print(f"{attr}: {path}")
     print(f"ok: {type(instance).__name__} loaded from {bundle_dir}" + (" (check)" if check else ""))
@@ -204,7 +257,7 @@ sys.path.append(sys.argv[1])
 from bundler.errors import BundlerError
 from bundler.runtime import report
 try:
-    report(sys.argv[2], sys.argv[3] == "1")
+    report(sys.argv[2], sys.argv[3] == "1", verify=sys.argv[4] == "1", no_import=sys.argv[5] == "1")
 except BundlerError as e:
     print(f"error: {e}", file=sys.stderr)
     if e.hint:
@@ -213,7 +266,7 @@ except BundlerError as e:
 """
 
 
-def run_in_venv(bundle_dir: str | os.PathLike[str], python: Path, check: bool) -> int:
+def run_in_venv(bundle_dir: str | os.PathLike[str], python: Path, check: bool, *, verify: bool = False, no_import: bool = False) -> int:
     """``bundler run`` in the bundle's ``.venv`` (made by ``bundler env``): a fresh interpreter
     that sees the locked packages, with bundler's own package reachable through a one-entry path."""
     import subprocess
@@ -229,4 +282,5 @@ def run_in_venv(bundle_dir: str | os.PathLike[str], python: Path, check: bool) -
         if spec is not None and spec.submodule_search_locations:
             os.symlink(list(spec.submodule_search_locations)[0], Path(shim) / "blake3")
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        return subprocess.run([str(python), "-c", _IN_VENV, shim, str(bundle_dir), "1" if check else "0"], env=env).returncode
+        flags = ["1" if f else "0" for f in (check, verify, no_import)]
+        return subprocess.run([str(python), "-c", _IN_VENV, shim, str(bundle_dir), *flags], env=env).returncode

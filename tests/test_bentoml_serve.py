@@ -211,3 +211,57 @@ def test_bundler_run_check_loads_a_bentoml_service_with_its_pins_and_reports_ini
     res = subprocess.run([str(py), "-m", "bundler", "run", str(tmp_path / "deploy-broken"), "--check"], env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "Tiny() failed: ModuleNotFoundError: No module named 'torch_not_installed'" in res.stderr
+
+
+LLM_SERVICE = '''
+import bentoml
+import pydantic
+
+# Official services name their requirements relative to the service's directory at import.
+image = bentoml.images.Image(python_version="3.11").requirements_file("requirements.txt")
+
+
+class LLMArgs(pydantic.BaseModel):
+    model_id: str = "acme/rerank-tiny"
+    max_model_len: int = 2048
+    tool_parser: str | None = None
+    cli_args: list[str] = []
+
+
+args = bentoml.use_arguments(LLMArgs)
+
+
+@bentoml.service(image=image)
+class LLM:
+    model = bentoml.models.HuggingFaceModel(args.model_id)
+
+    @bentoml.api
+    def engine(self) -> dict:
+        return {"args": args.model_dump(), "model": str(self.model)}
+'''
+
+
+def test_bentoml_serve_hands_every_build_argument_to_the_service(hub, tmp_path):
+    d = tmp_path / "llm"
+    d.mkdir()
+    (d / "service.py").write_text(LLM_SERVICE)
+    (d / "requirements.txt").write_text("# the image's packages would be listed here\n")
+    (d / "pyproject.toml").write_text('[project]\nname = "llm"\n\n[tool.bentoml.build.args]\n'
+                                      'max_model_len = 8192\ntool_parser = "hermes"\ncli_args = ["--enforce-eager"]\n')
+    bundle = build(d / "service.py", output=tmp_path / "llm.bundle.tar", arguments={"max_model_len": "4096"})
+    pull(bundle.path, to=tmp_path / "deploy")
+    hub.stop()
+    env = deploy_env(tmp_path, HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_OFFLINE="1")
+    with serving(str(tmp_path / "deploy"), tmp_path, env) as url:
+        got = call(url, "engine")
+    assert got["args"] == {"model_id": "acme/rerank-tiny", "max_model_len": 4096, "tool_parser": "hermes",
+                           "cli_args": ["--enforce-eager"]}
+    assert got["model"].endswith(f"models--acme--rerank-tiny/snapshots/{bundle.manifest.pins[0].commit}")
+    # the same bundle checked by `bundler run` from an unrelated directory: the import finds
+    # requirements.txt as `bentoml serve DIR` does
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    res = subprocess.run([str(bentoml_python()), "-m", "bundler", "run", str(tmp_path / "deploy"), "--check"],
+                         env={**os.environ, **env}, cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "model: " in res.stdout

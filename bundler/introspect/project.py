@@ -372,6 +372,10 @@ class Project:
         mod.scope = Scope(mod, names, stars)
         return mod
 
+    def modules(self) -> list[Module]:
+        """Every module of the project loaded so far (the service's first)."""
+        return list(self._by_path.values())
+
     def load_service(self, path: Path) -> Module:
         return self.load(path, self.service_module_name)
 

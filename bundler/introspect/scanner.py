@@ -112,9 +112,12 @@ class ScanResult:
     file: Path  # the scanned service file
     module: str  # its dotted module name, as Python would import it from ``root``
     notes: list[str] = field(default_factory=list)  # what was not known and did not matter
-    arguments: dict[str, Any] = field(default_factory=dict)  # build arguments the scan used
+    #: what ``use_arguments`` sees: every given build argument and every default known statically
+    arguments: dict[str, Any] = field(default_factory=dict)
     #: ids of the descriptor calls reported (the AST is shared across scans of one project)
     accounted: frozenset[int] = field(default_factory=frozenset, repr=False, compare=False)
+    #: where each argument came from: ``--arg``, the bentofile's ``args``, or ``default``
+    argument_origins: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"services": [s.to_json() for s in self.services]}
@@ -187,16 +190,19 @@ def scan(
     import gc
 
     given = dict(arguments or {})
+    given_from = {k: "--arg" for k in given}
     if project_arguments:
         from .. import bentofile
 
-        given = {**bentofile.find(path).args, **given}
+        settings = bentofile.find(path)
+        given = {**settings.args, **given}
+        given_from = {**{k: settings.args_origin for k in settings.args}, **given_from}
     # Syntax trees are large graphs of small objects without cycles: the cyclic collector only
     # walks them again and again (up to half the time of a big scan), and frees nothing.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        scanner = _Scanner(path, _parsed, given, set(arguments or {}))
+        scanner = _Scanner(path, _parsed, given, set(arguments or {}), given_from)
         scanner.accounted |= accounted_elsewhere
         return scanner.run(service)
     except RecursionError:
@@ -207,7 +213,9 @@ def scan(
 
 
 class _Scanner:
-    def __init__(self, path: Path, parsed: dict | None, arguments: dict[str, Any], strict: set[str]) -> None:
+    def __init__(self, path: Path, parsed: dict | None, arguments: dict[str, Any], strict: set[str],
+                 given_from: dict[str, str]) -> None:
+        self.given_from = given_from
         self.project = Project(path, parsed)
         self.values = Evaluator(self.project, arguments, strict)
         self.module = self.project.load_service(path)
@@ -223,6 +231,8 @@ class _Scanner:
                 if svc is not None:
                     services.append(svc)
         self._never_silent(services)
+        for module in list(self.project.modules()):
+            self.values.find_namespaces(module)
         for key in self.values.check_given():
             self.notes.append(f"{self.project.shown(self.module)}: build argument `{key}` names no field of the service's arguments and is ignored")
         if only is not None:
@@ -235,12 +245,11 @@ class _Scanner:
                 )
             services = picked
         assert self.module.path is not None
-        used: dict[str, Any] = {}
-        for ns in self.values.namespaces:
-            used.update(ns.used)
+        arguments, origins, notes = self.values.effective(self.given_from)
+        self.notes.extend(notes)
         return ScanResult(
-            self.project.root, services, self.module.path, self.module.name, self.notes, dict(sorted(used.items())),
-            frozenset(self.accounted),
+            self.project.root, services, self.module.path, self.module.name, self.notes, arguments,
+            frozenset(self.accounted), origins,
         )
 
     # -- helpers ---------------------------------------------------------------------------

@@ -16,8 +16,9 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import DynamicValueError, IntrospectionError, UsageError
-from .project import ClassSym, External, FunctionSym, ModuleSym, Opaque, Project, Scope, ValueSym, last_name
+from ..errors import BundlerError, DynamicValueError, IntrospectionError, UsageError
+from ..plain import NotPlain, plain
+from .project import ClassSym, External, FunctionSym, Module, ModuleSym, Opaque, Project, Scope, ValueSym, last_name
 
 _HINT = "use a string literal or a constant defined in the project's own modules"
 _ARG_HINT = "give it at build time: --arg NAME=VALUE (or `args:` in bentofile.yaml)"
@@ -375,6 +376,56 @@ class Evaluator:
             return default.make(self, fscope)
         return self.eval(default, fscope)
 
+    def find_namespaces(self, module: Module) -> None:
+        """Meet every ``use_arguments(Cls)`` call of ``module``, also those no descriptor reads:
+        a field the service reads only in ``__init__`` is a build argument all the same."""
+        if module.tree is None or module.scope is None or "use_arguments" not in module.source:
+            return
+        for node in ast.walk(module.tree):
+            if not (isinstance(node, ast.Call) and last_name(node.func) == "use_arguments"):
+                continue
+            sym = self.project.resolve_quietly(node.func, module.scope, node.lineno)
+            if isinstance(sym, External) and sym.qualname in USE_ARGUMENTS:
+                try:
+                    self.arguments(node, module.scope)
+                except BundlerError:
+                    continue  # a class defined inside a function: its fields stay unknown
+
+    def effective(self, given_from: dict[str, str]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+        """What ``use_arguments`` will see, as ``(values, origins, notes)``.
+
+        Every given argument (converted to its field's type, as BentoML's pydantic model does)
+        with ``given_from[key]`` as its origin, and every field default known statically with the
+        origin ``default``. A default only code can compute is left to the service (the bundle
+        carries that code); a required field nobody gives is a note: the service cannot start."""
+        values: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+        notes: list[str] = []
+        for key, value in self.given.items():
+            field_of = next((ns.fields[key] for ns in self.namespaces if ns.cls is not None and key in ns.fields), None)
+            if field_of is not None:
+                value = convert_argument(value, field_of[0], key, field_of[2])
+            origins[key] = given_from.get(key, "--arg")
+            values[key] = checked_argument(key, value, origins[key])
+        for ns in self.namespaces:
+            if ns.cls is None:
+                continue
+            for name, (_annotation, default, fscope) in ns.fields.items():
+                if name in values:
+                    continue
+                if default is _REQUIRED:
+                    notes.append(f"build argument `{name}` of `{ns.cls.node.name}` has no default and is not given: "
+                                 f"the service fails to start without it (--arg {name}=VALUE)")
+                    continue
+                try:
+                    value = default.make(self, fscope) if isinstance(default, _Factory) else self.eval(default, fscope)
+                    values[name] = plain(value)
+                except (BundlerError, NotPlain):
+                    continue
+                origins[name] = "default"
+        order = sorted(values)
+        return {k: values[k] for k in order}, {k: origins[k] for k in order}, notes
+
     def check_given(self) -> list[str]:
         """Every ``--arg`` must name a field of an argument class the service uses; returns the
         other given keys that name none (from a bentofile: BentoML's pydantic ignores them)."""
@@ -469,6 +520,16 @@ def _qualname(func: ast.expr, scope: Scope, project: Project) -> str | None:
     return sym.qualname if isinstance(sym, External) else None
 
 
+def checked_argument(name: str, value: Any, origin: str = "--arg") -> Any:
+    """A given build argument as plain data, or exit 2 naming it: a build never records a value
+    that its own reader (or BentoML's JSON) refuses."""
+    try:
+        return plain(value, f"build argument `{name}` (from {origin})")
+    except NotPlain as e:
+        raise UsageError(str(e),
+                         hint="give a string, a finite number, a boolean, or a list or mapping of those") from None
+
+
 def convert_argument(value: Any, annotation: ast.expr | None, name: str, scope: Scope) -> Any:
     """A build argument given as text, converted to the field's annotated type as BentoML would."""
     if not isinstance(value, str):
@@ -491,6 +552,8 @@ def convert_argument(value: Any, annotation: ast.expr | None, name: str, scope: 
         if kind in ("list", "dict"):
             try:
                 parsed = json.loads(value)
+            except RecursionError:
+                raise ValueError("nested too deeply") from None
             except json.JSONDecodeError:
                 if kind == "list":
                     return [x.strip() for x in value.split(",") if x.strip()]
