@@ -101,6 +101,7 @@ def build(
     service reads are recorded in the manifest. ``strict`` fails on undeclared model loads.
     ``env`` (EnvOptions) says how the Python environment is locked; ``embed_wheels`` packs its files."""
     from .introspect import split_target
+    from .introspect.scanner import undeclared_label
     from .lock import lock, require_fresh
     from .secrets import read_hash_and_scan
 
@@ -116,7 +117,7 @@ def build(
     if strict and undeclared:
         raise ProblemFound(
             f"{len(undeclared)} model load(s) not declared: "
-            + ", ".join(f"{u['file']}:{u['line']} {u['id']}" for u in undeclared),
+            + ", ".join(f"{u['file']}:{u['line']} {undeclared_label(u)}" for u in undeclared),
             hint="declare each as a HuggingFaceModel(...) class attribute, or build without --strict",
         )
     root = find_root(scan.file, scan.root)

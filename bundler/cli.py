@@ -65,16 +65,14 @@ def _arguments(items: list[str]) -> dict[str, str]:
 
 def print_findings(results: list[Any]) -> None:
     """Notes and undeclared-model warnings, on stderr (stdout stays data)."""
+    from .introspect.scanner import undeclared_text
+
     for r in results:
         for note in r.notes:
             print(f"note: {note}", file=sys.stderr)
         for svc in r.services:
             for u in svc.undeclared:
-                print(
-                    f"warning: {os.path.relpath(r.root / u['file'])}:{u['line']}: model `{u['id']}` is loaded by {u['call']}() but not declared;"
-                    f" declare it as HuggingFaceModel({u['id']!r}) so the bundle pins it",
-                    file=sys.stderr,
-                )
+                print(f"warning: {os.path.relpath(r.root / u['file'])}:{u['line']}: {undeclared_text(u)}", file=sys.stderr)
 
 
 @app.command(short_help="Find services and their models statically (no import).")

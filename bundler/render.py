@@ -70,6 +70,8 @@ def _table(title: str, columns: Sequence[str], rows: list[Sequence[object]], ind
 
 
 def scan_table(result: ScanResult) -> None:
+    from .introspect.scanner import undeclared_label
+
     if not result.services:
         _say("no services found", "yellow")
         return
@@ -94,7 +96,7 @@ def scan_table(result: ScanResult) -> None:
         if svc.depends:
             print(shown("  depends on: " + ", ".join(svc.depends)))
         for u in svc.undeclared:
-            print(shown(f"  undeclared: {u['id']} loaded by {u['call']}() at {u['file']}:{u['line']}"))
+            print(shown(f"  undeclared: {undeclared_label(u)} loaded by {u['call']}() at {u['file']}:{u['line']}"))
 
 
 def inspect_table(m: Manifest, report=None) -> None:

@@ -310,7 +310,11 @@ def parse(source: str, shown: str) -> ast.Module:
         with warnings.catch_warnings():
             # Python's own warnings about the user's code (invalid escapes) are not ours to print.
             warnings.simplefilter("ignore", SyntaxWarning)
-            return ast.parse(source, filename=shown)
+            tree = ast.parse(source, filename=shown)
+            # What only the compiler refuses (a __future__ import after other code, `return`
+            # outside a function, a nonlocal at module level) fails Python's import all the same.
+            compile(tree, shown, "exec", dont_inherit=True)
+            return tree
     except SyntaxError as e:
         raise IntrospectionError(
             f"syntax error: {e.msg}", file=shown, line=e.lineno, hint="fix the syntax; bundler reads the file as Python 3.11"

@@ -35,20 +35,22 @@ _MODEL_NAMES = {"HuggingFaceModel", "StoreModel", "BentoModel"}
 _MARKER_NAMES = _MODEL_NAMES | {"depends"}
 
 # Loads that fetch a model at serve time without declaring it (warned as ``undeclared``).
-_LOADERS = {
-    "huggingface_hub.hf_hub_download": ("repo_id",),
-    "huggingface_hub.snapshot_download": ("repo_id",),
-    "huggingface_hub.file_download.hf_hub_download": ("repo_id",),
-    "huggingface_hub._snapshot_download.snapshot_download": ("repo_id",),
-    "transformers.pipeline": (None, "model"),
-    "sentence_transformers.SentenceTransformer": ("model_name_or_path",),
+# Each: (the position of the id among the positional arguments, or None; its keyword names).
+_LOADERS: dict[str, tuple[int | None, tuple[str, ...]]] = {
+    "huggingface_hub.hf_hub_download": (0, ("repo_id",)),
+    "huggingface_hub.snapshot_download": (0, ("repo_id",)),
+    "huggingface_hub.file_download.hf_hub_download": (0, ("repo_id",)),
+    "huggingface_hub._snapshot_download.snapshot_download": (0, ("repo_id",)),
+    "transformers.pipeline": (1, ("model",)),
+    "transformers.pipelines.pipeline": (1, ("model",)),
+    "sentence_transformers.SentenceTransformer": (0, ("model_name_or_path",)),
 }
-_LOCAL_LOADERS = {
-    "hf_hub_download": "huggingface_hub.hf_hub_download",
-    "snapshot_download": "huggingface_hub.snapshot_download",
-    "SentenceTransformer": "sentence_transformers.SentenceTransformer",
-}
+# The older per-framework loads, ``bentoml.transformers.load_model("tag")`` and the like.
+_FRAMEWORK_LOAD = re.compile(r"^bentoml\.[a-z_][a-z0-9_]*\.load_model\Z")
+_STORE_TAG_KW = ("tag", "bento_model")
 _FROM_PRETRAINED_KW = ("pretrained_model_name_or_path", "pretrained_model_or_path", "model_id", "repo_id")
+# A serve-time load the scan can report but not pin (``undeclared``), whatever loader makes it.
+_UNDECLARED_HINT = "declare it as a class attribute of the service (e.g. `model = HuggingFaceModel(...)`) so the bundle pins it"
 
 # Parameters in positional order; bentoml's HuggingFaceModel differs after `revision`, so only
 # the first two may be positional there.
@@ -323,7 +325,6 @@ class _Scanner:
                 resources=resources,
                 depends=depends,
                 models=models,
-                undeclared=self._undeclared(node, scope, models),
             )
         return None
 
@@ -528,7 +529,9 @@ class _Scanner:
 
     # -- never silent ----------------------------------------------------------------------
     def _never_silent(self, services: list[Service]) -> None:
-        """Every descriptor or model lookup the file makes is a reported model or an error."""
+        """Every descriptor, model look-up or model load the file makes is a reported model, an
+        ``undeclared`` load of the services that reach it (at serve time: in a method, or in a
+        module-level helper one calls), a note, or an error; the same rule for every loader."""
         assert self.module.tree is not None and self.module.scope is not None
         service_classes = {s.cls for s in services}
         declared = {s.cls: {m.id.lower().removesuffix(":latest") for m in s.models} for s in services}
@@ -541,6 +544,9 @@ class _Scanner:
             last = last_name(call.func)
             if last is None:
                 continue
+            if func is not None:
+                self._serve_time(services, declared, call, owner, func)
+                continue
             sym = self.project.resolve_quietly(call.func, scope, call.lineno)
             if isinstance(sym, External):
                 if self._model_kind(sym.qualname) is None:
@@ -548,12 +554,7 @@ class _Scanner:
             elif last not in _MODEL_NAMES or isinstance(sym, (ClassSym, FunctionSym, ValueSym)):
                 continue  # not a model spelling, or the project's own look-alike
             what = f"`{self.module.segment(call)}`"
-            if func is not None and owner is not None and self._redeclares(call, declared.get(owner.name, set())):
-                continue  # a serve-time look-up of a model the service declares: pinned already
-            if func is not None:
-                where = f"is called inside `{func.name}()`, at serve time, where a bundle can't pin it"
-                hint = "declare the model as a class attribute of the service (e.g. `model = HuggingFaceModel(...)`)"
-            elif owner is not None and owner.name not in service_classes:
+            if owner is not None and owner.name not in service_classes:
                 where = f"is declared in class `{owner.name}`, which is not a service bundler recognises"
                 hint = "decorate the class with @bentoml.service / @bundler.service, bound unconditionally"
             elif owner is not None:
@@ -564,67 +565,156 @@ class _Scanner:
                 where = f"can't be resolved ({why})"
                 hint = "import it unconditionally from bundler or bentoml"
             else:
-                where = "no service uses it (declared at module level)"
-                hint = "use it as a class attribute of a service, or delete it"
+                self._note(scope, call, f"{what} declares a model at module level that no service uses: it is not pinned")
+                continue
             raise IntrospectionError(
                 f"{what} declares a model, but {where}", file=self.project.shown(self.module), line=call.lineno, hint=hint
             )
+        for s in services:
+            s.undeclared.sort(key=lambda u: (u["line"], u["call"]))
 
-    def _redeclares(self, call: ast.Call, ids: set[str]) -> bool:
-        arg = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg in ("model_id", "tag")), None)
-        if arg is None or not ids:
-            return False
-        try:
-            value = self.values.eval(arg, self.module.scope)  # type: ignore[arg-type]
-        except IntrospectionError:
-            return False
-        return isinstance(value, str) and value.lower().removesuffix(":latest") in ids
+    def _serve_time(self, services: list[Service], declared: dict[str, set[str]], call: ast.Call,
+                    owner: ast.ClassDef | None, func: ast.AST) -> None:
+        """A call inside a function: when it loads a model, report it for every service that
+        reaches it (its own methods, or a module-level helper they call)."""
+        found = self._load(call, func)
+        if found is None:
+            return
+        value, expr, loader = found
+        entry: dict[str, Any] = {"id": value, "file": self.project.relative(self.module.path), "line": call.lineno, "call": loader}
+        if value is None:
+            entry["expression"] = expr
+        reached = [s for s in services if s.cls == owner.name] if owner is not None else self._callers(services, func)
+        if not reached:
+            where = f"in class `{owner.name}`, which is not a service" if owner is not None else f"in `{getattr(func, 'name', 'lambda')}()`, which no service calls"
+            self.notes.append(f"{self.project.shown(self.module)}:{call.lineno}: `{self.module.segment(call)}` loads a model {where}: it is not pinned")
+            return
+        for s in reached:
+            if value is not None and value.lower().removesuffix(":latest") in declared.get(s.cls, set()):
+                continue  # a serve-time look-up of a model the service declares: pinned already
+            if entry not in s.undeclared:
+                s.undeclared.append(dict(entry))
 
-    # -- undeclared loads ------------------------------------------------------------------
-    def _undeclared(self, node: ast.ClassDef, scope: Scope, models: list[ModelRef]) -> list[dict[str, Any]]:
-        """Literal model ids loaded in the service's methods that no descriptor declares."""
-        declared = {m.id.lower() for m in models}
+    def _callers(self, services: list[Service], func: ast.AST) -> list[Service]:
+        """The services whose methods call the module-level function ``func`` by name."""
+        name = getattr(func, "name", None)
+        if name is None or self.module.tree is None or func not in self.module.tree.body:
+            return []
         out = []
-        module_scope = scope.module.scope
-        assert module_scope is not None
-        for stmt in node.body:
-            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            for call in ast.walk(stmt):
-                if not isinstance(call, ast.Call):
-                    continue
-                arg = self._loaded_id(call, module_scope)
-                if arg is None:
-                    continue
-                try:
-                    value = self.values.eval(arg, module_scope)
-                except IntrospectionError:
-                    continue  # not a literal: a path or a declared model's attribute
-                if not isinstance(value, str) or not _looks_like_repo(value) or value.lower() in declared:
-                    continue
-                entry = {"id": value, "file": self.project.relative(scope.module.path), "line": call.lineno, "call": last_name(call.func)}
-                if entry not in out:
-                    out.append(entry)
+        for node in self.module.tree.body:
+            if isinstance(node, ast.ClassDef) and any(s.cls == node.name for s in services):
+                if any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == name for c in ast.walk(node)):
+                    out.extend(s for s in services if s.cls == node.name)
         return out
 
-    def _loaded_id(self, call: ast.Call, scope: Scope) -> ast.expr | None:
-        kw = {k.arg: k.value for k in call.keywords if k.arg}
-        if last_name(call.func) == "from_pretrained":
-            return call.args[0] if call.args else next((kw[k] for k in _FROM_PRETRAINED_KW if k in kw), None)
-        sym = self.project.resolve_quietly(call.func, scope, call.lineno)
-        if sym is None and last_name(call.func) in _LOCAL_LOADERS:
-            sym = External(_LOCAL_LOADERS[last_name(call.func)])  # imported inside the method
-        if not isinstance(sym, External) or sym.qualname not in _LOADERS:
+    # -- loads at serve time -----------------------------------------------------------------
+    def _load(self, call: ast.Call, func: ast.AST) -> tuple[str | None, str, str] | None:
+        """(the id, or None when only the serve time knows it; the id's expression; the loader's
+        name) when ``call`` loads a model, else None."""
+        arg, loader, spelled = self._loaded_arg(call, func)
+        if loader is None:
             return None
-        positional, *names = _LOADERS[sym.qualname]
-        for n in names:
-            if n in kw:
-                return kw[n]
-        if positional is not None and positional in kw:
-            return kw[positional]
-        if positional is not None and call.args:
-            return call.args[0]
-        return None
+        if arg is None:
+            return (None, "no id given", loader) if spelled else None
+        module_scope = self.module.scope
+        assert module_scope is not None
+        try:
+            value = self.values.eval(arg, module_scope)
+        except IntrospectionError:
+            value = None
+        expr = self.module.segment(arg)
+        if isinstance(value, str):
+            if spelled or _looks_like_repo(value):
+                return value, expr, loader
+            return None  # a local path
+        if spelled or _is_parameter(arg, func):
+            return None, expr, loader  # a request's or caller's value: reported as unknown
+        return None  # not a literal: a path or a declared model's attribute
+
+    def _loaded_arg(self, call: ast.Call, func: ast.AST) -> tuple[ast.expr | None, str | None, bool]:
+        """(the argument naming the model, the loader's name or None, whether any value it is
+        given names a model: bundler's and BentoML's spellings, unlike a loader that also takes paths)."""
+        kw = {k.arg: k.value for k in call.keywords if k.arg}
+        last = last_name(call.func)
+        if last == "from_pretrained":
+            return (call.args[0] if call.args else next((kw[k] for k in _FROM_PRETRAINED_KW if k in kw), None)), last, False
+        qualname = self._qualname(call.func, func)
+        if qualname is None:
+            return None, None, False
+        if self._model_kind(qualname) is not None or _FRAMEWORK_LOAD.match(qualname):
+            # bundler's and BentoML's own spellings: whatever id they are given is a model
+            names = ("model_id",) if self._model_kind(qualname) == "huggingface" else _STORE_TAG_KW
+            arg = call.args[0] if call.args else next((kw[k] for k in names if k in kw), None)
+            return arg, qualname.rpartition(".")[2], True
+        if qualname not in _LOADERS:
+            return None, None, False
+        position, names = _LOADERS[qualname]
+        arg = next((kw[n] for n in names if n in kw), None)
+        if arg is None and position is not None and len(call.args) > position:
+            arg = call.args[position]
+        return arg, qualname.rpartition(".")[2], False
+
+    def _qualname(self, node: ast.expr, func: ast.AST) -> str | None:
+        """What a call's function is: through the module's names, or an import inside the
+        function (``from transformers import pipeline`` in ``__init__``)."""
+        assert self.module.scope is not None
+        sym = self.project.resolve_quietly(node, self.module.scope, getattr(node, "lineno", None))
+        if isinstance(sym, External):
+            return sym.qualname
+        if sym is not None:
+            return None
+        parts: list[str] = []
+        while isinstance(node, ast.Attribute):
+            parts.insert(0, node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        local = _local_imports(func).get(node.id)
+        return ".".join([local, *parts]) if local else None
+
+
+def _local_imports(func: ast.AST) -> dict[str, str]:
+    """Names that imports inside ``func`` bind: {local name: qualified name}."""
+    out: dict[str, str] = {}
+    for node in ast.walk(func):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    out[a.asname] = a.name
+                else:
+                    top = a.name.partition(".")[0]
+                    out[top] = top
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                out[a.asname or a.name] = f"{node.module}.{a.name}"
+    return out
+
+
+def _is_parameter(arg: ast.expr, func: ast.AST) -> bool:
+    """``arg`` is a parameter of ``func`` (a request's or a caller's value), not ``self``/``cls``."""
+    if not isinstance(arg, ast.Name) or not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        return False
+    a = func.args
+    names = [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)] + [p.arg for p in (a.vararg, a.kwarg) if p]
+    return arg.id in names and arg.id not in ("self", "cls")
+
+
+def undeclared_label(u: dict[str, Any]) -> str:
+    """How a report names an undeclared load: its id, or the expression only serve time knows."""
+    return str(u["id"]) if u.get("id") else f"<unknown: {u.get('expression', '?')}>"
+
+
+_STORE_LOADERS = {"get", "load_model", "BentoModel", "StoreModel", "from_tag"}
+
+
+def undeclared_text(u: dict[str, Any]) -> str:
+    """The warning for one undeclared load, with the declaration that would pin it."""
+    if not u.get("id"):
+        return (f"a model is loaded by {u['call']}() from `{u.get('expression', '?')}`, known only at serve time: "
+                "the bundle can't pin it; declare the models it may load as class attributes of the service")
+    spelling = "bentoml.models.BentoModel" if u["call"] in _STORE_LOADERS else "HuggingFaceModel"
+    return (f"model `{u['id']}` is loaded by {u['call']}() but not declared;"
+            f" declare it as {spelling}({u['id']!r}) so the bundle pins it")
 
 
 class _Unknown:
