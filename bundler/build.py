@@ -38,7 +38,9 @@ class BuildResult:
         return self.manifest.digest
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": str(self.path), "digest": self.digest, "name": self.manifest.name, "version": self.manifest.version}
+        # ``digest`` is kept for scripts written before ``bundle_digest``; the same value
+        return {"path": str(self.path), "digest": self.digest, "bundle_digest": self.digest,
+                "name": self.manifest.name, "version": self.manifest.version}
 
 
 def pick_entry(scan: ScanResult, only: str | None, config: ProjectConfig) -> Service:

@@ -52,6 +52,14 @@ def render_error(e: BundlerError) -> None:
     print(shown(f"error: {e}", lines=True), file=sys.stderr)
     if e.hint:
         print(shown(f"hint: {e.hint}"), file=sys.stderr)
+    _json_failure(str(e), e.hint, e.exit_code, file=e.file, line=e.line)
+
+
+def _json_failure(error: str, hint: str | None, code: int, *, file: str | None = None, line: int | None = None) -> None:
+    """With --json, a failure is one JSON object on stdout too (CI parses it, not stderr)."""
+    if "--json" not in sys.argv[1:sys.argv.index("--") if "--" in sys.argv else None]:
+        return
+    emit_json({"error": error, "hint": hint, "exit": code, "file": file, "line": line})
 
 
 _ARG_HELP = "A build argument for bentoml.use_arguments, KEY=VALUE; repeatable (overrides bentofile `args`)."
@@ -558,9 +566,11 @@ def main() -> None:
         if _debug:
             traceback.print_exc()
         print(f"error: {e.message}", file=sys.stderr)
+        _json_failure(e.message, None, e.exit_code)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
+        _json_failure("interrupted", None, 130)
         sys.exit(130)
     except OSError as e:
         # The machine said no (disk full, read-only, permission): one line, not a traceback.
@@ -570,13 +580,18 @@ def main() -> None:
         print(f"error: {where}{e.strerror or e}", file=sys.stderr)
         import errno
 
+        hint = None
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            print("hint: free some space (or point the output, BUNDLER_HOME or the cache elsewhere) and run it again", file=sys.stderr)
+            hint = "free some space (or point the output, BUNDLER_HOME or the cache elsewhere) and run it again"
         elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            print("hint: check the permissions of that path, or choose another", file=sys.stderr)
+            hint = "check the permissions of that path, or choose another"
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
+        _json_failure(f"{where}{e.strerror or e}", hint, 1)
         sys.exit(1)
     except MemoryError:
         print("error: out of memory", file=sys.stderr)
+        _json_failure("out of memory", None, 1)
         sys.exit(1)
 
 

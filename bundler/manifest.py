@@ -173,7 +173,7 @@ class Manifest:
         return (json_text(self.data, 1) + "\n").encode("utf-8")
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.data, "digest": self.digest}
+        return {**self.data, "digest": self.digest, "bundle_digest": self.digest}
 
 
 _FILE_KEYS = {"path", "size", "hash"}

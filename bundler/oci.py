@@ -411,7 +411,8 @@ class _Slice(io.RawIOBase):
 @dataclass
 class PushResult:
     ref: Reference
-    digest: str
+    digest: str  # the OCI manifest's sha256 (what a registry names it by)
+    bundle_digest: str = ""  # the bundle's own blake3 digest (what build and inspect name it by)
     uploaded: int = 0
     skipped: int = 0
     blobs_uploaded: int = 0
@@ -420,7 +421,9 @@ class PushResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "reference": str(self.ref),
-            "digest": self.digest,
+            "digest": self.digest,  # kept for scripts written before manifest_digest; same value
+            "manifest_digest": self.digest,
+            "bundle_digest": self.bundle_digest,
             "uploaded_bytes": self.uploaded,
             "skipped_bytes": self.skipped,
             "blobs_uploaded": self.blobs_uploaded,
@@ -533,7 +536,7 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
     manifest, report = verify(bundle)
     require_ok(bundle, report)
     registry = Registry(ref.host, insecure=insecure, token=token)
-    result = PushResult(ref, "")
+    result = PushResult(ref, "", manifest.digest)
     with tempfile.TemporaryDirectory(prefix="bundler-push-") as d:
         plain = _plain_tar(bundle, Path(d), _tar_limit(manifest))
         # The source layer goes to a file, not memory: a large file among the sources must not

@@ -54,6 +54,7 @@ class PullResult:
             "dir": str(self.dest),
             "cache_dir": str(self.cache),
             "digest": self.manifest.digest,
+            "bundle_digest": self.manifest.digest,
             "unpacked": self.unpacked,
             "downloaded": {"files": len(self.downloaded), "bytes": sum(f.size for _, f in self.downloaded)},
             "cached": {"files": len(self.cached), "bytes": sum(f.size for _, f in self.cached)},

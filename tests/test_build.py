@@ -48,8 +48,8 @@ def test_example_builds_offline_with_its_shipped_lock(example):
     res = run_cli("build", str(example / "service.py"), "--offline", "--json")
     assert res.code == 0, res.stderr
     out = json.loads(res.stdout)
-    assert sorted(out) == ["digest", "name", "path", "version"]
-    assert out["name"] == "search"
+    assert sorted(out) == ["bundle_digest", "digest", "name", "path", "version"]
+    assert out["name"] == "search" and out["bundle_digest"] == out["digest"]
     assert out["digest"].startswith("blake3:") and out["digest"][7:19] == out["version"]
     assert Path(out["path"]) == example / "dist" / f"search-{out['version']}.bundle.tar"
     assert (example / "bundler.lock").read_bytes() == (EXAMPLE / "bundler.lock").read_bytes()

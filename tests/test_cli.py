@@ -93,3 +93,20 @@ def test_inspect_loads_no_more_than_it_needs(tmp_path):
     stdout, loaded = _loaded(["inspect", str(bundle)], ("hashlib", "huggingface_hub", "yaml", "rich", "pydantic"))
     assert "Svc" in stdout
     assert loaded == []  # OpenSSL's hashlib alone is 5 ms of a start
+
+
+def test_json_failures_are_one_object_on_stdout(tmp_path):
+    import json
+
+    res = run_cli("inspect", str(tmp_path / "missing.bundle.tar"), "--json")
+    assert res.code == 2 and "Traceback" not in res.stderr
+    out = json.loads(res.stdout)  # one object, nothing else on stdout
+    assert out["exit"] == 2 and "missing.bundle.tar" in out["error"] and "error: " in res.stderr
+    assert set(out) == {"error", "hint", "exit", "file", "line"}
+    svc = tmp_path / "service.py"
+    svc.write_text("import bentoml\n\n@bentoml.service\nclass S:\n    m = bentoml.models.HuggingFaceModel(3)\n")
+    res = run_cli("scan", str(svc), "--json")
+    out = json.loads(res.stdout)
+    assert res.code == 2 and out["exit"] == 2 and out["line"] == 5 and out["file"].endswith("service.py")
+    res = run_cli("inspect", str(tmp_path / "missing.bundle.tar"))
+    assert res.stdout == ""  # without --json, stdout stays empty

@@ -108,6 +108,11 @@ def test_second_push_uploads_only_what_changed(hub, registry, tmp_path):
     assert second["skipped_bytes"] >= len(weights)  # the weights blob was already there
     assert second["uploaded_bytes"] < 64_000  # manifest config and source layer only
     assert second["blobs_uploaded"] == 2 and second["digest"] != first["digest"]
+    # one meaning per key: the registry's sha256 and the bundle's blake3, each by its own name
+    from bundler.archive import read_manifest
+
+    assert second["manifest_digest"] == second["digest"] and second["manifest_digest"].startswith("sha256:")
+    assert second["bundle_digest"] == read_manifest(v2).digest and second["bundle_digest"].startswith("blake3:")
     res = run_cli("push", str(v2), f"{repo}:v2")
     assert res.code == 0 and "uploaded 0 B in 0 blobs" in res.stderr
 
