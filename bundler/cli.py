@@ -71,6 +71,21 @@ def _arguments(items: list[str]) -> dict[str, str]:
     return dict(parse_arg(i) for i in items)
 
 
+def _service_target(target: str | None) -> str:
+    """A service file as given, or, for no PATH or a directory, the service the project there
+    names (``[tool.bundler] service``, bentofile ``service``, ``[tool.bentoml.build] service``)."""
+    from pathlib import Path
+
+    if target is not None and not Path(target).is_dir():
+        return target
+    from .sources import named_target
+
+    return named_target(Path(target or "."))
+
+
+_TARGET_HELP = "The service file, optionally file.py:ClassName (the entry); none, or a directory: the service the project names."
+
+
 def print_findings(results: list[Any]) -> None:
     """Notes and undeclared-model warnings, on stderr (stdout stays data)."""
     from .introspect.scanner import undeclared_text
@@ -85,7 +100,7 @@ def print_findings(results: list[Any]) -> None:
 
 @app.command(short_help="Find services and their models statically (no import).")
 def scan(
-    target: str = typer.Argument(..., metavar="PATH", help="The service file (file.py[:Class], or module:Class), or a directory to scan every service file under it."),
+    target: Optional[str] = typer.Argument(None, metavar="[PATH]", help="The service file (file.py[:Class], or module:Class), or a directory to scan every service file under it; none, or `.` in a project that names its service: that service."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     arg: list[str] = typer.Option([], "--arg", metavar="KEY=VALUE", help=_ARG_HELP),
 ) -> None:
@@ -98,6 +113,14 @@ def scan(
     from .introspect import scan as do_scan, split_target
 
     arguments = _arguments(arg)
+    if target is None or target == ".":
+        from .errors import UsageError
+
+        try:
+            target = _service_target(target)
+        except UsageError:
+            if target is None:
+                raise
     if Path(target).is_dir():
         from .introspect.tree import scan_tree
 
@@ -158,7 +181,7 @@ def print_env(env: Any, check: bool = False) -> None:
 
 @app.command(short_help="Pin models and Python packages; write the lock files.")
 def lock(
-    target: str = typer.Argument(..., metavar="PATH", help="The service file (bundler.lock is written beside it)."),
+    target: Optional[str] = typer.Argument(None, metavar="[PATH]", help="The service file (bundler.lock is written beside it); none, or a directory: the service the project names."),
     upgrade: bool = typer.Option(False, "--upgrade", "-U", help="Re-pin every model (moving revisions, store `latest`)."),
     upgrade_model: list[str] = typer.Option(
         [], "--upgrade-model", "-P", metavar="NAME", help="Re-pin only this model (repo id or store name); repeatable."
@@ -182,7 +205,7 @@ def lock(
     from .lock import lock as do_lock, require_fresh
 
     env = _env_options(python, platform, index_url, find_links, no_index, no_env, upgrade_package)
-    result = do_lock(target, upgrade=upgrade or upgrade_model, check=check, arguments=_arguments(arg), env=env)
+    result = do_lock(_service_target(target), upgrade=upgrade or upgrade_model, check=check, arguments=_arguments(arg), env=env)
     for note in result.notes:
         print(f"warning: {note}", file=sys.stderr)
     if as_json:
@@ -206,7 +229,7 @@ def lock(
 
 @app.command(short_help="Build a reproducible bundle archive.")
 def build(
-    target: str = typer.Argument(..., metavar="PATH", help="The service file, optionally file.py:ClassName (the entry)."),
+    target: Optional[str] = typer.Argument(None, metavar="[PATH]", help=_TARGET_HELP),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", metavar="OUT", help="Bundle path (default dist/NAME-VERSION.bundle.tar; .tar.gz compresses)."
     ),
@@ -238,6 +261,7 @@ def build(
     """Scan, pin (bundler.lock first), hash and pack a reproducible bundle."""
     from .build import build as do_build, list_sources as do_list
 
+    target = _service_target(target)
     if list_sources:
         selection = do_list(target, output)
         if as_json:

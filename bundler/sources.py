@@ -148,6 +148,40 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
     )
 
 
+def named_target(directory: Path) -> str:
+    """The service the project in ``directory`` names, as ``path/file.py:Class``: ``[tool.bundler]
+    service`` (relative to the project), else BentoML's ``service`` (``bentofile.yaml`` or
+    ``[tool.bentoml.build]``, relative to the file that names it; ``module:Class`` or
+    ``file.py:Class``). None named is exit 2 saying where to name it."""
+    root = directory.resolve()
+    config = load_config(root)
+    spec = config.service
+    if not spec:
+        raise UsageError(
+            f"{_shown(directory)}: the project names no service",
+            hint='name it: [tool.bundler] service = "service.py:Class" in pyproject.toml (or `service:` in bentofile.yaml), or pass the file: bundler build service.py',
+        )
+    origin = config.origins.get("service", "")
+    base = root if origin.startswith("pyproject.toml [tool.bundler]") else (root / origin.split(" ")[0]).parent
+    head, sep, cls = spec.rpartition(":")
+    if not sep:
+        head, cls = spec, ""
+    if head.endswith(".py") or "/" in head:
+        file = base / head
+    else:
+        parts = head.split(".")
+        file = base.joinpath(*parts).with_suffix(".py")
+        if not file.is_file() and base.joinpath(*parts, "__init__.py").is_file():
+            file = base.joinpath(*parts, "__init__.py")
+    if not file.resolve().is_relative_to(root):
+        raise UsageError(f"{_shown(directory)}: the service {spec!r} named by {origin} is outside the project",
+                         hint="name a service file inside the project")
+    if not file.is_file():
+        raise UsageError(f"{_shown(directory)}: the service {spec!r} named by {origin} is not a file here ({_shown(file)})",
+                         hint="fix the setting, or pass the service file")
+    return f"{file}:{cls}" if cls else str(file)
+
+
 def _rel(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()

@@ -333,7 +333,8 @@ class Project:
     package, the directory above its top-level package: the ``sys.path`` Python would use.
     """
 
-    def __init__(self, service_file: Path, parsed: dict[Path, tuple[str, ast.Module]] | None = None) -> None:
+    def __init__(self, service_file: Path, parsed: dict[Path, tuple[str, ast.Module]] | None = None,
+                 context: Path | None = None) -> None:
         # ``parsed`` is shared across projects when many services are scanned in one go:
         # parsing dominates the cost, and a module parses the same whoever imports it.
         self._parsed = parsed if parsed is not None else {}
@@ -342,6 +343,14 @@ class Project:
         top = here
         while (top / "__init__.py").is_file() and top.parent != top:
             top = top.parent
+        # BentoML imports the service from its build context (the bentofile's directory), with
+        # that directory first on sys.path: `service: src.service:Svc` there makes `src` a
+        # package root whatever __init__.py files exist, and `from src.x import y` resolves.
+        if context is not None:
+            context = context.resolve()
+            inner = here.relative_to(context).parts if here.is_relative_to(context) else None
+            if inner and all(p.isidentifier() for p in inner) and context != top:
+                top = context
         self.root = top  # the directory holding the service's top-level package (or the file)
         self.paths = [here] if top == here else [here, top]
         self._by_path: dict[Path, Module] = {}

@@ -191,20 +191,21 @@ def scan(
         raise UsageError(f"{path}: is a directory", hint="pass the service's .py file (optionally file.py:ClassName)")
     import gc
 
+    from .. import bentofile
+
     given = dict(arguments or {})
     given_from = {k: "--arg" for k in given}
+    settings = bentofile.find(path)
     if project_arguments:
-        from .. import bentofile
-
-        settings = bentofile.find(path)
         given = {**settings.args, **given}
         given_from = {**{k: settings.args_origin for k in settings.args}, **given_from}
+    context = settings.path.parent if settings.path is not None and settings.service and "." in settings.service.partition(":")[0].removesuffix(".py") else None
     # Syntax trees are large graphs of small objects without cycles: the cyclic collector only
     # walks them again and again (up to half the time of a big scan), and frees nothing.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        scanner = _Scanner(path, _parsed, given, set(arguments or {}), given_from)
+        scanner = _Scanner(path, _parsed, given, set(arguments or {}), given_from, context)
         scanner.accounted |= accounted_elsewhere
         return scanner.run(service)
     except RecursionError:
@@ -216,9 +217,9 @@ def scan(
 
 class _Scanner:
     def __init__(self, path: Path, parsed: dict | None, arguments: dict[str, Any], strict: set[str],
-                 given_from: dict[str, str]) -> None:
+                 given_from: dict[str, str], context: Path | None = None) -> None:
         self.given_from = given_from
-        self.project = Project(path, parsed)
+        self.project = Project(path, parsed, context)
         self.values = Evaluator(self.project, arguments, strict)
         self.module = self.project.load_service(path)
         self.notes: list[str] = []
