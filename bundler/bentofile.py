@@ -29,6 +29,7 @@ class BentoBuild:
     args: dict[str, Any] = field(default_factory=dict)
     packages: tuple[str, ...] = ()
     requirements_txt: str | None = None
+    python_version: str | None = None  # ``python.version``, else ``docker.python_version``
 
     @property
     def args_origin(self) -> str:
@@ -109,6 +110,12 @@ def _settings(path: Path, data: dict[str, Any]) -> BentoBuild:
     python = data.get("python") or {}
     if not isinstance(python, dict):
         raise UsageError(f"{path}: `python` must be a mapping")
+    docker = data.get("docker") or {}
+    if not isinstance(docker, dict):
+        raise UsageError(f"{path}: `docker` must be a mapping")
+    version = python.get("version") or docker.get("python_version")
+    if version is not None and not isinstance(version, (str, float)):
+        raise UsageError(f"{path}: the Python version must be a string like \"3.11\"")
     packages = python.get("packages") or []
     if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
         raise UsageError(f"{path}: `python.packages` must be a list of strings")
@@ -121,6 +128,7 @@ def _settings(path: Path, data: dict[str, Any]) -> BentoBuild:
         args=dict(args),
         packages=tuple(packages),
         requirements_txt=text(python.get("requirements_txt"), "python.requirements_txt"),
+        python_version=str(version) if version is not None else None,
     )
 
 

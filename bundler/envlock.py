@@ -79,9 +79,15 @@ class Package:
         return self.wheels or ((self.sdist,) if self.sdist else ())
 
 
+#: The Pythons a lock can target: what uv resolves for and wheels are built for.
+KNOWN_PYTHONS = range(8, 16)
+
+
 def check_target(python: Any, platform: Any) -> None:
     if not isinstance(python, str) or not _PYTHON.match(python):
         raise ValueError(f"target python {python!r} is not MAJOR.MINOR (e.g. 3.11)")
+    if int(python.split(".")[1]) not in KNOWN_PYTHONS:
+        raise ValueError(f"target python {python} is not a Python release bundler can lock for (3.{KNOWN_PYTHONS[0]} to 3.{KNOWN_PYTHONS[-1]})")
     if not isinstance(platform, str) or not _PLATFORM.match(platform):
         raise ValueError(f"target platform {platform!r} is not a platform name (e.g. {DEFAULT_PLATFORM})")
 
@@ -229,6 +235,7 @@ def plan(
     *,
     requires_python: str | None,
     options: EnvOptions,
+    python_target: str | None = None,
     upgrade: bool = False,
     check: bool = False,
     offline: bool = False,
@@ -244,7 +251,8 @@ def plan(
                 return EnvResult(None, stale=[f"{PYLOCK_NAME}: the project has no requirements any more"])
             return EnvResult(None, changes=["- every package (the project has no requirements)"])
         return EnvResult(None)
-    python = options.python or (existing.python if existing else default_python(requires_python))
+    # --python, else what the project names, else the lock's own, else requires-python's lowest
+    python = options.python or python_target or (existing.python if existing else default_python(requires_python))
     platform = options.platform or (existing.platform if existing else DEFAULT_PLATFORM)
     try:
         check_target(python, platform)

@@ -337,12 +337,17 @@ def _plan_env(service: str, lock_file: Path, old: EnvPin | None, options: EnvOpt
     origin = config.origins.get("requirements", "requirements").partition(" ")[0]
     shown = os.path.relpath(config.root / origin)
     return plan(config.requirements, shown, lock_file.parent, old, requires_python=config.python,
-                options=options, upgrade=upgrade, check=check, offline=offline)
+                python_target=config.python_target, options=options, upgrade=upgrade, check=check, offline=offline)
 
 
 def require_fresh(result: LockResult) -> None:
     if result.stale:
+        from .envlock import PYLOCK_NAME
+
+        files = [os.path.relpath(result.path)]
+        if result.env is not None or any(PYLOCK_NAME in s for s in result.stale):
+            files.append(os.path.relpath(result.path.parent / PYLOCK_NAME))
         raise ProblemFound(
             f"{result.path} is stale:\n  " + "\n  ".join(result.stale),
-            hint="run `bundler lock` and commit bundler.lock",
+            hint=f"run `bundler lock` and commit {' and '.join(files)}",
         )

@@ -34,7 +34,7 @@ VERSION_LENGTH = 12
 
 def schema_for(data: dict[str, Any]) -> int:
     """The oldest schema that can hold ``data``."""
-    return 4 if "argument_origins" in data else 3
+    return 4 if "argument_origins" in data or "python" in (data.get("settings") or {}) else 3
 
 
 #: The origin of an argument handed to ``use_arguments`` by nobody: the field's own default.
@@ -417,7 +417,7 @@ def _check_schema(d: dict[str, Any]) -> None:
         for k, v in origins.items():
             _str(v, f"argument_origins {k}")
     if "settings" in d:
-        _keys(d["settings"], "settings", set(), {"name", "service", "include", "exclude", "requirements"})
+        _keys(d["settings"], "settings", set(), {"name", "service", "include", "exclude", "requirements"} | ({"python"} if d["schema"] >= 4 else set()))
         for k, v in d["settings"].items():
             _str(v, f"settings {k}")
     services = d.get("services", [])

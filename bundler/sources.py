@@ -41,7 +41,8 @@ class ProjectConfig:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     requirements: tuple[str, ...] = ()
-    python: str | None = None
+    python: str | None = None  # ``requires-python``
+    python_target: str | None = None  # the Python the project names (MAJOR.MINOR); None: from requires-python
     origins: dict[str, str] = field(default_factory=dict)  # setting -> the file it came from
     arguments: dict[str, Any] = field(default_factory=dict)  # bentofile `args`
 
@@ -85,14 +86,14 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
             raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {key} must be a list of strings")
         return tuple(value)
 
-    for key in ("name", "version", "service"):
+    for key in ("name", "version", "service", "python"):
         if key in tool and not isinstance(tool[key], str):
             raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {key} must be a string")
-    unknown = set(tool) - {"name", "version", "service", "include", "exclude"}
+    unknown = set(tool) - {"name", "version", "service", "include", "exclude", "python"}
     if unknown:
         raise UsageError(
             f"{_shown(pyproject)}: unknown [tool.bundler] setting(s): {', '.join(sorted(unknown))}",
-            hint="known: name, version, service, include, exclude",
+            hint="known: name, version, service, include, exclude, python",
         )
     if "version" in tool:
         try:
@@ -134,8 +135,10 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
                 raise UsageError(f"{_shown(req_file)}: not UTF-8 ({e})", hint="save it as UTF-8") from None
             requirements = tuple(s for line in lines if (s := line.split(" #", 1)[0].strip()) and not s.startswith("#"))
             origins["requirements"] = _rel(req_file, root)
+    python_target = _python_target(root, tool.get("python"), bento.python_version, there, origins)
     return ProjectConfig(
         root=root,
+        python_target=python_target,
         name=_normalise_name(name) if isinstance(name, str) else None,
         version=tool.get("version"),
         service=pick("service", tool.get("service"), bento.service),
@@ -146,6 +149,35 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
         origins=origins,
         arguments=dict(bento.args),
     )
+
+
+def _python_target(root: Path, mine: str | None, theirs: str | None, there: str, origins: dict[str, str]) -> str | None:
+    """The Python the project names, first found: ``[tool.bundler] python``, BentoML's
+    (``python.version`` / ``docker.python_version``), ``.python-version``; as MAJOR.MINOR."""
+    from .envlock import check_target
+    from .safe_read import read_regular
+
+    found: list[tuple[str, str]] = []
+    if mine:
+        found.append((mine, "pyproject.toml [tool.bundler]"))
+    if theirs:
+        found.append((theirs, there))
+    pinned = root / ".python-version"
+    if pinned.is_file():
+        words = read_regular(pinned, 4096).decode("utf-8", "replace").split()
+        if words:
+            found.append((words[0], ".python-version"))
+    if not found:
+        return None
+    value, origin = found[0]
+    m = re.match(r"(?:cpython-|python)?(3\.\d{1,2})(?:\.\d+)?[a-z0-9]*\Z", value.strip())
+    target = m.group(1) if m else value
+    try:
+        check_target(target, "linux")
+    except ValueError as e:
+        raise UsageError(f"{_shown(root / origin.split(' ')[0])}: {e}", hint='name a Python like "3.11"') from None
+    origins["python"] = origin
+    return target
 
 
 def named_target(directory: Path) -> str:

@@ -112,6 +112,8 @@ def test_a_changed_requirement_is_stale_for_check_locked_and_offline(project, wh
     check = run_cli("lock", str(project / "service.py"), "--check")
     assert check.code == 1
     assert "requirements changed since the lock: + tinyc" in check.stderr
+    here = run_cli("lock", "service.py", "--check", cwd=project)
+    assert here.code == 1 and "hint: run `bundler lock` and commit bundler.lock and pylock.toml" in here.stderr
     locked = build(project, wheelhouse, tmp_path / "b.tar", "--locked")
     assert locked.code == 1 and "+ tinyc" in locked.stderr
     offline = build(project, wheelhouse, tmp_path / "b.tar", "--offline")
@@ -317,3 +319,31 @@ def test_installing_from_the_locked_urls_refuses_a_file_that_changed(project, wh
     res = run_cli("env", str(dest))
     assert res.code == 0, res.stderr
     assert "installed 2 locked packages (from the locked URLs)" in res.stderr
+
+
+OTHER = "3.12" if PY != "3.12" else "3.13"
+
+
+@pytest.mark.parametrize(("where", "origin"), [
+    ("tool", "pyproject.toml [tool.bundler]"),
+    ("bentofile", "bentofile.yaml"),
+    ("python-version", ".python-version"),
+])
+def test_the_python_target_is_the_one_the_project_names_and_recorded(project, wheelhouse, tmp_path, where, origin):
+    if where == "tool":
+        (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + f'\n[tool.bundler]\npython = "{OTHER}"\n')
+    elif where == "bentofile":
+        (project / "bentofile.yaml").write_text(f"service: service:Api\ndocker:\n  python_version: '{OTHER}'\n")
+    else:
+        (project / ".python-version").write_text(f"{OTHER}.1\n")
+    res = build(project, wheelhouse, tmp_path / "b.tar", "--json")
+    assert res.code == 0, res.stderr
+    m = json.loads(run_cli("inspect", str(tmp_path / "b.tar"), "--json").stdout)
+    assert m["environment"]["python"] == OTHER
+    assert m["settings"]["python"] == origin and m["schema"] == 4
+
+
+def test_a_python_no_one_can_lock_for_is_refused(project, wheelhouse):
+    res = lock(project, wheelhouse, "--python", "3.99")
+    assert res.code == 2 and "3.99 is not a Python release bundler can lock for" in res.stderr
+    assert not (project / "bundler.lock").exists()
