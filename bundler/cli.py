@@ -40,10 +40,15 @@ def _main(
     _debug = debug
 
 
+_emitted = False  # a command printed its JSON answer already: a failure after it adds none
+
+
 def emit_json(data: Any) -> None:
+    global _emitted
     from .jsontext import json_text
 
     sys.stdout.write(json_text(data) + "\n")
+    _emitted = True
 
 
 def render_error(e: BundlerError) -> None:
@@ -57,7 +62,7 @@ def render_error(e: BundlerError) -> None:
 
 def _json_failure(error: str, hint: str | None, code: int, *, file: str | None = None, line: int | None = None) -> None:
     """With --json, a failure is one JSON object on stdout too (CI parses it, not stderr)."""
-    if "--json" not in sys.argv[1:sys.argv.index("--") if "--" in sys.argv else None]:
+    if _emitted or "--json" not in sys.argv[1:sys.argv.index("--") if "--" in sys.argv else None]:
         return
     emit_json({"error": error, "hint": hint, "exit": code, "file": file, "line": line})
 
@@ -69,6 +74,23 @@ def _arguments(items: list[str]) -> dict[str, str]:
     from .bentofile import parse_arg
 
     return dict(parse_arg(i) for i in items)
+
+
+def pull_summary(result: Any, verify_only: bool) -> str:
+    """What a pull did, one count per way a file got here: a README-only change says it
+    downloaded nothing."""
+    data = result.to_json()
+    state = "verified" if verify_only else ("unpacked" if result.unpacked else "already unpacked")
+    got = data["downloaded"]
+    parts = [f"{got['files']} files downloaded ({human_size(got['bytes'])})" if got["files"] else "nothing downloaded"]
+    parts.append(f"{data['cached']['files']} already cached")
+    if result.embedded:
+        parts.append(f"{len(result.embedded)} placed from the bundle ({human_size(data['embedded']['bytes'])})")
+    if result.linked:
+        parts.append(f"{len(result.linked)} linked from another spelling of their repository")
+    if result.store_imported:
+        parts.append(f"{len(result.store_imported)} store models imported")
+    return f"{state}; " + ", ".join(parts)
 
 
 def _service_target(target: str | None) -> str:
@@ -382,7 +404,7 @@ def diff(
 
 @app.command(short_help="Unpack a bundle, fetch and verify its models.")
 def pull(
-    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive, or oci://HOST/REPO:TAG (or @sha256:...)."),
+    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive, oci://HOST/REPO:TAG (or @sha256:...), or a directory a pull unpacked (checked and completed in place)."),
     to: Optional[str] = typer.Option(
         None, "--to", metavar="DIR", help="Where to unpack (default: beside the bundle, named after it; ./NAME-VERSION for oci://)."
     ),
@@ -412,15 +434,7 @@ def pull(
     if as_json:
         emit_json({**result.to_json(), "environment": installed.to_json() if installed else None})
     else:
-        data = result.to_json()
-        state = "verified" if verify_only else ("unpacked" if result.unpacked else "already unpacked")
-        print(
-            f"{result.dest}: {state}; {data['downloaded']['files']} files downloaded "
-            f"({human_size(data['downloaded']['bytes'])}), {data['cached']['files']} already cached"
-            + (f", {len(result.linked)} linked from another spelling of their repository" if result.linked else "")
-            + (f", {len(result.store_imported)} store models imported" if result.store_imported else ""),
-            file=sys.stderr,
-        )
+        print(f"{result.dest}: {pull_summary(result, verify_only)}", file=sys.stderr)
         if installed:
             _print_env_install(installed, False)
     require_ok(result)

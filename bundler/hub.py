@@ -14,8 +14,12 @@ def endpoint() -> str | None:
     return os.environ.get("HF_ENDPOINT") or None
 
 
-def _token() -> str | None:
-    return os.environ.get("HF_TOKEN") or None
+def token() -> str | None:
+    """The Hub token as huggingface_hub finds it: HF_TOKEN, then the token `hf auth login`
+    saved (under HF_HOME), then the environment's OIDC token. Read at call time."""
+    from huggingface_hub import get_token
+
+    return get_token()
 
 
 def offline() -> bool:
@@ -55,10 +59,9 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
     label = f"`{ref.id}`" + (f" at revision `{ref.revision}`" if getattr(ref, "revision", None) else "")
     at = {"file": where, "line": line}
     if isinstance(e, GatedRepoError):
-        import os
-
-        if not (os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")):
-            return UsageError(f"{label} is gated and no token is set", hint="set HF_TOKEN to a token of an account that accepted the model's terms", **at)
+        if not token():
+            return UsageError(f"{label} is gated and no token is set",
+                              hint="set HF_TOKEN (or run `hf auth login`) with a token of an account that accepted the model's terms", **at)
         return UsageError(
             f"{label} is gated and this token has no access",
             hint="accept the model's terms on the Hub, then set HF_TOKEN to a token of that account",
@@ -151,7 +154,7 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
     from huggingface_hub import HfApi
     from huggingface_hub.utils import filter_repo_objects
 
-    api = HfApi(endpoint=endpoint(), token=_token())
+    api = HfApi(endpoint=endpoint(), token=token())
     try:
         info = _patiently(lambda: api.model_info(ref.id, revision=ref.revision), ref)
         # The file list comes from the paginated tree at the resolved commit, never from

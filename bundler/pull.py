@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from .atomic import write_atomic
 from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, repo_folder, snapshot_dir
 from .errors import BundlerError, ProblemFound, UsageError
+from .hub import offline as hub_offline
 from .manifest import MANIFEST_NAME, Manifest, hub_model_dir
 from .pins import FileEntry, Pin
 
@@ -43,6 +44,7 @@ class PullResult:
     unpacked: bool = False
     downloaded: list[tuple[Pin, FileEntry]] = field(default_factory=list)
     cached: list[tuple[Pin, FileEntry]] = field(default_factory=list)
+    embedded: list[tuple[Pin, FileEntry]] = field(default_factory=list)  # placed from the bundle (--embed-hub)
     refetched: list[str] = field(default_factory=list)
     linked: list[str] = field(default_factory=list)  # "id/path": blobs another spelling of the repo had
     store_imported: list[str] = field(default_factory=list)
@@ -58,6 +60,7 @@ class PullResult:
             "unpacked": self.unpacked,
             "downloaded": {"files": len(self.downloaded), "bytes": sum(f.size for _, f in self.downloaded)},
             "cached": {"files": len(self.cached), "bytes": sum(f.size for _, f in self.cached)},
+            "embedded": {"files": len(self.embedded), "bytes": sum(f.size for _, f in self.embedded)},
             "refetched": self.refetched,
             "linked": self.linked,
             "store_imported": self.store_imported,
@@ -204,7 +207,7 @@ def download_pinned(
 
     from . import __version__
     from .hashing import HashingWriter, TooLarge
-    from .hub import endpoint
+    from .hub import endpoint, token as hub_token
 
     etag = entry.hash.partition(":")[2]
     repo_dir = repo_folder(cache, pin.id)
@@ -224,7 +227,7 @@ def download_pinned(
         if not blob.is_file() or blob.stat().st_size != entry.size:
             partial = blob.with_name(f"{etag}.bundler-partial")
             url = hf_hub_url(pin.id, entry.path, revision=pin.commit, endpoint=endpoint())
-            headers = build_hf_headers(token=os.environ.get("HF_TOKEN") or None, library_name="bundler", library_version=__version__)
+            headers = build_hf_headers(token=hub_token(), library_name="bundler", library_version=__version__)
             # A Range from the very first request: the Hub's bridge answers a plain GET of a file
             # over 50 GB with 400. http_get moves the start when it resumes or retries.
             headers["Range"] = "bytes=0-"
@@ -440,6 +443,9 @@ def fetch(
         owner = first.setdefault((_repo_key(t[0]), t[1].hash), t[0].id)
         (now if owner == t[0].id else later).append(t)
 
+    if hub_offline():
+        _refuse_offline(result, [t for t in todo if (t[0].key, t[1].path) not in local])
+
     def one(pin: Pin, entry: FileEntry, path: Path) -> tuple[Pin, FileEntry, Check | None, str | None]:
         if progress:
             progress("start", pin, entry)
@@ -463,7 +469,8 @@ def fetch(
     try:
         for batch in (now, later):
             for fut in as_completed([pool.submit(one, *t) for t in batch]):
-                _record(result, *fut.result(), progress)
+                pin, entry, check, error = fut.result()
+                _record(result, pin, entry, check, error, progress, embedded=(pin.key, entry.path) in local)
     except BaseException:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -476,7 +483,21 @@ def _repo_key(pin: Pin) -> str:
     return (pin.hub_id or pin.id).lower()
 
 
-def _record(result: PullResult, pin: Pin, entry: FileEntry, check: Check | None, error: str | None, progress: Progress | None) -> None:
+def _refuse_offline(result: PullResult, missing: list[tuple[Pin, FileEntry, Path]]) -> None:
+    """Offline, Hub files the cache lacks and the bundle does not carry: one error, with the ways out."""
+    if not missing:
+        return
+    models = sorted({pin.id for pin, _, _ in missing})
+    raise ProblemFound(
+        f"{len(missing)} pinned Hub file(s) of {', '.join(models)} are not in the cache {result.cache} and not "
+        f"in the bundle, and HF_HUB_OFFLINE forbids downloading them",
+        hint="pull where the Hub is reachable (unset HF_HUB_OFFLINE), or build the bundle with --embed-hub so it "
+             "carries them, or point --cache-dir at a cache that holds them",
+    )
+
+
+def _record(result: PullResult, pin: Pin, entry: FileEntry, check: Check | None, error: str | None,
+            progress: Progress | None, *, embedded: bool = False) -> None:
     if error is not None:
         result.failures.append({"model": pin.id, "commit": pin.commit, "path": entry.path, "problem": error, "expected": entry.hash, "actual": None})
         if progress:
@@ -491,7 +512,7 @@ def _record(result: PullResult, pin: Pin, entry: FileEntry, check: Check | None,
         if progress:
             progress("done", pin, entry)
     else:
-        result.downloaded.append((pin, entry))
+        (result.embedded if embedded else result.downloaded).append((pin, entry))
         if progress:
             progress("done", pin, entry)
 
@@ -543,9 +564,38 @@ def pull(
             unpacked = unpack_with(dest, manifest, pushed.fetch_into)
         return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle), unpacked=unpacked)
     bundle = Path(bundle)
+    if bundle.is_dir():
+        return _pull_dir(bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress)
     manifest = read_manifest(bundle)
     dest = Path(to) if to is not None else default_dest(bundle)
     return _pull(bundle, manifest, dest, cache_dir, jobs, verify_only, progress)
+
+
+def _pull_dir(dest: Path, *, to: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None,
+              jobs: int, verify_only: bool, progress: Progress | None) -> PullResult:
+    """A directory a pull made (its ``bundle.yaml``): verify it, or fetch what its Hub pins lack,
+    into the cache the pull recorded unless ``--cache-dir`` names another."""
+    from .manifest import loads
+    from .safe_read import read_regular
+
+    if to is not None and Path(to).resolve() != dest.resolve():
+        raise UsageError(f"{dest}: an unpacked bundle is pulled in place; --to names another directory",
+                         hint="pull the bundle archive or its oci:// reference to unpack it elsewhere")
+    path = dest / MANIFEST_NAME
+    try:
+        raw = read_regular(path, 64 << 20)
+    except FileNotFoundError:
+        raise UsageError(f"{dest}: no {MANIFEST_NAME} here: not a directory `bundler pull` made",
+                         hint="pass the bundle archive, its oci:// reference, or the directory a pull unpacked it to") from None
+    manifest = loads(raw, str(path))
+    if cache_dir is None:
+        try:
+            cache_dir = json.loads((dest / PULL_RECORD).read_text())["cache_dir"]
+        except (OSError, ValueError, KeyError, TypeError):
+            cache_dir = None
+    if not verify_only and _unpacked_problems(dest, manifest, full=False):
+        raise ProblemFound(f"{dest}: the unpacked bundle is damaged", hint="pull the bundle archive (or its oci:// reference) again")
+    return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(dest), unpacked=False)
 
 
 def _pull(

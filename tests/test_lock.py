@@ -364,3 +364,20 @@ def test_a_gated_repo_with_a_token_lacking_access_says_so(hub, tmp_path, monkeyp
     assert res.code == 2
     assert "`acme/gated-model` is gated and this token has no access" in res.stderr
     assert "accept the model's terms on the Hub" in res.stderr
+
+
+def test_a_token_saved_by_hf_auth_login_is_used_and_no_token_is_claimed_missing(hub, tmp_path):
+    import os
+
+    svc = write_service(tmp_path, 'g = HuggingFaceModel("acme/gated-model")')
+    token_file = tmp_path / "hf-home" / "token"  # where `hf auth login` saves it (HF_HOME/token)
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    token_file.write_text("hf_token_of_an_account_without_access")
+    res = run_cli("lock", str(svc))
+    assert res.code == 2 and "is gated and this token has no access" in res.stderr
+    assert "no token is set" not in res.stderr
+    token_file.write_text(GOOD_TOKEN)
+    res = run_cli("lock", str(svc))
+    assert res.code == 0, res.stderr
+    assert sorted(entries(tmp_path / "bundler.lock")) == ["acme/gated-model@None"]
+    assert os.environ.get("HF_TOKEN") is None

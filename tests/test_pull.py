@@ -306,9 +306,10 @@ def test_embed_hub_bundles_pull_with_no_network(hub, tmp_path, monkeypatch):
     # The deploy host: another cache, no Hub at all.
     deploy = {"HF_HUB_CACHE": str(tmp_path / "air-cache"), "HF_ENDPOINT": "http://127.0.0.1:9", "BUNDLER_HOME": str(tmp_path / "air-home")}
     hub.requests.clear()
-    res = run_cli("pull", str(bundle), "--json", env=deploy)
+    res = run_cli("pull", str(bundle), "--json", env={**deploy, "HF_HUB_OFFLINE": "1"})
     assert res.code == 0, res.stderr
-    assert json.loads(res.stdout)["downloaded"]["files"] == 1
+    out = json.loads(res.stdout)
+    assert out["downloaded"]["files"] == 0 and out["embedded"] == {"files": 1, "bytes": len(weights)}
     placed = snapshot_dir(tmp_path / "air-cache", "acme/embed-small", commit) / "model.safetensors"
     assert placed.is_symlink() and placed.read_bytes() == weights
     assert hub.requests == []
@@ -545,3 +546,37 @@ def test_a_spelling_whose_twin_is_already_cached_is_linked_not_downloaded(bundle
     assert hub.ranges == []
     snap = snapshot_dir(cache(), "Acme/Embed-Small", embed_commit())
     assert (snap / "model.safetensors").read_bytes() == (FIXTURES / "hub/acme/embed-small/1/model.safetensors").read_bytes()
+
+
+def test_an_offline_pull_of_files_nobody_has_is_one_error_with_the_ways_out(bundle, tmp_path):
+    res = run_cli("pull", str(bundle), "--to", str(tmp_path / "off"), "--json", env={"HF_HUB_OFFLINE": "1"})
+    assert res.code == 1 and "Traceback" not in res.stderr
+    out = json.loads(res.stdout)
+    assert "3 pinned Hub file(s) of acme/embed-small are not in the cache" in out["error"]
+    assert "HF_HUB_OFFLINE" in out["error"] and "--embed-hub" in out["hint"] and out["exit"] == 1
+    assert res.stderr.count("error:") == 1  # one error, not one per file
+
+
+def test_a_readme_only_change_downloads_nothing_and_says_so(bundle, tmp_path):
+    pull(bundle)
+    res = run_cli("pull", str(bundle), "--to", str(tmp_path / "again"))
+    assert res.code == 0, res.stderr
+    assert "unpacked; nothing downloaded, 3 already cached" in res.stderr
+
+
+def test_pull_of_a_pulled_directory_verifies_and_completes_it_in_place(bundle, tmp_path):
+    pull(bundle)
+    dest = tmp_path / "plain"
+    res = run_cli("pull", str(dest), "--verify-only", "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["ok"]
+    snap = snapshot_dir(cache(), "acme/embed-small", embed_commit())
+    (snap / "config.json").unlink()
+    res = run_cli("pull", str(dest), "--verify-only")
+    assert res.code == 1 and "config.json: missing" in res.stderr
+    res = run_cli("pull", str(dest), "--json")  # fetches what the cache lacks, in place
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["downloaded"]["files"] == 1
+    assert run_cli("pull", str(dest), "--verify-only").code == 0
+    res = run_cli("pull", str(tmp_path), "--verify-only")
+    assert res.code == 2 and "not a directory `bundler pull` made" in res.stderr
