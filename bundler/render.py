@@ -112,7 +112,12 @@ def inspect_table(m: Manifest, report=None) -> None:
     if env := m.environment:
         embedded = f", {len(env['wheels'])} files embedded" if env.get("wheels") else ""
         lines.append(f"  environment Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages{embedded} (src/{env['lock']})")
-        lines.append("  packages    " + ", ".join(f"{n} {v}" for n, v in env["packages"].items()))
+        import textwrap
+
+        # wrapped at a terminal's width: a real environment lists hundreds of packages
+        wrapped = textwrap.wrap(", ".join(f"{n}\0{v}" for n, v in env["packages"].items()), width=100,
+                                initial_indent="  packages    ", subsequent_indent=" " * 14, break_on_hyphens=False)
+        lines += [w.replace("\0", " ") for w in wrapped]  # a name and its version stay on one line
     for key, origin in (d.get("settings") or {}).items():
         lines.append(f"  setting     {key}: from {origin}")
     origins = m.argument_origins
@@ -136,11 +141,14 @@ def inspect_table(m: Manifest, report=None) -> None:
         ],
     )
     print()
+    embedded = {p.key: True for p in m.embedded_hub}
     _table(
         "models",
-        ("source", "id", "revision", "pinned", "files", "size"),
+        ("source", "id", "revision", "pinned", "files", "size", "embedded"),
         [
-            (p.source, p.id if p.hub_id is None else f"{p.id} (Hub: {p.hub_id})", p.revision or "-", p.short, len(p.files), human_size(p.size))
+            (p.source, p.id if p.hub_id is None else f"{p.id} (Hub: {p.hub_id})",
+             p.revision or ("main" if p.source == "huggingface" else "-"), p.short, len(p.files), human_size(p.size),
+             "yes" if p.source != "huggingface" or embedded.get(p.key) else "no")
             for p in m.pins
         ],
     )

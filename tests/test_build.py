@@ -406,3 +406,14 @@ def test_member_headers_are_the_bytes_tarfile_writes(executable):
             r.tar.addfile(r._info("second", 1, False), io.BytesIO(b"2"))
             r.close()
             assert ours.getvalue() == ref.getvalue(), (name, size)
+
+
+def test_inspect_wraps_packages_shows_main_and_which_models_are_embedded(example, tmp_path):
+    res = run_cli("build", str(example / "service.py"), "--offline", "-o", str(tmp_path / "b.bundle.tar"))
+    assert res.code == 0, res.stderr
+    out = run_cli("inspect", str(tmp_path / "b.bundle.tar")).stdout
+    assert max(len(line) for line in out.splitlines()) <= 110  # no 3,000-character package line
+    assert "  packages    a2wsgi 1.10.10, " in out and "              " in out
+    rows = {line.split()[1]: line.split() for line in out.splitlines() if line.startswith(("  huggingface", "  store"))}
+    assert rows["acme/rerank-tiny"][2] == "main"  # pinned from the default branch: says so
+    assert rows["acme/rerank-tiny"][-1] == "no" and rows["intent-clf:latest"][-1] == "yes"
