@@ -156,11 +156,13 @@ def build(
         budget -= len(data) if data is not None else 0
         if rel not in allowed:
             secrets.extend(found)
-    if secrets:
+    shown = [f"{os.path.relpath(root / s.path)}:{s.line}: {s.kind}" for s in secrets]
+    shown += [f"{s.path}: {s.kind}" for s in _value_secrets(scan, config, {str(a) for a in allow_secrets})]
+    if shown:
         raise ProblemFound(
-            f"{len(secrets)} secret(s) in the sources; nothing was built:\n  "
-            + "\n  ".join(f"{os.path.relpath(root / s.path)}:{s.line}: {s.kind}" for s in secrets),
-            hint="remove the credential (read it from the environment at serve time), or let a reviewed file through with --allow-secret PATH",
+            f"{len(shown)} secret(s) in the sources or build values; nothing was built:\n  " + "\n  ".join(shown),
+            hint="remove the credential (read it from the environment at serve time), or let a reviewed file or "
+                 "argument through with --allow-secret PATH|ARGUMENT",
         )
 
     data: dict[str, Any] = {"schema": SCHEMA, "name": name, "version": ""}
@@ -193,6 +195,23 @@ def build(
     out.parent.mkdir(parents=True, exist_ok=True)
     _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files})
     return BuildResult(out, manifest, pinned, selection)
+
+
+def _value_secrets(scan: ScanResult, config: ProjectConfig, allowed: set[str]) -> list[Any]:
+    """Credentials in what the manifest records besides files: build arguments (given ones: a
+    default is in a source file, scanned there) and requirements. A bundle shows them to all."""
+    import json
+
+    from .secrets import scan_bytes
+
+    origins = scan.argument_origins
+    found = []
+    for key, value in scan.arguments.items():
+        if origins.get(key) != "default" and key not in allowed:
+            found += scan_bytes(json.dumps(value).encode(), f"build argument `{key}` (from {origins.get(key)})")
+    for requirement in config.requirements:
+        found += scan_bytes(requirement.encode(), f"requirement {requirement.split('@')[0].strip()!r}")
+    return found
 
 
 def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, Path]], embed: bool, offline: bool) -> tuple[dict[str, Any], dict[str, Path]]:

@@ -265,7 +265,7 @@ def build(
     arg: list[str] = typer.Option([], "--arg", metavar="KEY=VALUE", help=_ARG_HELP),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when a service loads a model it does not declare."),
     allow_secret: list[str] = typer.Option(
-        [], "--allow-secret", metavar="PATH", help="Pack this reviewed source file although it looks like it holds a credential; repeatable."
+        [], "--allow-secret", metavar="PATH|ARG", help="Pack this reviewed source file (or record this build argument) although it looks like it holds a credential; repeatable."
     ),
     list_sources: bool = typer.Option(
         False, "--list-sources", help="Print the files a build would pack and why each other file is left out; build nothing."

@@ -30,6 +30,28 @@ _FULL = [(kind, re.compile(full), set(before)) for kind, _, full, before in PATT
 _OVERLAP = 256  # longer than any token: a match cut by a chunk boundary is still seen
 
 
+_ESCAPE_LETTERS = frozenset(b"ntrfvb")
+
+
+def _glued(data: bytes, start: int, before: bytes | set[int]) -> bool:
+    """Is the anchor at ``start`` the middle of a longer word (then it is no token)? The letter
+    of an escape (``\n`` in a notebook's stored output, a .jsonl log, a YAML string) ends a word."""
+    if not start or data[start - 1] not in before:
+        return False
+    return not (start >= 2 and data[start - 2] == 0x5C and data[start - 1] in _ESCAPE_LETTERS)
+
+
+def scan_bytes(data: bytes, where: str) -> list[Secret]:
+    """The credentials in ``data`` (a value, not a file: a build argument, a requirement)."""
+    found: dict[str, Secret] = {}
+    for m in _ANCHORS.finditer(data):
+        start = m.start()
+        for kind, full, before in _FULL:
+            if kind not in found and not _glued(data, start, before) and full.match(data, start):
+                found[kind] = Secret(where, data.count(b"\n", 0, start) + 1, kind)
+    return sorted(found.values(), key=lambda s: s.line)
+
+
 @dataclass(frozen=True)
 class Secret:
     path: str
@@ -69,7 +91,7 @@ def read_hash_and_scan(path: Path, rel: str, keep_below: int = 0) -> tuple[int, 
             for m in _ANCHORS.finditer(window):
                 start = m.start()
                 for kind, full, before in _FULL:
-                    if kind in found or (start and window[start - 1] in before):
+                    if kind in found or _glued(window, start, before):
                         continue
                     hit = full.match(window, start)
                     if hit is None or hit.end() <= len(tail):

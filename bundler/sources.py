@@ -128,6 +128,7 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
         req_file = root / (bento.requirements_txt or "requirements.txt")
         if bento.requirements_txt:
             req_file = (bento.path.parent if bento.path else root) / bento.requirements_txt
+            _inside_project(req_file, root, f"{there}: python.requirements_txt {bento.requirements_txt!r}")
         if req_file.is_file():
             try:
                 lines = read_regular(req_file, 4 << 20).decode("utf-8").splitlines()
@@ -212,6 +213,18 @@ def named_target(directory: Path) -> str:
         raise UsageError(f"{_shown(directory)}: the service {spec!r} named by {origin} is not a file here ({_shown(file)})",
                          hint="fix the setting, or pass the service file")
     return f"{file}:{cls}" if cls else str(file)
+
+
+def _inside_project(path: Path, root: Path, what: str) -> None:
+    """A file a setting names must be the project's own (a cloned repository's settings are
+    input): refused before it is read, naming the setting, never quoting the file."""
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside:
+        raise UsageError(f"{what} is outside the project ({_shown(root)}); it was not read",
+                         hint="name a file inside the project")
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -338,6 +351,8 @@ def _pattern_line(lines: list[str], index: int | None) -> tuple[int, str]:
 
 
 def is_credential(rel: str) -> bool:
+    # Names without case: `.ENV`, `.AWS/credentials` and `Server.PEM` hold the same secrets.
+    rel = rel.lower()
     name = rel.rsplit("/", 1)[-1]
     if name in CREDENTIAL_NAMES:
         return True

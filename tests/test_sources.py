@@ -165,3 +165,64 @@ def test_a_file_name_no_bundle_can_carry_is_refused_at_build(tmp_path):
     svc = project(tmp_path / "p", {"we\\ird.py": ""})
     res = run_cli("build", str(svc), "-o", str(tmp_path / "out.bundle.tar"))
     assert res.code == 2 and "backslash" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- a cloned repository must not reach outside itself ------------------------------------------
+def _settings_project(tmp_path, requirements_txt: str):
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "service.py").write_text("import bentoml\n\n@bentoml.service\nclass S:\n    pass\n")
+    (root / "bentofile.yaml").write_text(f"service: service:S\npython:\n  requirements_txt: {requirements_txt!r}\n")
+    return root
+
+
+@pytest.mark.parametrize("where", ["absolute", "parent", "symlink"])
+def test_a_requirements_file_outside_the_project_is_refused_unread(tmp_path, where):
+    secret = tmp_path / "netrc"
+    secret.write_text("machine example.com password hunter2-secret\n")
+    if where == "absolute":
+        root = _settings_project(tmp_path, str(secret))
+    elif where == "parent":
+        root = _settings_project(tmp_path, "../netrc")
+    else:
+        root = _settings_project(tmp_path, "reqs.txt")
+        (root / "reqs.txt").symlink_to(secret)
+    res = run_cli("build", str(root / "service.py"), "-o", str(tmp_path / "b.bundle.tar"), "--no-env")
+    assert res.code == 2 and "Traceback" not in res.stderr
+    assert "python.requirements_txt" in res.stderr and "is outside the project" in res.stderr
+    assert "hunter2" not in res.stderr + res.stdout
+    assert not (tmp_path / "b.bundle.tar").exists()
+
+
+@pytest.mark.parametrize("name", [".ENV", ".Env.production", ".AWS/credentials", ".Docker/config.json", ".NETRC", "Server.PEM"])
+def test_credential_files_are_matched_without_case(name):
+    from bundler.sources import is_credential
+
+    assert is_credential(name) and is_credential(f"sub/{name}")
+    assert not is_credential("server.pem.pub") and not is_credential(".ENV.example")
+
+
+@pytest.mark.parametrize("escape", ["\\n", "\\t", "\\r"])
+def test_a_token_right_after_an_escape_is_found(tmp_path, escape):
+    from bundler.secrets import hash_and_scan
+
+    token = "hf_" + "Q7" * 17
+    f = tmp_path / "cells.ipynb"
+    f.write_text('{"outputs": [{"text": "logged in' + escape + token + '\\n"}]}\n')
+    assert [s.kind for s in hash_and_scan(f, "cells.ipynb")[2]] == ["Hugging Face token"]
+    f.write_text('{"text": "nohf_' + "Q7" * 17 + '"}\n')  # glued to a word: not a token
+    assert hash_and_scan(f, "cells.ipynb")[2] == []
+
+
+def test_a_token_in_a_build_argument_fails_the_build_unless_allowed(tmp_path):
+    svc = project(tmp_path / "p", {})
+    (tmp_path / "p" / "service.py").write_text(
+        "import bentoml\nimport pydantic\n\n\nclass A(pydantic.BaseModel):\n    hf_token: str = ''\n\n\n"
+        "args = bentoml.use_arguments(A)\n\n\n@bentoml.service\nclass S:\n    pass\n"
+    )
+    token = "hf_" + "k3" * 17
+    res = run_cli("build", str(svc), "-o", str(tmp_path / "out.bundle.tar"), "--arg", f"hf_token={token}")
+    assert res.code == 1 and "build argument `hf_token` (from --arg): Hugging Face token" in res.stderr
+    assert token not in res.stderr + res.stdout and not (tmp_path / "out.bundle.tar").exists()
+    res = run_cli("build", str(svc), "-o", str(tmp_path / "out.bundle.tar"), "--arg", f"hf_token={token}", "--allow-secret", "hf_token")
+    assert res.code == 0, res.stderr

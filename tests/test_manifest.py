@@ -1,0 +1,56 @@
+"""bundle.yaml read back strictly: a hostile manifest is one clear error, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bundler.errors import UsageError
+from bundler.manifest import loads
+
+
+def manifest(**extra) -> dict:
+    return {"schema": 4, "name": "n", "version": "v", "models": [], "sources": [], **extra}
+
+
+def nested(depth: int) -> object:
+    value: object = "x"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("field", ["arguments", "resources", "undeclared"])
+def test_values_nested_600_deep_are_one_error(field):
+    if field == "arguments":
+        data = manifest(arguments={"deep": nested(600)})
+    else:
+        service = {"name": "S", "class": "S", "module": "svc", "file": "svc.py", "models": [],
+                   field: nested(600) if field == "resources" else [nested(600)]}
+        data = manifest(services=[service])
+    with pytest.raises(UsageError, match="nested more than 32 deep"):
+        loads(json.dumps(data).encode(), "bundle.yaml")
+
+
+def test_an_integer_key_beside_string_keys_is_one_error():
+    raw = b"schema: 4\nname: n\nversion: v\nmodels: []\nsources: []\narguments:\n  a: 1\n  1: 2\n"
+    with pytest.raises(UsageError, match="has a key 1 that is not a string"):
+        loads(raw, "bundle.yaml")
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_refused(value):
+    raw = json.dumps(manifest(arguments={"t": 1})).replace('"t": 1', f'"t": {value}').encode()
+    with pytest.raises(UsageError):
+        loads(raw, "bundle.yaml")
+
+
+def test_argument_origins_must_name_recorded_arguments_and_need_schema_4():
+    with pytest.raises(UsageError, match="unknown field `ghost`"):
+        loads(json.dumps(manifest(arguments={"a": 1}, argument_origins={"ghost": "--arg"})).encode(), "bundle.yaml")
+    old = manifest(arguments={"a": 1}, argument_origins={"a": "--arg"}, schema=3)
+    with pytest.raises(UsageError, match="argument_origins needs manifest schema 4"):
+        loads(json.dumps(old).encode(), "bundle.yaml")
+    m = loads(json.dumps(manifest(arguments={"a": 1, "b": 2}, argument_origins={"a": "--arg", "b": "default"})).encode(), "b")
+    assert m.given_arguments == {"a": 1}
