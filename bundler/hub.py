@@ -99,6 +99,8 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
             f"the Hub refused the request for {label}{' ' + path if path else ''} (HTTP {status})",
             hint="this is not transient: check HF_ENDPOINT and the pin; run with --debug for details", **at,
         )
+    if isinstance(e, (ValueError, TypeError, KeyError, AttributeError)):  # JSONDecodeError is one
+        return malformed(ref, where, e)
     raise e
 
 
@@ -160,7 +162,7 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
         # The file list comes from the paginated tree at the resolved commit, never from
         # model_info's siblings: the Hub documents those as unreliable past ~1000 files
         # (truncated, sometimes empty), and a cut list would silently pin a subset.
-        tree = _patiently(lambda: [f for f in api.list_repo_tree(ref.id, revision=info.sha, recursive=True) if hasattr(f, "blob_id")], ref)
+        tree = _patiently(lambda: _listing(api, ref, info.sha), ref)
         siblings = list(
             filter_repo_objects(
                 tree,
@@ -173,6 +175,43 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
             _check_access(api, ref.id, info.sha, siblings[0].path)
     except Exception as e:  # noqa: BLE001 - translated, or re-raised when unknown
         raise hub_error(e, ref, where, ref.line) from None
+    try:
+        return _pin_from(ref, info, siblings, where, notes)
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise malformed(ref, where, e) from None
+
+
+#: More entries than any model repository holds: a listing past it is not ending.
+MAX_TREE_ENTRIES = 1_000_000
+
+
+def _listing(api: Any, ref: Any, commit: str) -> list[Any]:
+    """The files of the tree at ``commit``. huggingface_hub follows the pages' next links itself:
+    a listing that repeats a path (a next link pointing back) or never ends is stopped here."""
+    files, seen = [], set()
+    for n, f in enumerate(api.list_repo_tree(ref.id, revision=commit, recursive=True)):
+        path = getattr(f, "path", None)
+        if path in seen or n >= MAX_TREE_ENTRIES:
+            raise ValueError(f"the file listing repeats {path!r} or does not end (after {n} entries)")
+        seen.add(path)
+        if hasattr(f, "blob_id"):
+            files.append(f)
+    return files
+
+
+def malformed(ref: Any, where: str | None, e: BaseException) -> ProblemFound:
+    """An answer that is not the Hub's (a captive portal's page, a broken proxy, a hostile
+    server): one error at lock time, and nothing written."""
+    return ProblemFound(
+        f"the answer about `{ref.id}` from {endpoint() or 'the Hub'} is not a valid Hub answer ({type(e).__name__}: {str(e)[:200]})",
+        file=where, line=getattr(ref, "line", None),
+        hint="check the network and HF_ENDPOINT: a proxy or a captive portal may be answering in the Hub's place",
+    )
+
+
+def _pin_from(ref: Any, info: Any, siblings: list[Any], where: str | None, notes: list[str] | None) -> Pin:
+    from .pins import check_pin
+
     if not siblings:
         pats = f" (include={list(ref.include) if ref.include else None}, exclude={list(ref.exclude) if ref.exclude else None})"
         raise UsageError(
@@ -201,7 +240,10 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
             f"{where or '?'}:{ref.line}: `{ref.id}` is `{canonical}` on the Hub (renamed, or spelled differently);"
             f" use `{canonical}` in the service so every host and cache uses one name"
         )
-    return Pin(
+    for f in files:
+        if type(f.size) is not int or f.size < 0:
+            raise ValueError(f"{f.path!r} has size {f.size!r}")
+    return check_pin(Pin(
         source="huggingface",
         id=ref.id,
         revision=ref.revision,
@@ -210,7 +252,7 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
         commit=info.sha,
         files=tuple(files),
         hub_id=hub_id,
-    )
+    ))
 
 
 def _check_access(api: Any, repo_id: str, commit: str, path: str) -> None:

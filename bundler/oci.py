@@ -197,7 +197,7 @@ class Registry:
         try:
             conn.request("GET", url.path + ("?" + url.query if url.query else ""), headers=headers)
             resp = conn.getresponse()
-            body = resp.read()
+            body = resp.read(1 << 20)  # a token answer is small; never read an endless one whole
         except OSError as e:
             raise RegistryError(f"can't reach the token service of {self.host}: {e}") from None
         finally:
@@ -327,8 +327,13 @@ class Registry:
             ok=(200, 404),
             headers={"Accept": MANIFEST_TYPE},
         )
-        data = r.read()
+        # Manifests are small (the distribution spec lets registries refuse over 4 MiB): read at
+        # most that much more, so an endless or huge answer is refused, not held in memory.
+        data = r.read(MAX_MANIFEST_BYTES + 1)
         r.close()
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise ProblemFound(f"{ref}: the registry's manifest is over {MAX_MANIFEST_BYTES >> 20} MiB; refused",
+                               hint="a bundle's manifest is a few KiB: check the reference and the registry")
         if r.status == 404:
             raise UsageError(f"{ref}: no such manifest in the registry", hint="check the repository and tag")
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -345,6 +350,7 @@ class Registry:
 
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+MAX_MANIFEST_BYTES = 4 << 20
 
 
 def _check_descriptor(d: Any, what: str, ref: Any) -> None:

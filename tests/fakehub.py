@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".gguf", ".msgpack", ".h5")
@@ -85,6 +86,9 @@ class FakeHub:
         self.xet_cas: str | None = None  # local://DIR when Xet-backed
         self.xet_hashes: dict[str, str] = {}  # sha256 -> Xet hash
         self.xet_token_requests: list[tuple[str, str | None]] = []  # (path, Authorization)
+        self.tree_loops = False  # every tree page names itself as the next one
+        self.rewrites: dict[str, Any] = {}  # path prefix -> function rewriting the JSON answer
+        self.answers: dict[str, tuple[int, bytes, str]] = {}  # path prefix -> (status, body, type), as is
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._cdn: ThreadingHTTPServer | None = None
@@ -241,8 +245,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not head and body:
             self.wfile.write(body)
 
+    def _rewritten(self, data: Any) -> Any:
+        path = urlsplit(self.path).path
+        rewrite = next((f for p, f in self.fake.rewrites.items() if path.startswith(p)), None)
+        return data if rewrite is None else rewrite(data)  # a hostile or broken Hub's answer
+
     def _json(self, data: object) -> None:
-        self._send(200, json.dumps(data).encode(), {"Content-Type": "application/json"})
+        self._send(200, json.dumps(self._rewritten(data)).encode(), {"Content-Type": "application/json"})
 
     def _error(self, status: int, code: str, message: str, head: bool = False) -> None:
         body = json.dumps({"error": message}).encode()
@@ -270,6 +279,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, head: bool) -> None:
         url = urlsplit(self.path)
         self.fake.requests.append((self.command, url.path))
+        canned = next((a for p, a in self.fake.answers.items() if url.path.startswith(p)), None)
+        if canned is not None:
+            return self._send(canned[0], canned[1], {"Content-Type": canned[2]}, head)
         with self.fake._lock:
             prefix = next((p for p, n in self.fake.rate_limited.items() if n > 0 and url.path.startswith(p)), None)
             if prefix is not None:
@@ -375,10 +387,12 @@ class _Handler(BaseHTTPRequestHandler):
         size = self.fake.tree_page_size
         page = listing[start : start + size]
         headers = {"Content-Type": "application/json"}
-        if start + size < len(listing):
+        if self.fake.tree_loops:  # a broken or hostile Hub: the next page is this one again
+            headers["Link"] = f'<{self.fake.url}{self.path}>; rel="next"'
+        elif start + size < len(listing):
             q = f"recursive={'true' if recursive else 'false'}&cursor={start + size}"
             headers["Link"] = f'<{self.fake.url}/api/models/{repo.id}/tree/{rev}?{q}>; rel="next"'
-        self._send(200, json.dumps(page).encode(), headers)
+        self._send(200, json.dumps(self._rewritten(page)).encode(), headers)
 
     def _file(self, repo: Repo, rev: str, path: str, head: bool) -> None:
         sha = self.fake.resolve(repo, rev)

@@ -381,3 +381,43 @@ def test_a_token_saved_by_hf_auth_login_is_used_and_no_token_is_claimed_missing(
     assert res.code == 0, res.stderr
     assert sorted(entries(tmp_path / "bundler.lock")) == ["acme/gated-model@None"]
     assert os.environ.get("HF_TOKEN") is None
+
+
+def _tree_rewrite(change):
+    def rewrite(data):
+        if isinstance(data, list) and data and isinstance(data[0], dict):
+            return change([dict(e) for e in data])
+        return data
+    return rewrite
+
+
+@pytest.mark.parametrize(("how", "what"), [
+    ("portal", "not a valid Hub answer"),
+    ("list-for-object", "not a valid Hub answer"),
+    ("object-for-list", "not a valid Hub answer"),
+    ("negative-size", "has size -5"),
+    ("text-size", "has size 'big'"),
+    ("listed-twice", "repeats"),
+    ("next-page-is-itself", "repeats"),
+])
+def test_a_hostile_hub_answer_is_one_error_at_lock_time_and_nothing_is_written(hub, tmp_path, how, what):
+    svc = write_service(tmp_path, 'm = HuggingFaceModel("acme/rerank-tiny", exclude="*.bin")')
+    info, tree = "/api/models/acme/rerank-tiny", "/api/models/acme/rerank-tiny/tree/"
+    if how == "portal":
+        hub.answers[info] = (200, b"<html><body>Sign in to the hotel Wi-Fi</body></html>", "text/html")
+    elif how == "list-for-object":
+        hub.rewrites[info] = lambda data: [data] if isinstance(data, dict) and "sha" in data else data
+    elif how == "object-for-list":
+        hub.rewrites[tree] = lambda data: {"files": data} if isinstance(data, list) else data
+    elif how == "negative-size":
+        hub.rewrites[tree] = _tree_rewrite(lambda es: [{**e, "size": -5} if e.get("type") == "file" else e for e in es])
+    elif how == "text-size":
+        hub.rewrites[tree] = _tree_rewrite(lambda es: [{**e, "size": "big"} if e.get("type") == "file" else e for e in es])
+    elif how == "listed-twice":
+        hub.rewrites[tree] = _tree_rewrite(lambda es: es + [e for e in es if e.get("type") == "file"][:1])
+    else:
+        hub.tree_loops = True
+    res = run_cli("lock", str(svc))
+    assert res.code in (1, 2) and "Traceback" not in res.stderr, res.stderr
+    assert what in res.stderr and "acme/rerank-tiny" in res.stderr, res.stderr
+    assert not (tmp_path / "bundler.lock").exists()

@@ -224,7 +224,8 @@ def test_embedded_hub_files_travel_through_the_registry(hub, registry, tmp_path)
     env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": str(tmp_path / "c2"), "BUNDLER_HOME": str(tmp_path / "h2")}
     res = run_cli("pull", ref, "--to", str(tmp_path / "emb"), "--json", env=env)
     assert res.code == 0, res.stderr
-    assert json.loads(res.stdout)["downloaded"]["files"] == 2
+    out = json.loads(res.stdout)
+    assert out["downloaded"]["files"] == 0 and out["embedded"]["files"] == 2  # from the registry's layers, not the Hub
 
 
 def test_remembered_digests_never_let_tampered_bytes_through(hub, registry, tmp_path):
@@ -330,3 +331,46 @@ def test_blobs_a_live_manifest_references_are_not_asked_about_again(hub, registr
     third = push(v2, f"{repo}:v3")
     assert third.blobs_uploaded == 0 and len(asked) == third.blobs_skipped  # asked again, blob by blob
     assert tag_exists(registry["host"], "acme/known", "v3")
+
+
+def test_an_endless_manifest_is_refused_at_a_fixed_cap(tmp_path):
+    """A registry that streams a manifest forever: refused after a few MiB, memory stays small."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    sent = []
+
+    class Endless(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path == "/v2/":
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"[" * 65536
+            try:
+                for _ in range(4096):  # 256 MiB at most, never all read
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    sent.append(len(chunk))
+            except OSError:
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        res = run_cli("inspect", f"oci://127.0.0.1:{server.server_address[1]}/acme/endless:v1")
+    finally:
+        server.shutdown()
+    assert res.code == 1 and "Traceback" not in res.stderr
+    assert "manifest is over 4 MiB; refused" in res.stderr
+    assert sum(sent) < 64 << 20  # the client stopped reading long before the server was done
