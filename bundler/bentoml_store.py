@@ -132,6 +132,7 @@ def land(p: Pin, src: Path) -> bool:
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     with scratch_dir(target.parent, f".{p.version}.", ".import") as work:
+        os.chmod(work, 0o755)  # like the unpacked bundle: the serving user may be another one
         for f in p.files:
             dst = work / f.path
             dst.parent.mkdir(parents=True, exist_ok=True)

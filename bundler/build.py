@@ -360,7 +360,8 @@ def _write_archive(
                 src = model.path / fe.path
                 if not src.is_file():
                     raise ProblemFound(f"store model {model.tag}: {fe.path} is missing", hint=f"re-import it: bundler models import {model.tag} DIR")
-                if writer.add_file(f"{base}/{fe.path}", src, fe.size) != fe.hash:
+                # A size that differs (bytes appended, or cut) is a modified copy as much as other bytes are.
+                if src.stat().st_size != fe.size or writer.add_file(f"{base}/{fe.path}", src, fe.size) != fe.hash:
                     raise ProblemFound(
                         f"store model {model.tag}: {fe.path} does not match its recorded hash",
                         hint=f"the store copy was modified; delete and re-import it (bundler models delete {model.tag})",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,8 @@ def ensure_env(bundle_dir: str | os.PathLike[str], *, offline: bool = False) -> 
 
     from .scratch import exclusive
 
-    with exclusive(root):  # two installs into one bundle directory take turns
+    # The lock a pull into this directory takes: an install never runs while a pull replaces it.
+    with exclusive(root.resolve().parent):
         return _ensure(root, env, packages, lock_path, offline)
 
 
@@ -117,9 +119,13 @@ def _check_embedded(root: Path, packages: list, env: dict[str, Any]) -> None:
                 raise ProblemFound(f"{pkg.name} {pkg.version}: {f.name} is locked but not embedded in the bundle", hint="build it again with --embed-wheels")
             path = root / WHEEL_PREFIX / f.name
             try:
-                ok = sha256_file(path) == f.sha256
+                st = path.lstat()
             except FileNotFoundError:
                 raise ProblemFound(f"{pkg.name} {pkg.version}: {path} is missing", hint="pull the bundle again") from None
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would hang the read, a link could point at /dev/zero
+                raise ProblemFound(f"{pkg.name} {pkg.version}: {path} is not a regular file; nothing was installed",
+                                   hint="pull the bundle again")
+            ok = sha256_file(path) == f.sha256
             if not ok:
                 raise ProblemFound(f"{pkg.name} {pkg.version}: {path} does not match its sha256 in pylock.toml; nothing was installed",
                                    hint="the file was modified after the build; pull the bundle again")

@@ -124,10 +124,11 @@ def unpack_with(dest: Path, manifest: Manifest, fill: Callable[[Path], None]) ->
     (its marker file), never because it happens to hold a ``bundle.yaml``.
     """
     from .bento_view import write_view
-    from .scratch import exclusive, scratch_dir
+    from .scratch import exclusive, scratch_dir, sweep
 
     dest = Path(os.path.abspath(dest))
     with exclusive(dest.parent):
+        sweep(dest.parent, f".{dest.name}.", ".unpack")  # a killed pull's, even when nothing is to do
         if _already_unpacked(dest, manifest):
             return False
         check_replaceable(dest)
@@ -238,8 +239,9 @@ def download_pinned(
             partial.with_name(f"{etag}.bundler-xet").unlink(missing_ok=True)
             with open(partial, "ab") as f:
                 done = f.tell()
-                if done > entry.size:
+                if done > entry.size:  # not a prefix of this file: start over, from byte 0
                     f.truncate(0)
+                    f.seek(0)
                     done = 0
                 # Hash while writing: verification costs no second read of the file.
                 writer = HashingWriter(f, entry.hash.partition(":")[0], entry.size, stop)

@@ -174,7 +174,9 @@ def test_bentoml_store_models_are_pinned_embedded_and_served_from_the_bundle(hub
     monkeypatch.setenv("BENTOML_HOME", env["BENTOML_HOME"])  # the deploy host's own (empty) store
     result = pull(bundle.path, to=tmp_path / "deploy")
     assert result.store_imported == ["bentoml:intent-head:v2aaaa"]
-    assert (tmp_path / "deploy-bentoml" / "models" / "intent-head" / "v2aaaa" / "saved_model.pkl").read_bytes() == b"head weights v2"
+    landed = tmp_path / "deploy-bentoml" / "models" / "intent-head" / "v2aaaa"
+    assert (landed / "saved_model.pkl").read_bytes() == b"head weights v2"
+    assert landed.stat().st_mode & 0o777 == 0o755  # the serving user may be another one
     with serving(str(tmp_path / "deploy"), tmp_path, env) as url:
         assert call(url, "where")["head"] == "head weights v2"
 

@@ -417,3 +417,16 @@ def test_inspect_wraps_packages_shows_main_and_which_models_are_embedded(example
     rows = {line.split()[1]: line.split() for line in out.splitlines() if line.startswith(("  huggingface", "  store"))}
     assert rows["acme/rerank-tiny"][2] == "main"  # pinned from the default branch: says so
     assert rows["acme/rerank-tiny"][-1] == "no" and rows["intent-clf:latest"][-1] == "yes"
+
+
+@pytest.mark.parametrize("change", ["appended", "truncated"])
+def test_a_store_file_of_another_size_is_the_same_clear_error(example, change):
+    model = Store().get("intent-clf")
+    weights = model.path / "weights.bin"
+    os.chmod(weights, 0o644)
+    data = weights.read_bytes()
+    weights.write_bytes(data + b"extra" if change == "appended" else data[:-10])
+    with pytest.raises(ProblemFound, match="weights.bin does not match its recorded hash") as err:
+        build(example / "service.py", offline=True)
+    assert "bundler models delete intent-clf" in err.value.hint
+    assert list((example / "dist").iterdir()) == []

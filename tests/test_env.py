@@ -347,3 +347,39 @@ def test_a_python_no_one_can_lock_for_is_refused(project, wheelhouse):
     res = lock(project, wheelhouse, "--python", "3.99")
     assert res.code == 2 and "3.99 is not a Python release bundler can lock for" in res.stderr
     assert not (project / "bundler.lock").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_an_embedded_wheel_that_is_not_a_regular_file_is_refused_at_once(embedded, tmp_path, kind):
+    dest = tmp_path / "deployed"
+    assert run_cli("pull", str(embedded), "--to", str(dest)).code == 0
+    wheel = dest / "wheels" / "tinyb-1.0-py3-none-any.whl"
+    wheel.unlink()
+    if kind == "fifo":
+        os.mkfifo(wheel)
+    else:
+        wheel.symlink_to("/dev/zero")
+    res = run_cli("env", str(dest))  # would hang reading it
+    assert res.code == 1 and "is not a regular file; nothing was installed" in res.stderr
+    assert not (dest / ".venv").exists()
+
+
+def test_env_waits_for_a_pull_into_the_same_place(embedded, tmp_path):
+    """`bundler env D` and `bundler pull B --to D` take one lock: an install never runs while a
+    pull replaces the directory (it used to end with no .venv, or one for another lock)."""
+    import subprocess
+    import time
+
+    from bundler.scratch import exclusive
+
+    dest = tmp_path / "deployed"
+    assert run_cli("pull", str(embedded), "--to", str(dest)).code == 0
+    with exclusive(dest.parent):  # what a pull into dest holds while it works
+        proc = subprocess.Popen([sys.executable, "-m", "bundler", "env", str(dest), "--offline"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        assert proc.poll() is None  # waiting, not installing
+        assert not (dest / ".venv").exists()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert (dest / ".venv").is_dir()

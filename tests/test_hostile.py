@@ -222,6 +222,22 @@ def test_killed_runs_leftovers_are_removed_by_the_next_run(bundle, tmp_path):
     assert not left_unpack.exists()
 
 
+def test_a_leftover_just_left_by_a_killed_run_is_removed_whatever_its_age(bundle, tmp_path):
+    proj = tmp_path / "proj"
+    fresh_build = proj / ".out.bundle.tar.k1ll3d_y.tmp"
+    fresh_build.write_bytes(b"partial" * 1000)  # seconds old: the kill was just now
+    res = run_cli("build", str(proj / "service.py"), "-o", str(proj / "out.bundle.tar"))
+    assert res.code == 0, res.stderr
+    assert not fresh_build.exists()
+    assert run_cli("pull", str(bundle)).code == 0
+    fresh_unpack = tmp_path / ".tiny.k1ll3d_y.unpack"
+    fresh_unpack.mkdir()
+    (fresh_unpack / "weights.bin").write_bytes(b"x" * 1000)
+    res = run_cli("pull", str(bundle))  # already unpacked: nothing to do but the cleaning
+    assert res.code == 0, res.stderr
+    assert not fresh_unpack.exists()
+
+
 def test_a_leftover_still_in_use_is_kept(tmp_path):
     import fcntl
 

@@ -580,3 +580,18 @@ def test_pull_of_a_pulled_directory_verifies_and_completes_it_in_place(bundle, t
     assert run_cli("pull", str(dest), "--verify-only").code == 0
     res = run_cli("pull", str(tmp_path), "--verify-only")
     assert res.code == 2 and "not a directory `bundler pull` made" in res.stderr
+
+
+def test_a_leftover_partial_larger_than_the_pinned_file_is_started_over(bundle, hub):
+    from bundler.archive import read_manifest
+
+    pin = next(p for p in read_manifest(bundle).pins if p.id == "acme/embed-small")
+    entry = max(pin.files, key=lambda f: f.size)
+    blobs = cache() / "models--acme--embed-small" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / f"{entry.hash.partition(':')[2]}.bundler-partial").write_bytes(b"z" * (entry.size + 1000))
+    res = run_cli("pull", str(bundle), "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["ok"]
+    snap = snapshot_dir(cache(), "acme/embed-small", pin.commit)
+    assert (snap / entry.path).read_bytes() == (FIXTURES / "hub/acme/embed-small/1" / entry.path).read_bytes()
