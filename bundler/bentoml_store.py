@@ -16,6 +16,7 @@ import os
 import re
 from pathlib import Path
 
+from .walk import walk
 from .errors import ProblemFound, UsageError
 from .pins import FileEntry, Pin
 
@@ -98,7 +99,7 @@ def pin(tag: str) -> Pin:
 
     name, version, vdir = resolve(tag)
     files = []
-    for dirpath, dirnames, filenames in os.walk(vdir):
+    for dirpath, dirnames, filenames in walk(vdir):
         dirnames.sort()
         for fn in sorted(filenames):
             p = Path(dirpath) / fn

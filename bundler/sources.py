@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .walk import walk
 from .errors import UsageError
 from .pins import safe_name
 
@@ -393,7 +394,7 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
     def walk_error(e: OSError) -> None:
         raise UsageError(f"{_shown(Path(e.filename or root))}: can't read: {e.strerror}", hint="fix its permissions or exclude it") from None
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
+    for dirpath, dirnames, filenames in walk(root, onerror=walk_error):
         here = Path(dirpath)
         rel_dir = "" if here == root else here.relative_to(root).as_posix()
         ignores.load(rel_dir, here)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import ContextManager, Iterator
 
 from .atomic import write_atomic
+from .walk import walk
 from .errors import ProblemFound, UsageError
 from .pins import FileEntry, check_hash, safe_path
 
@@ -295,7 +296,7 @@ class NewModel:
 
 def _walk(root: Path) -> list[Path]:
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         dirnames.sort()
         for fn in sorted(filenames):
             p = Path(dirpath) / fn

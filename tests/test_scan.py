@@ -259,3 +259,36 @@ def test_scan_dir_reports_every_service_file_and_each_refusal(tmp_path):
     assert "`include` must be a string or a list of strings" in out["refused"][0]["error"]
     res = run_cli("scan", str(tmp_path / "repo" / "good"))
     assert res.code == 0 and "1 service files scanned, 0 refused" in res.stderr
+
+
+def test_source_segments_are_what_ast_gives():
+    import ast
+
+    from bundler.introspect.project import Module
+
+    for path in sorted(FIXTURES.glob("scan*/*/*.py")):
+        try:
+            source = path.read_text()
+            tree = ast.parse(source)
+        except (UnicodeDecodeError, SyntaxError):
+            continue  # the fixtures of unreadable files
+        tree = ast.parse(source)
+        mod = Module("m", path, source, tree)
+        for node in ast.walk(tree):
+            if hasattr(node, "end_col_offset"):
+                assert mod._segment(node) == ast.get_source_segment(source, node), (path, ast.dump(node)[:80])
+
+
+def test_an_error_in_a_file_with_a_two_megabyte_line_comes_at_once(tmp_path):
+    # 3.11's get_source_segment re-split the whole file a character at a time per call: ~50 s here
+    line = "X = [" + ", ".join(['"abc"'] * 300_000) + "]\n"
+    (tmp_path / "service.py").write_text(
+        "import os\nimport bentoml\n" + line
+        + "@bentoml.service\nclass S:\n    m = bentoml.models.HuggingFaceModel(os.environ['M'])\n"
+    )
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "bundler", "scan", str(tmp_path / "service.py")],
+                         capture_output=True, text=True, timeout=20)  # seconds, not the ~50 it took
+    assert res.returncode == 2 and "service.py:6: `os.environ['M']` can't be known statically" in res.stderr

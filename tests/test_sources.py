@@ -226,3 +226,32 @@ def test_a_token_in_a_build_argument_fails_the_build_unless_allowed(tmp_path):
     assert token not in res.stderr + res.stdout and not (tmp_path / "out.bundle.tar").exists()
     res = run_cli("build", str(svc), "-o", str(tmp_path / "out.bundle.tar"), "--arg", f"hf_token={token}", "--allow-secret", "hf_token")
     assert res.code == 0, res.stderr
+
+
+def test_a_tree_a_thousand_directories_deep_is_walked(tmp_path):
+    import os
+
+    svc = project(tmp_path / "p", {})
+    here = os.getcwd()
+    os.chdir(tmp_path / "p")
+    try:
+        for _ in range(1000):  # deeper than Python's recursion limit
+            os.mkdir("d")
+            os.chdir("d")
+        Path("deep.txt").write_text("x\n")
+    finally:
+        os.chdir(here)
+    try:
+        files = listing(svc)["files"]
+        assert "d/" * 1000 + "deep.txt" in files
+        res = run_cli("scan", str(tmp_path / "p"), "--json")
+        assert res.code == 0, res.stderr
+    finally:  # from the bottom up: pytest's own (recursive) clean-up would fail on it
+        os.chdir(tmp_path / "p")
+        for _ in range(1000):
+            os.chdir("d")
+        os.unlink("deep.txt")
+        for _ in range(1000):
+            os.chdir("..")
+            os.rmdir("d")
+        os.chdir(here)

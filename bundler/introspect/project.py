@@ -7,6 +7,7 @@ Recording (this module) is separate from evaluating (``values.py``) and from fin
 from __future__ import annotations
 
 import ast
+import re
 import builtins
 import os
 import sys
@@ -133,6 +134,7 @@ class Module:
     is_package: bool = False
     scope: Scope | None = None
     _class_scopes: dict[int, Scope] = field(default_factory=dict)
+    _lines: list[str] | None = None
 
     def class_scope(self, node: ast.ClassDef) -> Scope:
         key = id(node)
@@ -142,11 +144,33 @@ class Module:
         return self._class_scopes[key]
 
     def segment(self, node: ast.AST) -> str:
-        text = ast.get_source_segment(self.source, node) if self.source else None
+        text = self._segment(node) if self.source else None
         if text is None:
             text = ast.unparse(node)
         text = " ".join(text.split())
         return text if len(text) <= 120 else text[:117] + "..."
+
+
+    def _segment(self, node: ast.AST) -> str | None:
+        """``ast.get_source_segment``, with the lines split once: 3.11's splits the whole source
+        on every call, a character at a time (seconds for a file with a 1 MB line)."""
+        if self._lines is None:
+            self._lines = _LINE.findall(self.source)
+        try:
+            l0, l1 = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined]
+            c0, c1 = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+        except AttributeError:
+            return None
+        if l1 is None or c1 is None or not 0 <= l0 <= l1 < len(self._lines):
+            return None
+        first = self._lines[l0].encode("utf-8")  # offsets are UTF-8 byte offsets
+        if l0 == l1:
+            return first[c0:c1].decode("utf-8", "replace")
+        last = self._lines[l1].encode("utf-8")[:c1].decode("utf-8", "replace")
+        return first[c0:].decode("utf-8", "replace") + "".join(self._lines[l0 + 1 : l1]) + last
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 # --- recording bindings ---------------------------------------------------------------------

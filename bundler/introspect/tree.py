@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..walk import walk
 from ..errors import BundlerError
 from .scanner import ScanResult, scan
 
@@ -36,7 +37,7 @@ def candidates(root: Path) -> list[Path]:
     from ..sources import DEFAULT_EXCLUDE_DIRS
 
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(
             d for d in dirnames
