@@ -313,13 +313,12 @@ class _Ignores:
             f = here / name
             if not f.is_file():
                 continue
-            import pathspec  # only when there is an ignore file to read
-
+            from .ignore import IgnoreFile  # only when there is an ignore file to read
             from .safe_read import read_regular
 
             try:
                 lines = read_regular(f, 4 << 20).decode("utf-8", errors="replace").splitlines()
-                spec = pathspec.GitIgnoreSpec.from_lines(lines)
+                spec = IgnoreFile(lines)
             except (ValueError, TypeError) as e:
                 raise UsageError(f"{_shown(f)}: can't read its patterns ({e})", hint=f"fix {name}") from None
             found.append((f"{rel_dir}/{name}" if rel_dir else name, spec, lines))
@@ -333,12 +332,12 @@ class _Ignores:
             base = "/".join(parts[:depth])
             for fname, spec, lines in reversed(self.specs.get(base, [])):
                 sub = "/".join(parts[depth:]) + ("/" if is_dir else "")
-                result = spec.check_file(sub)
-                if result.include is None:
+                ignored, index = spec.check(sub)
+                if ignored is None:
                     continue
-                if not result.include:
+                if not ignored:
                     return None  # re-included by a negation
-                line = _pattern_line(lines, result.index)
+                line = _pattern_line(lines, index)
                 return f"{fname}:{line[0]}: {line[1]}"
         return None
 
