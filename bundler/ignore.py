@@ -32,6 +32,7 @@ class IgnoreFile:
         self._names: dict[str, list[tuple[int, bool]]] = {}  # name -> [(index, directories only)]
         self._endings: dict[str, list[tuple[int, bool]]] = {}  # ``*.ext`` -> ".ext" -> [...]
         self._others: list[tuple[int, Matcher]] = []
+        self._anchored: dict[str, list[tuple[int, Matcher]]] = {}  # first component -> patterns under it
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             for i, line in enumerate(lines):
@@ -41,7 +42,9 @@ class IgnoreFile:
                 self.ignores[i] = include
                 shape = _shape(line)
                 if shape is None:
-                    self._others.append((i, _regex_match(re.compile(regex, re.S))))
+                    top = _anchor(line)
+                    target = self._others if top is None else self._anchored.setdefault(top, [])
+                    target.append((i, _regex_match(re.compile(regex, re.S))))
                 elif shape[0] == "name":
                     self._names.setdefault(shape[1], []).append((i, shape[2]))
                 elif shape[0] == "ending":
@@ -69,7 +72,7 @@ class IgnoreFile:
                         for index, dir_only in self._endings.get(name[j:], ()):
                             if index not in matches and (parent or not dir_only):
                                 matches[index] = parent
-        for index, match in self._others:
+        for index, match in (*self._others, *self._anchored.get(path.split("/", 1)[0], ())):
             matched, as_dir = match(path)
             if matched:
                 matches[index] = as_dir
@@ -83,6 +86,16 @@ class IgnoreFile:
         own = [i for i, as_dir in matches.items() if not as_dir]
         index = max(own) if own else max(matches)
         return self.ignores[index], index
+
+
+def _anchor(line: str) -> str | None:
+    """The literal first component a pattern with a ``/`` inside is anchored to (``build/*.o``:
+    ``build``), else None: only paths under it need its expression."""
+    text = line.rstrip(" ").removeprefix("!").removeprefix("/")
+    head, sep, rest = text.partition("/")
+    if not sep or not rest.strip("/") or not head or any(c in head for c in "*?[\\") or line.startswith("\\"):
+        return None
+    return head
 
 
 def _shape(line: str) -> tuple[str, str, bool] | tuple[str, list[str], bool] | None:
