@@ -138,7 +138,10 @@ def check_pin(p: Pin) -> Pin:
         bentoml_tag(p.id)
         if p.version is None:
             raise ValueError(f"no version for {p.id}")
-        bentoml_tag(f"x:{p.version}")
+        # BentoML finds a model under its lowercase concrete version: `LATEST` would land in a
+        # folder no tag names
+        if bentoml_tag(f"x:{p.version}")[1] != p.version:
+            raise ValueError(f"BentoML model {p.id}: version {p.version!r} is not a concrete lowercase version")
     else:
         raise ValueError(f"unknown model source {p.source!r}")
     if p.source != "huggingface" and p.hub_id is not None:

@@ -54,3 +54,10 @@ def test_argument_origins_must_name_recorded_arguments_and_need_schema_4():
         loads(json.dumps(old).encode(), "bundle.yaml")
     m = loads(json.dumps(manifest(arguments={"a": 1, "b": 2}, argument_origins={"a": "--arg", "b": "default"})).encode(), "b")
     assert m.given_arguments == {"a": 1}
+
+
+def test_a_bentoml_model_version_must_be_concrete_and_lowercase():
+    model = {"source": "bentoml-store", "id": "clf:latest", "version": "LATEST", "path": "models/clf/LATEST",
+             "files": [{"path": "w.bin", "size": 1, "hash": "blake3:" + "0" * 64}]}
+    with pytest.raises(UsageError, match="'LATEST' is not a concrete lowercase version"):
+        loads(json.dumps(manifest(models=[model])).encode(), "bundle.yaml")

@@ -292,3 +292,23 @@ def test_an_error_in_a_file_with_a_two_megabyte_line_comes_at_once(tmp_path):
     res = subprocess.run([sys.executable, "-m", "bundler", "scan", str(tmp_path / "service.py")],
                          capture_output=True, text=True, timeout=20)  # seconds, not the ~50 it took
     assert res.returncode == 2 and "service.py:6: `os.environ['M']` can't be known statically" in res.stderr
+
+
+def test_a_long_import_chain_is_not_called_circular(tmp_path):
+    for i in range(60):
+        (tmp_path / f"m{i}.py").write_text(f"from m{i + 1} import MODEL\n" if i < 59 else "MODEL = 'acme/x'\n")
+    (tmp_path / "service.py").write_text(
+        "import bentoml\nfrom m0 import MODEL\n\n@bentoml.service\nclass S:\n    m = bentoml.models.HuggingFaceModel(MODEL)\n"
+    )
+    res = run_cli("scan", str(tmp_path / "service.py"))
+    assert res.code == 2 and "circular" not in res.stderr
+    assert "through a chain of more than 50 names and imports" in res.stderr
+
+
+def test_a_deep_class_chain_does_not_inherit_from_itself(tmp_path):
+    classes = "class C0:\n    m = bentoml.models.HuggingFaceModel('acme/x')\n" + "".join(
+        f"class C{i}(C{i - 1}):\n    pass\n" for i in range(1, 60))
+    (tmp_path / "service.py").write_text(f"import bentoml\n{classes}\n@bentoml.service\nclass S(C59):\n    pass\n")
+    res = run_cli("scan", str(tmp_path / "service.py"))
+    assert res.code == 2 and "inherits from itself" not in res.stderr
+    assert "more than 50 levels of base classes" in res.stderr

@@ -173,6 +173,10 @@ class Module:
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
+#: How many names, imports or base classes deep bundler follows a definition.
+_MAX_CHAIN = 50
+
+
 # --- recording bindings ---------------------------------------------------------------------
 _COMPOUND = (ast.If, ast.Try, ast.With, ast.For, ast.While, ast.AsyncFor, ast.AsyncWith, ast.Match)
 if hasattr(ast, "TryStar"):
@@ -345,8 +349,10 @@ def parse(source: str, shown: str) -> ast.Module:
         ) from None
     except (ValueError, RecursionError, MemoryError, OverflowError) as e:
         why = str(e) or type(e).__name__
-        if isinstance(e, (RecursionError, MemoryError)):
+        if isinstance(e, RecursionError):
             why = "an expression is nested too deeply for Python's parser"
+        elif isinstance(e, MemoryError):
+            why = f"Python's parser ran out of memory on it ({len(source) >> 20} MiB of source)"
         raise IntrospectionError(f"can't parse the file: {why}", file=shown, line=None, hint="split the expression") from None
 
 
@@ -379,6 +385,8 @@ class Project:
         self.paths = [here] if top == here else [here, top]
         self._by_path: dict[Path, Module] = {}
         self._decided: dict[int, bool | None] = {}
+        self._looking: set[tuple[int, str, int | None]] = set()  # lookups under way: a repeat is a circle
+        self._linearizing: set[int] = set()
         self.evaluator: Any = None  # set by the Evaluator: ``if`` tests are decided with it
         self._by_name: dict[str, Module] = {}
         rel = service_file.relative_to(top).with_suffix("")
@@ -462,10 +470,21 @@ class Project:
     # -- name lookup -------------------------------------------------------------------------
     def lookup(self, scope: Scope, name: str, before: int | None, depth: int = 0) -> Symbol | None:
         """What ``name`` means in ``scope`` at line ``before`` (class bodies fall back to globals)."""
-        if depth > 50:
+        key = (id(scope), name, before)
+        if key in self._looking:
+            raise IntrospectionError(f"`{name}` is defined in a circular way", file=self.shown(scope.module), line=before)
+        if depth > _MAX_CHAIN:
             raise IntrospectionError(
-                f"`{name}` is defined in a circular way", file=self.shown(scope.module), line=before
+                f"`{name}` is reached through a chain of more than {_MAX_CHAIN} names and imports, further than bundler follows",
+                file=self.shown(scope.module), line=before, hint="import the value from the module that defines it",
             )
+        self._looking.add(key)
+        try:
+            return self._lookup(scope, name, before, depth)
+        finally:
+            self._looking.discard(key)
+
+    def _lookup(self, scope: Scope, name: str, before: int | None, depth: int) -> Symbol | None:
         found = self.binding(scope, name, before)
         if found is not None:
             return self._symbol(scope, found[0], found[1], depth)
@@ -557,10 +576,22 @@ class Project:
 
     def linearize(self, sym: ClassSym, line: int | None, where: Module, _depth: int = 0) -> list[Scope]:
         """The class and its project base classes in method resolution order (C3)."""
-        if _depth > 50:
+        if id(sym.node) in self._linearizing:
             raise IntrospectionError(
                 f"class `{sym.node.name}` inherits from itself", file=self.shown(sym.scope.module), line=sym.node.lineno
             )
+        if _depth > _MAX_CHAIN:
+            raise IntrospectionError(
+                f"class `{sym.node.name}` has more than {_MAX_CHAIN} levels of base classes, more than bundler follows",
+                file=self.shown(sym.scope.module), line=sym.node.lineno,
+            )
+        self._linearizing.add(id(sym.node))
+        try:
+            return self._linearize(sym, line, where, _depth)
+        finally:
+            self._linearizing.discard(id(sym.node))
+
+    def _linearize(self, sym: ClassSym, line: int | None, where: Module, _depth: int) -> list[Scope]:
         own = sym.scope.module.class_scope(sym.node)
         seqs: list[list[Scope]] = []
         bases: list[Scope] = []
