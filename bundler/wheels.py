@@ -29,6 +29,13 @@ def locked_files(packages: Iterable[Package], lock_dir: Path, *, offline: bool) 
     fetched), its ``blake3:`` hash for the manifest, from the same read that checked it)."""
     out = []
     for pkg in packages:
+        if not pkg.wheels:
+            raise ProblemFound(
+                f"{pkg.name} {pkg.version}: only a source distribution is locked; an air-gapped host would have to "
+                "build it, fetching its build requirements from the network; nothing was built",
+                hint="lock a version with a wheel for the target, put a wheel of it in a --find-links directory and lock "
+                     "again, or build without --embed-wheels (the host then installs from the index)",
+            )
         for f in pkg.files:
             out.append((f, *_fetch(pkg, f, lock_dir, offline=offline)))
     names = [f.name for f, _, _ in out]

@@ -383,3 +383,14 @@ def test_env_waits_for_a_pull_into_the_same_place(embedded, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert (dest / ".venv").is_dir()
+
+
+def test_embedding_a_package_locked_only_as_an_sdist_is_refused_naming_it(tmp_path):
+    from bundler.envlock import LockedFile, Package
+    from bundler.errors import ProblemFound
+    from bundler.wheels import locked_files
+
+    sdist = LockedFile("tinyc-2.0.tar.gz", "0" * 64, 10, url="https://example.invalid/tinyc-2.0.tar.gz")
+    with pytest.raises(ProblemFound, match="tinyc 2.0: only a source distribution is locked") as err:
+        locked_files([Package("tinyc", "2.0", (), sdist)], tmp_path, offline=True)
+    assert "--find-links" in err.value.hint and "without --embed-wheels" in err.value.hint
