@@ -176,7 +176,7 @@ def build(
     data["requirements"] = list(config.requirements)
     wheel_files: dict[str, Path] = {}
     if pinned.env is not None and pinned.env.pin is not None:
-        data["environment"], wheel_files = _environment(pinned, root, sources, embed_wheels, offline)
+        data["environment"], wheel_files = _environment(pinned, root, sources, embed_wheels, offline, env)
     elif embed_wheels:
         raise UsageError("--embed-wheels: the project has no locked Python requirements to embed",
                          hint="declare them in [project] dependencies (or requirements.txt), or build without --embed-wheels")
@@ -214,7 +214,8 @@ def _value_secrets(scan: ScanResult, config: ProjectConfig, allowed: set[str]) -
     return found
 
 
-def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, Path]], embed: bool, offline: bool) -> tuple[dict[str, Any], dict[str, Path]]:
+def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, Path]], embed: bool, offline: bool,
+                 options: Any = None) -> tuple[dict[str, Any], dict[str, Path]]:
     """The manifest's ``environment`` entry and, with ``embed``, the locked files to pack."""
     from .envlock import PYLOCK_NAME
 
@@ -227,10 +228,13 @@ def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, Path]]
                              "packages": {p.name: p.version for p in env.packages}}
     files: dict[str, Path] = {}
     if embed:
+        from .envlock import EnvOptions
         from .wheels import locked_files
 
         wheels = []
-        for f, path, digest in locked_files(env.packages, pinned.path.parent, offline=offline):
+        options = options or EnvOptions()
+        for f, path, digest in locked_files(env.packages, pinned.path.parent, offline=offline, find_links=options.find_links,
+                                            index_urls=(options.index_url,) if options.index_url else ()):
             files[WHEEL_PREFIX + f.name] = path
             wheels.append({"path": f.name, "size": path.stat().st_size, "hash": digest})
         entry["wheels"] = sorted(wheels, key=lambda w: w["path"])

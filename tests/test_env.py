@@ -394,3 +394,77 @@ def test_embedding_a_package_locked_only_as_an_sdist_is_refused_naming_it(tmp_pa
     with pytest.raises(ProblemFound, match="tinyc 2.0: only a source distribution is locked") as err:
         locked_files([Package("tinyc", "2.0", (), sdist)], tmp_path, offline=True)
     assert "--find-links" in err.value.hint and "without --embed-wheels" in err.value.hint
+
+
+def test_a_file_locked_in_another_checkout_is_found_by_name_in_this_builds_find_links(tmp_path, wheelhouse):
+    from bundler.envlock import LockedFile, Package
+    from bundler.errors import ProblemFound
+    from bundler.wheels import locked_files
+
+    wheel = wheelhouse / "tinyb-1.0-py3-none-any.whl"
+    elsewhere = LockedFile(wheel.name, sha256(wheel), wheel.stat().st_size, url=f"file:///first/checkout/wheelhouse/{wheel.name}")
+    ((f, path, _),) = locked_files([Package("tinyb", "1.0", (elsewhere,), None)], tmp_path, offline=True, find_links=[str(wheelhouse)])
+    assert path.read_bytes() == wheel.read_bytes()
+    other = tmp_path / "other"
+    make_wheel(other, "tinyb", "1.0", code="VERSION = 'other'\n")  # same name, other bytes
+    lying = LockedFile(wheel.name, "1" * 64, None, url=f"file:///first/checkout/wheelhouse/{wheel.name}")
+    with pytest.raises(ProblemFound, match="does not match its sha256"):
+        locked_files([Package("tinyb", "1.0", (lying,), None)], tmp_path, offline=True, find_links=[str(other)])
+
+
+def test_embedding_from_an_index_with_credentials_authenticates_and_never_follows_a_redirect_with_them(tmp_path, wheelhouse, monkeypatch):
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from bundler.envlock import LockedFile, Package
+    from bundler.errors import ProblemFound
+    from bundler.wheels import locked_files
+
+    wheel = wheelhouse / "tinyb-1.0-py3-none-any.whl"
+    seen: list[tuple[str, str | None]] = []
+
+    class Index(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            if self.path.startswith("/elsewhere/"):  # the other origin a redirect points at
+                self.send_response(404)
+                self.end_headers()
+                return
+            if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"user:s3cret").decode():
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="index"')
+                self.end_headers()
+                return
+            if self.path.startswith("/moved/"):
+                self.send_response(302)
+                self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/elsewhere/{wheel.name}")
+                self.end_headers()
+                return
+            data = wheel.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc of the developer's
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        locked = LockedFile(wheel.name, sha256(wheel), None, url=f"{base}/files/{wheel.name}")  # as uv writes it: no credentials
+        with pytest.raises(ProblemFound, match="can't fetch"):
+            locked_files([Package("tinyb", "1.0", (locked,), None)], tmp_path, offline=False)
+        ((_, path, _),) = locked_files([Package("tinyb", "1.0", (locked,), None)], tmp_path, offline=False,
+                                       index_urls=[f"http://user:s3cret@127.0.0.1:{server.server_address[1]}/simple"])
+        assert path.read_bytes() == wheel.read_bytes()
+        moved = LockedFile("tinyb-1.1-py3-none-any.whl", "2" * 64, None, url=f"{base}/moved/tinyb-1.1-py3-none-any.whl")
+        monkeypatch.setenv("UV_INDEX_URL", f"http://user:s3cret@127.0.0.1:{server.server_address[1]}/simple")
+        with pytest.raises(ProblemFound):
+            locked_files([Package("tinyb", "1.1", (moved,), None)], tmp_path, offline=False)
+        assert [auth for path, auth in seen if path.startswith("/elsewhere/")] == [None]  # the credentials stayed home
+    finally:
+        server.shutdown()
