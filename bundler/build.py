@@ -150,10 +150,10 @@ def build(
     budget = _KEEP_TOTAL
     packed: list[tuple[str, Any]] = []  # (rel, the file, or (its bytes, executable))
     for rel, file in sources:
-        size, digest, found, data, executable = read_hash_and_scan(file, rel, _KEEP_BELOW if budget > 0 else 0)
+        size, digest, found, kept, executable = read_hash_and_scan(file, rel, _KEEP_BELOW if budget > 0 else 0)
         source_entries.append({"path": rel, "size": size, "hash": digest})
-        packed.append((rel, file if data is None else (data, executable)))
-        budget -= len(data) if data is not None else 0
+        packed.append((rel, file if kept is None else (kept, executable)))
+        budget -= len(kept) if kept is not None else 0
         if rel not in allowed:
             secrets.extend(found)
     shown = [f"{os.path.relpath(root / s.path)}:{s.line}: {s.kind}" for s in secrets]
@@ -220,6 +220,7 @@ def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, Path]]
     from .envlock import PYLOCK_NAME
 
     env = pinned.env
+    assert env is not None and env.pin is not None  # the caller checked
     rel_lock = _relative(pinned.path.parent / PYLOCK_NAME, root)
     if rel_lock not in {rel for rel, _ in sources}:
         raise UsageError(f"{rel_lock}: the Python environment lock is not among the sources (its directory is left out)",

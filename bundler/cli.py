@@ -6,7 +6,7 @@ import copy
 import os
 import sys
 import traceback
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import typer
 
@@ -181,7 +181,7 @@ _NO_ENV_OPT = typer.Option(False, "--no-env", help="Leave the Python environment
 
 
 def _env_options(python: Optional[str], platform: Optional[str], index_url: Optional[str], find_links: list[str],
-                 no_index: bool, no_env: bool, upgrade_package: list[str] = ()) -> Any:
+                 no_index: bool, no_env: bool, upgrade_package: Sequence[str] = ()) -> Any:
     from .envlock import EnvOptions
 
     return EnvOptions(python=python, platform=platform, index_url=index_url, find_links=tuple(find_links),
@@ -580,7 +580,7 @@ def _app_for(argv: list[str]) -> typer.Typer:
     from typer.main import get_command_name  # loaded by typer already
 
     name = next((a for a in argv if not a.startswith("-")), None)
-    cmds = [c for c in app.registered_commands if (c.name or get_command_name(c.callback.__name__)) == name]
+    cmds = [c for c in app.registered_commands if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == name]
     groups = [g for g in app.registered_groups if g.name == name]
     if name is None or not (cmds or groups):
         return app

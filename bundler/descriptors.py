@@ -55,7 +55,7 @@ class _Descriptor:
         raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.to_info() == self.to_info()  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.to_info() == self.to_info()
 
     def __hash__(self) -> int:
         return hash(repr(self))

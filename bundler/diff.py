@@ -9,7 +9,7 @@ from .pins import Pin
 
 
 def _pinned(p: Pin) -> str:
-    return p.commit if p.source == "huggingface" else str(p.version)
+    return str(p.commit) if p.source == "huggingface" else str(p.version)
 
 
 def _match(a: list[Pin], b: list[Pin]) -> tuple[list[Pin], list[Pin], list[tuple[Pin, Pin]]]:
@@ -21,7 +21,9 @@ def _match(a: list[Pin], b: list[Pin]) -> tuple[list[Pin], list[Pin], list[tuple
         return g
 
     ga, gb = groups(a), groups(b)
-    removed, added, pairs = [], [], []
+    removed: list[Pin] = []
+    added: list[Pin] = []
+    pairs: list[tuple[Pin, Pin]] = []
     for k in sorted(set(ga) | set(gb)):
         la, lb = ga.get(k, []), gb.get(k, [])
         if len(la) == 1 and len(lb) == 1:

@@ -135,7 +135,8 @@ def _local_pylock(root: Path, packages: list) -> bytes:
     """pylock.toml with every file pointing at the bundle's own copy (PEP 751 ``path``)."""
     import tomli_w
 
-    doc = {"lock-version": "1.0", "created-by": "bundler", "packages": []}
+    entries: list[dict[str, Any]] = []
+    doc = {"lock-version": "1.0", "created-by": "bundler", "packages": entries}
     for pkg in packages:
         entry: dict[str, Any] = {"name": pkg.name, "version": pkg.version}
         files = [{"name": f.name, "path": str((root / WHEEL_PREFIX / f.name).resolve()), "hashes": {"sha256": f.sha256}} for f in pkg.files]
@@ -143,7 +144,7 @@ def _local_pylock(root: Path, packages: list) -> bytes:
             entry["wheels"] = files
         else:
             entry["sdist"] = files[0]
-        doc["packages"].append(entry)
+        entries.append(entry)
     return tomli_w.dumps(doc).encode()
 
 

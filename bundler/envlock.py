@@ -50,8 +50,9 @@ class EnvPin:
         reqs = d.get("requirements")
         if not isinstance(reqs, list) or not all(isinstance(r, str) for r in reqs):
             raise ValueError("environment requirements must be a list of strings")
-        pin = cls(tuple(reqs), d.get("python"), d.get("platform"), d.get("sha256"))
-        check_target(pin.python, pin.platform)
+        python, platform, sha = d.get("python"), d.get("platform"), d.get("sha256")
+        check_target(python, platform)
+        pin = cls(tuple(reqs), str(python), str(platform), sha if isinstance(sha, str) else "")
         if not isinstance(pin.sha256, str) or not SHA256_RE.match(pin.sha256):
             raise ValueError("environment sha256 is not a sha256")
         return pin

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 # Below this, threads and mmap cost more than they save.
 _MMAP_THRESHOLD = 8 << 20
@@ -115,16 +117,15 @@ class Hashers:
 
     def __init__(self, hashers: list, size: int, depth: int = 4) -> None:
         self.hashers = hashers
-        self._queue = None
-        self._thread = None
+        self._queue: queue.Queue[Any] | None = None
+        self._thread: threading.Thread | None = None
         if size >= PIPELINE_MIN and (os.cpu_count() or 1) > 1 and _pipelines.acquire(blocking=False):
-            import queue
-
             self._queue = queue.Queue(maxsize=depth)  # bounded: a few chunks in memory at most
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
+        assert self._queue is not None
         try:
             while (chunk := self._queue.get()) is not None:
                 for h in self.hashers:
@@ -143,7 +144,7 @@ class Hashers:
     def finish(self) -> None:
         """Wait for every chunk to be hashed (idempotent); the digests are final after this, and
         later chunks are hashed inline."""
-        if self._thread is not None:
+        if self._thread is not None and self._queue is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = self._queue = None
@@ -195,6 +196,7 @@ class HashingWriter:
         # A source that sends more than the pinned size is wrong, however long it would go on.
         if self.f.tell() + len(data) > self.size:
             raise TooLarge(f"more than the expected {self.size} bytes")
+        assert self.hashers is not None
         self.hashers.update(data)  # copied there first if it could change under the hash thread
         return self.f.write(data)
 

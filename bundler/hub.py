@@ -57,47 +57,46 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
             return ProblemFound(f"`{path or '?'}` is not in `{ref.id}` at commit {commit[:12]} any more", hint=relock)
 
     label = f"`{ref.id}`" + (f" at revision `{ref.revision}`" if getattr(ref, "revision", None) else "")
-    at = {"file": where, "line": line}
     if isinstance(e, GatedRepoError):
         if not token():
             return UsageError(f"{label} is gated and no token is set",
-                              hint="set HF_TOKEN (or run `hf auth login`) with a token of an account that accepted the model's terms", **at)
+                              hint="set HF_TOKEN (or run `hf auth login`) with a token of an account that accepted the model's terms", file=where, line=line)
         return UsageError(
             f"{label} is gated and this token has no access",
             hint="accept the model's terms on the Hub, then set HF_TOKEN to a token of that account",
-            **at,
+            file=where, line=line,
         )
     if isinstance(e, RepositoryNotFoundError):
         return UsageError(
             f"repository `{ref.id}` not found on {endpoint() or 'the Hub'}",
             hint="check the id; if the repository is private or gated, set HF_TOKEN",
-            **at,
+            file=where, line=line,
         )
     if isinstance(e, RevisionNotFoundError):
         return UsageError(
             f"revision `{ref.revision}` not found in `{ref.id}`",
             hint="use a branch, tag or full commit sha that exists in the repository",
-            **at,
+            file=where, line=line,
         )
     if _is_network_error(e):
         return HubUnreachable(
             f"can't reach the Hub ({endpoint() or 'huggingface.co'}) to {action} {label}: {e}",
             hint="check the network or HF_ENDPOINT; with a fresh bundler.lock, --offline needs no network",
-            **at,
+            file=where, line=line,
         )
     if isinstance(e, HfHubHTTPError):
         status = getattr(getattr(e, "response", None), "status_code", "?")
         if status in (401, 403):
-            return UsageError(f"access to {label} denied (HTTP {status})", hint="set HF_TOKEN to a token with access", **at)
+            return UsageError(f"access to {label} denied (HTTP {status})", hint="set HF_TOKEN to a token with access", file=where, line=line)
         if status == 429:
             after = getattr(getattr(e, "response", None), "headers", {}).get("Retry-After")
             return ProblemFound(f"the Hub rate-limits requests for {label} (HTTP 429" + (f", retry after {after} s)" if after else ")"),
-                                hint="wait and try again; a token (HF_TOKEN) gets a higher limit", **at)
+                                hint="wait and try again; a token (HF_TOKEN) gets a higher limit", file=where, line=line)
         if isinstance(status, int) and status >= 500:
-            return ProblemFound(f"the Hub answered HTTP {status} for {label}", hint="the Hub is busy or failing: try again later", **at)
+            return ProblemFound(f"the Hub answered HTTP {status} for {label}", hint="the Hub is busy or failing: try again later", file=where, line=line)
         return ProblemFound(
             f"the Hub refused the request for {label}{' ' + path if path else ''} (HTTP {status})",
-            hint="this is not transient: check HF_ENDPOINT and the pin; run with --debug for details", **at,
+            hint="this is not transient: check HF_ENDPOINT and the pin; run with --debug for details", file=where, line=line,
         )
     if isinstance(e, (ValueError, TypeError, KeyError, AttributeError)):  # JSONDecodeError is one
         return malformed(ref, where, e)

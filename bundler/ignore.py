@@ -45,12 +45,11 @@ class IgnoreFile:
                     top = _anchor(line)
                     target = self._others if top is None else self._anchored.setdefault(top, [])
                     target.append((i, _regex_match(re.compile(regex, re.S))))
-                elif shape[0] == "name":
-                    self._names.setdefault(shape[1], []).append((i, shape[2]))
-                elif shape[0] == "ending":
-                    self._endings.setdefault(shape[1], []).append((i, shape[2]))
-                else:
+                elif isinstance(shape[1], list):
                     self._others.append((i, _linear_glob(shape[1], shape[2])))
+                else:
+                    table = self._names if shape[0] == "name" else self._endings
+                    table.setdefault(shape[1], []).append((i, shape[2]))
 
     def check(self, path: str) -> tuple[bool | None, int | None]:
         matches: dict[int, bool] = {}  # index -> matched as a parent directory

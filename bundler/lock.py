@@ -325,7 +325,7 @@ def lock(
     return out
 
 
-def _plan_env(service: str, lock_file: Path, old: EnvPin | None, options: EnvOptions | None, *,
+def _plan_env(service: str | Path, lock_file: Path, old: EnvPin | None, options: EnvOptions | None, *,
               upgrade: bool, check: bool, offline: bool) -> EnvResult | None:
     from .envlock import plan
     from .sources import find_root, load_config

@@ -594,7 +594,7 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
             desc, body = item
             if isinstance(body, tuple):
                 with _Slice(*body) as f:
-                    registry.upload_blob(ref.repo, desc["digest"], desc["size"], f)
+                    registry.upload_blob(ref.repo, desc["digest"], desc["size"], f)  # type: ignore[arg-type]  # file-like: read()
             else:
                 registry.upload_blob(ref.repo, desc["digest"], desc["size"], body)
 

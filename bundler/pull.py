@@ -254,7 +254,7 @@ def download_pinned(
                             # No expected_size: the size is checked here, the same way for every
                             # source; a network failure propagates and leaves the partial file to
                             # resume from (after a failed Xet attempt too: from where it stopped).
-                            http_get(url, writer, resume_size=writer.tell(), headers=headers)
+                            http_get(url, writer, resume_size=writer.tell(), headers=headers)  # type: ignore[arg-type]  # file-like: write()
                     # else every byte is here already (a range request would only get 416):
                     # the writer hashed them, and they are verified below like any download.
                 except TooLarge:
@@ -471,8 +471,8 @@ def fetch(
     try:
         for batch in (now, later):
             for fut in as_completed([pool.submit(one, *t) for t in batch]):
-                pin, entry, check, error = fut.result()
-                _record(result, pin, entry, check, error, progress, embedded=(pin.key, entry.path) in local)
+                got = fut.result()
+                _record(result, *got, progress, embedded=(got[0].key, got[1].path) in local)
     except BaseException:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .manifest import Manifest
 from .units import human_size
@@ -78,7 +78,7 @@ def scan_table(result: ScanResult) -> None:
     for n, svc in enumerate(result.services):
         if n:
             print()
-        rows = [
+        rows: list[Sequence[object]] = [
             (
                 m.attribute,
                 m.kind,
@@ -141,14 +141,14 @@ def inspect_table(m: Manifest, report=None) -> None:
         ],
     )
     print()
-    embedded = {p.key: True for p in m.embedded_hub}
+    carried = {p.key: True for p in m.embedded_hub}
     _table(
         "models",
         ("source", "id", "revision", "pinned", "files", "size", "embedded"),
         [
             (p.source, p.id if p.hub_id is None else f"{p.id} (Hub: {p.hub_id})",
              p.revision or ("main" if p.source == "huggingface" else "-"), p.short, len(p.files), human_size(p.size),
-             "yes" if p.source != "huggingface" or embedded.get(p.key) else "no")
+             "yes" if p.source != "huggingface" or carried.get(p.key) else "no")
             for p in m.pins
         ],
     )
@@ -171,7 +171,7 @@ class PullProgress:
 
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
-        self._bar = None
+        self._bar: Any = None
 
     def __enter__(self) -> "PullProgress":
         if self.enabled and self.tty:

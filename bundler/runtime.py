@@ -245,8 +245,8 @@ def report(bundle_dir: str | os.PathLike[str], check: bool, *, verify: bool = Fa
         print(f"ok: {len(models)} model(s) of {bundle_dir} present and {'re-hashed' if verify else 'unchanged'} (not imported)")
         return
     instance, resolved = load_service(bundle_dir, verify=verify)
-    for attr, path in resolved.items():
-        print(f"{attr}: {path}")
+    for attr, where in resolved.items():
+        print(f"{attr}: {where}")
     print(f"ok: {type(instance).__name__} loaded from {bundle_dir}" + (" (check)" if check else ""))
 
 

@@ -27,7 +27,7 @@ def service(cls: Any = None, *, name: str | None = None, resources: dict[str, An
     """
 
     def mark(klass: T) -> T:
-        klass.__bundler_service__ = ServiceConfig(name or klass.__name__, dict(resources or {}))
+        klass.__bundler_service__ = ServiceConfig(name or klass.__name__, dict(resources or {}))  # type: ignore[attr-defined]
         return klass
 
     return mark(cls) if cls is not None else mark

@@ -13,6 +13,8 @@ two processes importing at once both end with one complete copy.
 
 from __future__ import annotations
 
+import builtins
+
 import json
 import os
 import re
@@ -159,7 +161,7 @@ class Store:
         return max(models, key=lambda m: (m.created, m.version)).version if models else None
 
     def list(self) -> list[StoredModel]:
-        out = []
+        out: builtins.list[StoredModel] = []
         if not self.models_dir.is_dir():
             return out
         for ndir in sorted(self.models_dir.iterdir()):
@@ -192,7 +194,7 @@ class Store:
                 files.append(FileEntry(rel, size, digest))
             return self._commit(work, name, version, files)
 
-    def place_verified(self, tag: str, source: Path, files: list[FileEntry]) -> StoredModel:
+    def place_verified(self, tag: str, source: Path, files: builtins.list[FileEntry]) -> StoredModel:
         """Land files that were just verified against ``files`` (a pulled bundle's members):
         hard-linked where the store shares the file system, so no byte is written twice; copied
         otherwise. Nothing is re-hashed: the unpack checked every byte."""
@@ -206,7 +208,7 @@ class Store:
                 link_or_copy(source / safe_path(f.path), dst)
             return self._commit(work, name, version, list(files))
 
-    def _commit(self, work: Path, name: str, version: str | None, files: list[FileEntry]) -> StoredModel:
+    def _commit(self, work: Path, name: str, version: str | None, files: builtins.list[FileEntry]) -> StoredModel:
         """Write the manifest into ``work`` and rename it into place (idempotent, race-safe)."""
         if not files:
             raise UsageError(f"model `{name}` has no files", hint="a model needs at least one file")

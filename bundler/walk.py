@@ -19,7 +19,8 @@ def walk(top: str | os.PathLike[str], onerror: Callable[[OSError], None] | None 
             if onerror is not None:
                 onerror(e)
             continue
-        dirs, files = [], []
+        dirs: list[str] = []
+        files: list[str] = []
         for entry in entries:
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)

@@ -178,7 +178,7 @@ _MAX_CHAIN = 50
 
 
 # --- recording bindings ---------------------------------------------------------------------
-_COMPOUND = (ast.If, ast.Try, ast.With, ast.For, ast.While, ast.AsyncFor, ast.AsyncWith, ast.Match)
+_COMPOUND: tuple[type[ast.stmt], ...] = (ast.If, ast.Try, ast.With, ast.For, ast.While, ast.AsyncFor, ast.AsyncWith, ast.Match)
 if hasattr(ast, "TryStar"):
     _COMPOUND = (*_COMPOUND, ast.TryStar)
 
@@ -252,8 +252,9 @@ def _collect(body: list[ast.stmt], module: Module) -> tuple[dict, list]:
                     elif isinstance(t, (ast.Tuple, ast.List)) and isinstance(s.value, (ast.Tuple, ast.List)) and len(
                         t.elts
                     ) == len(s.value.elts) and all(isinstance(e, ast.Name) for e in t.elts):
-                        for e, v in zip(t.elts, s.value.elts):
-                            bind(e.id, line, ValueBinding(v))  # type: ignore[union-attr]
+                        for elt, v in zip(t.elts, s.value.elts):
+                            assert isinstance(elt, ast.Name)
+                            bind(elt.id, line, ValueBinding(v))
                     else:
                         targets(t, line, "assigned by unpacking at line %d" % line)
             elif isinstance(s, ast.AugAssign):
@@ -551,6 +552,7 @@ class Project:
             return FunctionSym(scope, b.node)
         if isinstance(b, OpaqueBinding):
             return Opaque(scope.module, line, b.reason)
+        assert isinstance(b, ImportBinding), b
         if b.attr is None:
             return self.module(b.module, line, scope.module)
         return self.attribute(self.module(b.module, line, scope.module), b.attr, line, scope.module, depth + 1)

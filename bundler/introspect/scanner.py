@@ -435,14 +435,14 @@ class _Scanner:
             line, binding = found
             lines[attr] = line
             value = binding.node if isinstance(binding, ValueBinding) else None
-            entry = None
+            entry: tuple[str, Any] | None = None
             target = self._descriptor_call(value, scope, line)
             if target is not None:
                 call, cscope = target
                 try:
                     marker = self._marker(call.func, cscope, call.lineno)
                     kind = self._model_kind(marker)
-                    if kind is not None:
+                    if kind is not None and marker is not None:
                         entry = ("model", self._model(attr, marker, kind, call, cscope))
                         self.accounted.add(id(call))
                     elif marker in DEPENDS:
@@ -601,7 +601,7 @@ class _Scanner:
         name = getattr(func, "name", None)
         if name is None or self.module.tree is None or func not in self.module.tree.body:
             return []
-        out = []
+        out: list[Service] = []
         for node in self.module.tree.body:
             if isinstance(node, ast.ClassDef) and any(s.cls == node.name for s in services):
                 if any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == name for c in ast.walk(node)):
@@ -644,7 +644,7 @@ class _Scanner:
             return None, None, False
         if self._model_kind(qualname) is not None or _FRAMEWORK_LOAD.match(qualname):
             # bundler's and BentoML's own spellings: whatever id they are given is a model
-            names = ("model_id",) if self._model_kind(qualname) == "huggingface" else _STORE_TAG_KW
+            names: tuple[str, ...] = ("model_id",) if self._model_kind(qualname) == "huggingface" else _STORE_TAG_KW
             arg = call.args[0] if call.args else next((kw[k] for k in names if k in kw), None)
             return arg, qualname.rpartition(".")[2], True
         if qualname not in _LOADERS:

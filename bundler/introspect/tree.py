@@ -73,16 +73,17 @@ def scan_tree(root: Path, arguments: dict[str, Any] | None = None) -> TreeScan:
         accounted |= r.accounted
         if r.services:
             out.results.append(r)
-    for path, e in errors.items():
+    for path in list(errors):
         if accounted:
             try:
                 r = scan(path, arguments=arguments, accounted_elsewhere=frozenset(accounted), _parsed=parsed)
             except BundlerError as again:
-                e = again
+                errors[path] = again
             else:
                 if r.services:
                     out.results.append(r)
                 continue
-        out.refused.append({"file": os.path.relpath(path, root), "line": e.line, "error": str(e)})
+        err = errors[path]
+        out.refused.append({"file": os.path.relpath(path, root), "line": err.line, "error": str(err)})
     out.results.sort(key=lambda r: str(r.file))
     return out
