@@ -593,6 +593,9 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGINT, _interrupted)
+    from .notes import print_notes_on_stderr
+
+    print_notes_on_stderr()
     try:
         _app_for(sys.argv[1:])()
     except BundlerError as e:

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from .errors import BundlerError, ProblemFound, UsageError
+from .notes import note
 from .pins import FileEntry, Pin
 
 
@@ -110,7 +111,6 @@ MAX_WAIT_S = 60.0
 
 def _patiently(call: Any, ref: Any) -> Any:
     """``call()``, waiting out rate limits: the Hub answers 429 (or 503) with Retry-After."""
-    import sys
     import time
 
     from huggingface_hub.errors import HfHubHTTPError
@@ -126,7 +126,7 @@ def _patiently(call: Any, ref: Any) -> Any:
             wait = _retry_after(getattr(response, "headers", {}) or {}, attempt)
             if wait > MAX_WAIT_S:
                 raise
-            print(f"note: the Hub answered HTTP {status} for `{ref.id}`; retrying in {wait:g} s", file=sys.stderr)
+            note(f"the Hub answered HTTP {status} for `{ref.id}`; retrying in {wait:g} s")
             time.sleep(wait)
     raise AssertionError("unreachable")
 

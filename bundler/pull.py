@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 from .atomic import write_atomic
 from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, repo_folder, snapshot_dir
 from .errors import BundlerError, ProblemFound, UsageError
 from .hub import offline as hub_offline
+from .notes import note
 from .manifest import MANIFEST_NAME, Manifest, hub_model_dir
 from .pins import FileEntry, Pin
 
@@ -333,7 +334,7 @@ def _xet_download(pin: Pin, entry: FileEntry, writer: Any, done: int, headers: d
     except TooLarge:
         raise
     except Exception as e:  # noqa: BLE001 - any hf_xet or token failure: plain HTTP takes over
-        print(f"note: {pin.id} {entry.path}: Xet download failed ({type(e).__name__}: {e}); continuing over HTTP", file=sys.stderr)
+        note(f"{pin.id} {entry.path}: Xet download failed ({type(e).__name__}: {e}); continuing over HTTP")
         return False
 
 
@@ -427,11 +428,6 @@ def fetch(
         for pin in result.manifest.embedded_hub
         for entry in pin.files
     }
-    from huggingface_hub.utils import disable_progress_bars, logging as hf_logging
-
-    disable_progress_bars()  # ours are per file, on stderr; theirs would interleave
-    hf_logging.set_verbosity_error()  # its retry warnings; failures are reported once, below
-
     def twins(pin: Pin) -> list[Path]:
         own = repo_folder(result.cache, pin.id)
         return [f for f in spellings[_repo_key(pin)] if f != own]
@@ -469,15 +465,36 @@ def fetch(
     stop = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        for batch in (now, later):
-            for fut in as_completed([pool.submit(one, *t) for t in batch]):
-                got = fut.result()
-                _record(result, *got, progress, embedded=(got[0].key, got[1].path) in local)
+        with _quiet_hub():
+            for batch in (now, later):
+                for fut in as_completed([pool.submit(one, *t) for t in batch]):
+                    got = fut.result()
+                    _record(result, *got, progress, embedded=(got[0].key, got[1].path) in local)
     except BaseException:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
+
+
+@contextmanager
+def _quiet_hub() -> Iterator[None]:
+    """huggingface_hub's progress bars and retry warnings off while a pull downloads (ours are
+    per file; failures are reported once), and back as they were after: a library caller keeps
+    its own settings."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from huggingface_hub.utils import logging as hf_logging
+
+    bars_were_off = are_progress_bars_disabled()
+    verbosity = hf_logging.get_verbosity()
+    disable_progress_bars()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if not bars_were_off:
+            enable_progress_bars()
 
 
 def _repo_key(pin: Pin) -> str:

@@ -595,3 +595,16 @@ def test_a_leftover_partial_larger_than_the_pinned_file_is_started_over(bundle, 
     assert json.loads(res.stdout)["ok"]
     snap = snapshot_dir(cache(), "acme/embed-small", pin.commit)
     assert (snap / entry.path).read_bytes() == (FIXTURES / "hub/acme/embed-small/1" / entry.path).read_bytes()
+
+
+def test_a_library_pull_leaves_huggingface_hubs_settings_as_it_found_them(bundle):
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from huggingface_hub.utils import logging as hf_logging
+
+    bars = are_progress_bars_disabled()  # the tests' environment decides it at import
+    hf_logging.set_verbosity_info()
+    try:
+        assert pull(bundle).downloaded  # files were fetched, with huggingface_hub quiet meanwhile
+        assert hf_logging.get_verbosity() == hf_logging.INFO and are_progress_bars_disabled() == bars
+    finally:
+        hf_logging.set_verbosity_warning()
