@@ -74,12 +74,8 @@ def dumps(pins: Iterable[Pin], used_by: dict[tuple, set[str]] | None = None, env
 
 
 def loads(text: str, shown: str) -> list[Pin]:
-    return loads_with_users(text, shown)[0]
-
-
-def loads_with_users(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]]]:
-    """The pins, and for each pin's key the service files that use it (empty: not recorded)."""
-    return _loads(text, shown)[:2]
+    """The pins of a lock file's text (strictly validated)."""
+    return _loads(text, shown)[0]
 
 
 def _loads(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]], EnvPin | None]:
@@ -156,17 +152,6 @@ def _opt_str(v: Any) -> str | None:
 
 def _patterns(v: Any) -> tuple[str, ...] | None:
     return None if v is None else tuple(_str(x) for x in v)
-
-
-def read(path: Path) -> list[Pin] | None:
-    """The pins in ``path``, or None when there is no lock file."""
-    found = read_with_users(path)
-    return found[0] if found is not None else None
-
-
-def read_with_users(path: Path) -> tuple[list[Pin], dict[tuple, set[str]]] | None:
-    found = read_all(path)
-    return found[:2] if found is not None else None
 
 
 def read_all(path: Path) -> tuple[list[Pin], dict[tuple, set[str]], EnvPin | None] | None:

@@ -367,10 +367,6 @@ _CREDENTIAL_PATH = re.compile("(?:^|/)(?:" + "|".join(re.escape(p) for p in CRED
 _UNCARRIABLE = re.compile(r"[\x00-\x1f\\]")  # a backslash or a control character
 
 
-def collect_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> list[tuple[str, Path]]:
-    return select_sources(config, skip).files
-
-
 def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Selection:
     """Every source file (archive-relative path, file), sorted by path, and what was left out.
 
