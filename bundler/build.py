@@ -23,7 +23,7 @@ from .manifest import (
     pin_to_dict,
     store_model_dir,
 )
-from .sources import ProjectConfig, default_name, find_root, load_config, select_sources
+from .sources import ProjectConfig, default_name, find_root, load_config, python_choice, select_sources
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,9 @@ def build(
 
     rel_service = _relative(scan.file, root)
     origins = dict(config.origins)
+    python_origin = python_choice(config, scan.image_python, rel_service)[1]
+    if python_origin:
+        origins["python"] = python_origin
     name = config.name
     if not name:
         name, origins["name"] = default_name(entry.name), f"the entry service `{entry.name}`"

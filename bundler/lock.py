@@ -273,7 +273,7 @@ def lock(
             if key not in refs and key not in others:
                 out.stale.append(f"{lock_file.name}: entry for {p.label} matches no model in the service")
         out.pins = [by_key[k] for k in refs if k in by_key]
-        out.env = _plan_env(path, lock_file, old_env, env, upgrade=False, check=True, offline=True)
+        out.env = _plan_env(path, lock_file, old_env, env, upgrade=False, check=True, offline=True, image_python=result.image_python)
         if out.env is not None:
             out.stale += out.env.stale
         return out
@@ -293,7 +293,8 @@ def lock(
         by_key[key] = new
     out.removed = [p for k, p in by_key.items() if k not in refs and k not in others]
     out.pins = sorted((by_key[k] for k in refs), key=_sort_key)
-    out.env = _plan_env(path, lock_file, old_env, env, upgrade=upgrade is True, check=False, offline=offline)
+    out.env = _plan_env(path, lock_file, old_env, env, upgrade=upgrade is True, check=False, offline=offline,
+                        image_python=result.image_python)
     new_env = old_env if out.env is None else out.env.pin
     if write:
         every = {**others, **{k: by_key[k] for k in refs}}
@@ -311,9 +312,9 @@ def lock(
 
 
 def _plan_env(service: str | Path, lock_file: Path, old: EnvPin | None, options: EnvOptions | None, *,
-              upgrade: bool, check: bool, offline: bool) -> EnvResult | None:
+              upgrade: bool, check: bool, offline: bool, image_python: str | None = None) -> EnvResult | None:
     from .envlock import plan
-    from .sources import find_root, load_config
+    from .sources import find_root, load_config, python_choice
 
     options = options or EnvOptions()
     if options.skip:
@@ -322,7 +323,7 @@ def _plan_env(service: str | Path, lock_file: Path, old: EnvPin | None, options:
     origin = config.origins.get("requirements", "requirements").partition(" ")[0]
     shown = os.path.relpath(config.root / origin)
     return plan(config.requirements, shown, lock_file.parent, old, requires_python=config.python,
-                python_target=config.python_target, options=options, upgrade=upgrade, check=check, offline=offline)
+                python_target=python_choice(config, image_python, Path(service).name)[0], options=options, upgrade=upgrade, check=check, offline=offline)
 
 
 def require_fresh(result: LockResult) -> None:

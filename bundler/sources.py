@@ -182,6 +182,17 @@ def _python_target(root: Path, mine: str | None, theirs: str | None, there: str,
     return target
 
 
+def python_choice(config: ProjectConfig, image_python: str | None, service: str) -> tuple[str | None, str | None]:
+    """(the target Python, where it came from): what the project names, where the service's
+    ``image=Image(python_version=...)`` ranks beside the bentofile's, above ``.python-version``."""
+    origin = config.origins.get("python")
+    if image_python and (config.python_target is None or origin == ".python-version"):
+        m = re.match(r"(3\.\d{1,2})(?:\.\d+)?\Z", image_python.strip())
+        if m:
+            return m.group(1), f"{service} image python_version"
+    return config.python_target, origin
+
+
 def named_target(directory: Path) -> str:
     """The service the project in ``directory`` names, as ``path/file.py:Class``: ``[tool.bundler]
     service`` (relative to the project), else BentoML's ``service`` (``bentofile.yaml`` or

@@ -468,3 +468,19 @@ def test_embedding_from_an_index_with_credentials_authenticates_and_never_follow
         assert [auth for path, auth in seen if path.startswith("/elsewhere/")] == [None]  # the credentials stayed home
     finally:
         server.shutdown()
+
+
+def test_the_python_of_the_services_image_is_the_target_unless_the_project_names_one(project, wheelhouse, tmp_path):
+    (project / "service.py").write_text(
+        "import bentoml\nimport tinya\n\nimage = bentoml.images.Image(python_version=" + repr(OTHER) + ").requirements_file('r.txt')\n\n"
+        "@bentoml.service(image=image)\nclass Api:\n    pass\n"
+    )
+    res = build(project, wheelhouse, tmp_path / "b.tar", "--json")
+    assert res.code == 0, res.stderr
+    m = json.loads(run_cli("inspect", str(tmp_path / "b.tar"), "--json").stdout)
+    assert m["environment"]["python"] == OTHER and m["settings"]["python"] == "service.py image python_version"
+    (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + f'\n[tool.bundler]\npython = "{PY}"\n')
+    res = build(project, wheelhouse, tmp_path / "c.tar", "--json")
+    assert res.code == 0, res.stderr
+    m = json.loads(run_cli("inspect", str(tmp_path / "c.tar"), "--json").stdout)
+    assert m["environment"]["python"] == PY and m["settings"]["python"] == "pyproject.toml [tool.bundler]"

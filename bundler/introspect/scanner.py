@@ -120,6 +120,8 @@ class ScanResult:
     accounted: frozenset[int] = field(default_factory=frozenset, repr=False, compare=False)
     #: where each argument came from: ``--arg``, the bentofile's ``args``, or ``default``
     argument_origins: dict[str, str] = field(default_factory=dict)
+    #: ``python_version`` of a service's ``image=bentoml.images.Image(...)``, when known
+    image_python: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"services": [s.to_json() for s in self.services]}
@@ -224,6 +226,7 @@ class _Scanner:
         self.module = self.project.load_service(path)
         self.notes: list[str] = []
         self.accounted: set[int] = set()  # ids of descriptor calls reported as a model
+        self.image_python: str | None = None
 
     def run(self, only: str | None) -> ScanResult:
         assert self.module.tree is not None and self.module.scope is not None
@@ -252,7 +255,7 @@ class _Scanner:
         self.notes.extend(notes)
         return ScanResult(
             self.project.root, services, self.module.path, self.module.name, self.notes, arguments,
-            frozenset(self.accounted), origins,
+            frozenset(self.accounted), origins, self.image_python,
         )
 
     # -- helpers ---------------------------------------------------------------------------
@@ -347,6 +350,8 @@ class _Scanner:
                 if isinstance(spread, dict):
                     raw.update({k: (v, kw.value) for k, v in spread.items() if k in ("name", "resources")})
                 continue
+            if kw.arg == "image":
+                self._image_python(kw.value, scope)
             if kw.arg == "name":
                 raw["name"] = (self._soft(kw.value, scope, "the service name"), kw.value)
             elif kw.arg == "resources":
@@ -367,6 +372,21 @@ class _Scanner:
             elif resources is not _UNKNOWN and resources is not None:
                 raise self._err(scope, node, "`resources` must be a dict")
         return out
+
+    def _image_python(self, node: ast.expr, scope: Scope) -> None:
+        """``image=bentoml.images.Image(python_version="3.11")...``: the Python the image runs,
+        which the environment lock targets unless the project names another."""
+        if isinstance(node, ast.Name):  # `image = bentoml.images.Image(...)` above the class
+            found = self.project.binding(scope, node.id, getattr(node, "lineno", None))
+            if found is not None and isinstance(found[1], ValueBinding):
+                node = found[1].node
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call) and last_name(sub.func) == "Image":
+                for kw in sub.keywords:
+                    if kw.arg == "python_version":
+                        value = self._soft(kw.value, scope, "the image's python_version")
+                        if isinstance(value, str) and self.image_python is None:
+                            self.image_python = value
 
     def _resources(self, node: ast.expr, scope: Scope) -> Any:
         if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
