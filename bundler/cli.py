@@ -440,6 +440,34 @@ def pull(
     require_ok(result)
 
 
+@app.command(short_help="Show which pins moved since the lock (exit 1 when any did).")
+def outdated(
+    target: Optional[str] = typer.Argument(None, metavar="[PATH]", help=_TARGET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """For each pin of bundler.lock: the revision it was locked from, where that revision points
+    now (a Hub branch or tag, a store's `latest`) and which files that changes. Writes nothing.
+    Exit 0 when nothing moved, 1 when something did (for a scheduled CI job); a revision that is a
+    commit cannot move."""
+    from .outdated import outdated as do_outdated
+
+    result = do_outdated(_service_target(target))
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        for m in result.models:
+            d = m.to_json()
+            if not m.moved:
+                print(f"current  {m.pin.label} ({str(d['pinned'])[:12]})")
+                continue
+            print(f"moved    {m.pin.label}: {str(d['pinned'])[:12]} -> {str(d['current'])[:12]}")
+            for line in [f"    + {p}" for p in m.added] + [f"    - {p}" for p in m.removed] + [f"    ~ {p}" for p in m.changed]:
+                print(line)
+        print(f"{result.lock}: {len(result.moved)} of {len(result.models)} pins moved", file=sys.stderr)
+    if result.moved:
+        raise typer.Exit(1)
+
+
 @app.command(short_help="Load a pulled bundle's entry service (offline).")
 def run(
     bundle_dir: str = typer.Argument(..., metavar="BUNDLE_DIR", help="An unpacked bundle (what `bundler pull` made)."),
