@@ -652,8 +652,16 @@ def require_ok(result: PullResult) -> None:
     if not result.failures:
         return
     lines = []
+    # One line per model and problem: a gated repository without a token is one line naming it
+    # and HF_TOKEN, not one per file.
+    same: dict[tuple[Any, Any, str], list[dict[str, Any]]] = {}
     for f in result.failures:
-        where = f"{f['model']}@{(f['commit'] or '')[:12]} {f['path']}" if f["model"] else f["path"]
+        key = (f["model"], f["commit"], f["problem"]) if f["model"] and not f.get("actual") else (None, None, str(id(f)))
+        same.setdefault(key, []).append(f)
+    for group in same.values():
+        f = group[0]
+        files = f"{f['path']}" + (f" and {len(group) - 1} more file(s)" if len(group) > 1 else "")
+        where = f"{f['model']}@{(f['commit'] or '')[:12]} {files}" if f["model"] else f["path"]
         detail = f" (expected {f['expected']}, found {f['actual']})" if f.get("actual") else ""
         lines.append(f"{where}: {f['problem']}{detail}")
     raise ProblemFound(

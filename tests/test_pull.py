@@ -365,6 +365,7 @@ def test_a_gated_model_pulled_without_a_token_says_set_hf_token(hub, tmp_path, m
     res = run_cli("pull", str(bundle), "--to", str(tmp_path / "deploy"))
     assert res.code == 1 and "Traceback" not in res.stderr
     assert "is gated and no token is set (set HF_TOKEN" in res.stderr
+    assert res.stderr.count("is gated") == 1 and "and 1 more file(s)" in res.stderr  # one line for the repository
 
 
 def test_a_partial_file_that_already_holds_every_byte_is_verified_not_refetched(bundle, hub, tmp_path):
