@@ -13,7 +13,6 @@ default run minus a run of a bundle with no models (the start-up of the command)
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 BUNDLER = [sys.executable, "-m", "bundler"]
 
 
@@ -51,12 +51,9 @@ def pulled(root: Path, hub, mib: int, name: str, env: dict[str, str]) -> Path:
 
 def main() -> None:
     from tests.fakehub import FakeHub
+    from verify import sizes_and_b3sum
 
-    sizes = [int(a) for a in sys.argv[1:]] or [1024, 4096]
-    b3sum = shutil.which("b3sum")
-    if not b3sum:
-        sys.exit("b3sum not found (apt-get install b3sum)")
-    print(f"{os.cpu_count()} cores; best of 5, alternating order, warm page cache")
+    sizes, b3sum = sizes_and_b3sum()
     for mib in sizes:
         with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d, FakeHub() as hub:
             root = Path(d)

@@ -19,12 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import BUNDLER, make_project, run  # noqa: E402
 
 
-def main() -> None:
+def sizes_and_b3sum() -> tuple[list[int], str]:
+    """The MiB sizes asked for (default 1 and 4 GiB) and b3sum's path; prints the conditions."""
     sizes = [int(a) for a in sys.argv[1:]] or [1024, 4096]
     b3sum = shutil.which("b3sum")
     if not b3sum:
         sys.exit("b3sum not found (apt-get install b3sum)")
     print(f"{os.cpu_count()} cores; best of 5, alternating order, warm page cache")
+    return sizes, b3sum
+
+
+def main() -> None:
+    sizes, b3sum = sizes_and_b3sum()
     for mib in sizes:
         with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
             root = Path(d)
