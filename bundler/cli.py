@@ -474,6 +474,7 @@ def run(
     check: bool = typer.Option(False, "--check", help="Only prove it loads: import, instantiate, resolve, exit."),
     verify: bool = typer.Option(False, "--verify", help="Re-hash every byte of every pinned file first (default: trust a file whose stamp from its last full hash still holds)."),
     no_import: bool = typer.Option(False, "--no-import", help="Check and resolve every model without importing the service (no torch loaded)."),
+    audit: bool = typer.Option(False, "--audit", help="Record every Hub look-up the import and instance make (offline); one outside the pins fails (exit 1), with its call site."),
 ) -> None:
     """Check every pinned model file, then import the bundle's entry service, instantiate it and
     resolve its models offline, from any working directory (the import runs in BUNDLE_DIR/src,
@@ -496,8 +497,8 @@ def run(
 
     python = venv_python(Path(bundle_dir))
     if python is not None and Path(sys.prefix).resolve() != python.parent.parent.resolve():
-        raise typer.Exit(run_in_venv(bundle_dir, python, check, verify=verify, no_import=no_import))
-    report(bundle_dir, check, verify=verify, no_import=no_import)
+        raise typer.Exit(run_in_venv(bundle_dir, python, check, verify=verify, no_import=no_import, audit=audit))
+    report(bundle_dir, check, verify=verify, no_import=no_import, audit=audit)
 
 
 @app.command("env", short_help="Install a pulled bundle's locked Python packages into DIR/.venv.")

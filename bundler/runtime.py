@@ -140,7 +140,7 @@ def bundle_for(module: str | None) -> BundleContext | None:
     return None
 
 
-def load_service(root: str | os.PathLike[str], *, verify: bool = False) -> tuple[Any, dict[str, str]]:
+def load_service(root: str | os.PathLike[str], *, verify: bool = False, audit: Any = None) -> tuple[Any, dict[str, str]]:
     """Check every pinned file, then import and instantiate the bundle's entry service and
     resolve every model it declares.
 
@@ -148,6 +148,7 @@ def load_service(root: str | os.PathLike[str], *, verify: bool = False) -> tuple
     and what ``bentoml serve DIR`` does: the import runs in ``src/`` (the working directory and
     the first entry of ``sys.path``), whatever the caller's working directory, so a service that
     reads ``requirements.txt`` or a template by a relative path at import finds it.
+    ``audit`` (an ``audit.HubAudit``) records every Hub look-up the import and the instance make.
     """
     root = Path(root).resolve()
     ctx = _context(root)
@@ -155,12 +156,12 @@ def load_service(root: str | os.PathLike[str], *, verify: bool = False) -> tuple
     cwd = os.getcwd()
     os.chdir(root / "src")
     try:
-        return _import_and_resolve(root, ctx)
+        return _import_and_resolve(root, ctx, audit)
     finally:
         os.chdir(cwd)
 
 
-def _import_and_resolve(root: Path, ctx: BundleContext) -> tuple[Any, dict[str, str]]:
+def _import_and_resolve(root: Path, ctx: BundleContext, audit: Any = None) -> tuple[Any, dict[str, str]]:
     import importlib
 
     from .descriptors import _Descriptor
@@ -175,6 +176,8 @@ def _import_and_resolve(root: Path, ctx: BundleContext) -> tuple[Any, dict[str, 
     # must read that cache, with no network, exactly as `bentoml serve DIR` would after a pull.
     os.environ.setdefault("BENTOML_HF_CACHE_DIR", str(ctx.cache))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if audit is not None:
+        audit.install()  # after HF_HUB_OFFLINE: huggingface_hub reads it when first imported
     src = str(root / "src")
     if src not in sys.path:
         sys.path.insert(0, src)
@@ -235,19 +238,51 @@ def _is_bentoml_model(value: Any) -> bool:
     return mod.startswith("_bentoml_sdk.models") and hasattr(value, "resolve")
 
 
-def report(bundle_dir: str | os.PathLike[str], check: bool, *, verify: bool = False, no_import: bool = False) -> None:
+def report(bundle_dir: str | os.PathLike[str], check: bool, *, verify: bool = False, no_import: bool = False,
+           audit: bool = False) -> None:
     """Load the service and print what ``bundler run`` prints: each resolved model, then ``ok``.
-    ``no_import`` checks and resolves every model without importing the service."""
+    ``no_import`` checks and resolves every model without importing the service; ``audit``
+    lists every Hub look-up the service made and fails on one outside the pins."""
     if no_import:
         models = _context(Path(bundle_dir).resolve()).check_models(full=verify)
         for label, path in models.items():
             print(f"{label}: {path}")
         print(f"ok: {len(models)} model(s) of {bundle_dir} present and {'re-hashed' if verify else 'unchanged'} (not imported)")
         return
+    if audit:
+        _report_audited(Path(bundle_dir), verify)
+        return
     instance, resolved = load_service(bundle_dir, verify=verify)
     for attr, where in resolved.items():
         print(f"{attr}: {where}")
     print(f"ok: {type(instance).__name__} loaded from {bundle_dir}" + (" (check)" if check else ""))
+
+
+def _report_audited(bundle_dir: Path, verify: bool) -> None:
+    """``run --check --audit``: load with every Hub look-up recorded; a look-up outside the pins
+    fails the check (exit 1) with its call site, also when it made the service fail to start."""
+    from .audit import HubAudit
+
+    hub_audit = HubAudit(bundle_dir.resolve() / "src")
+    failed: BundlerError | None = None
+    try:
+        instance, resolved = load_service(bundle_dir, verify=verify, audit=hub_audit)
+    except ProblemFound as e:  # the service failed; the audit may say why
+        failed, instance, resolved = e, None, {}
+    for lookup in hub_audit.lookups:
+        print(f"hub: {lookup}")
+    stray = hub_audit.outside(_context(bundle_dir.resolve()).manifest.pins)
+    if stray:
+        raise ProblemFound(
+            f"{len(stray)} Hub look-up(s) outside the bundle's pins:\n  " + "\n  ".join(str(s) for s in stray)
+            + (f"\n  (and the service failed to start: {failed.message})" if failed else ""),
+            hint="declare each model as a class attribute of the service (HuggingFaceModel) so the bundle pins it, then build and pull again",
+        )
+    if failed is not None:
+        raise failed
+    for attr, where in resolved.items():
+        print(f"{attr}: {where}")
+    print(f"ok: {type(instance).__name__} loaded from {bundle_dir} (audited: {len(hub_audit.lookups)} Hub look-up(s), all pinned)")
 
 
 #: Run inside the bundle's own venv: the locked packages first, bundler's runtime (stdlib only)
@@ -258,7 +293,7 @@ sys.path.append(sys.argv[1])
 from bundler.errors import BundlerError
 from bundler.runtime import report
 try:
-    report(sys.argv[2], sys.argv[3] == "1", verify=sys.argv[4] == "1", no_import=sys.argv[5] == "1")
+    report(sys.argv[2], sys.argv[3] == "1", verify=sys.argv[4] == "1", no_import=sys.argv[5] == "1", audit=sys.argv[6] == "1")
 except BundlerError as e:
     print(f"error: {e}", file=sys.stderr)
     if e.hint:
@@ -267,7 +302,8 @@ except BundlerError as e:
 """
 
 
-def run_in_venv(bundle_dir: str | os.PathLike[str], python: Path, check: bool, *, verify: bool = False, no_import: bool = False) -> int:
+def run_in_venv(bundle_dir: str | os.PathLike[str], python: Path, check: bool, *, verify: bool = False, no_import: bool = False,
+                audit: bool = False) -> int:
     """``bundler run`` in the bundle's ``.venv`` (made by ``bundler env``): a fresh interpreter
     that sees the locked packages, with bundler's own package reachable through a one-entry path."""
     import subprocess
@@ -283,5 +319,5 @@ def run_in_venv(bundle_dir: str | os.PathLike[str], python: Path, check: bool, *
         if spec is not None and spec.submodule_search_locations:
             os.symlink(list(spec.submodule_search_locations)[0], Path(shim) / "blake3")
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-        flags = ["1" if f else "0" for f in (check, verify, no_import)]
+        flags = ["1" if f else "0" for f in (check, verify, no_import, audit)]
         return subprocess.run([str(python), "-c", _IN_VENV, shim, str(bundle_dir), *flags], env=env).returncode

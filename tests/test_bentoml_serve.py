@@ -207,6 +207,10 @@ def test_bundler_run_check_loads_a_bentoml_service_with_its_pins_and_reports_ini
     res = subprocess.run([str(py), "-m", "bundler", "run", str(tmp_path / "deploy"), "--check"], env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert f"model: {tmp_path}/hf-home/hub/models--acme--rerank-tiny/snapshots/{bundle.manifest.pins[0].commit}" in res.stdout
+    # BentoML's own descriptor loads through huggingface_hub at the pinned commit: the audit sees it, pinned
+    res = subprocess.run([str(py), "-m", "bundler", "run", str(tmp_path / "deploy"), "--check", "--audit"], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert f"acme/rerank-tiny at {bundle.manifest.pins[0].commit}" in res.stdout and "all pinned" in res.stdout
     broken = make(tmp_path, "broken", extra="def __init__(self):\n        import torch_not_installed  # noqa")
     bundle = build(broken, output=tmp_path / "broken.bundle.tar")
     pull(bundle.path, to=tmp_path / "deploy-broken")

@@ -95,3 +95,47 @@ def test_no_import_checks_the_models_of_a_service_that_cannot_be_imported_here(h
     os.unlink(weights(pin))
     res = run_cli("run", str(deploy), "--check", "--no-import")
     assert res.code == 1 and f"{weights(pin).name} is missing" in res.stderr
+
+
+AUDITED = '''
+import os
+
+import bundler
+from huggingface_hub import hf_hub_download
+
+
+@bundler.service
+class Ranker:
+    model = bundler.HuggingFaceModel("acme/rerank-tiny")
+
+    def __init__(self) -> None:
+        self.path = self.model.resolve()
+        {extra}
+'''
+
+
+def audited_bundle(tmp_path: Path, extra: str) -> Path:
+    d = tmp_path / "audited"
+    d.mkdir()
+    (d / "service.py").write_text(AUDITED.format(extra=extra))
+    bundle = build(d / "service.py", output=tmp_path / "a.bundle.tar")
+    pull(bundle.path, to=tmp_path / "audited-deploy")
+    return tmp_path / "audited-deploy"
+
+
+def test_audit_catches_a_load_no_scan_can_see_with_its_call_site(hub, tmp_path):
+    # the repository comes from the environment at serve time: no static scan knows it
+    deploy = audited_bundle(tmp_path, 'self.extra = hf_hub_download(os.environ.get("SIDE", "acme/embed-small"), "config.json")')
+    res = run_cli("run", str(deploy), "--check", "--audit")
+    assert res.code == 1 and "Traceback" not in res.stderr
+    assert "1 Hub look-up(s) outside the bundle's pins" in res.stderr
+    assert "service.py:14: hf_hub_download(acme/embed-small config.json at main)" in res.stderr
+    assert "the service failed to start" in res.stderr  # offline, the unpinned file is not there
+    assert "hub: service.py:14: hf_hub_download(acme/embed-small config.json at main)" in res.stdout
+
+
+def test_audit_passes_a_service_whose_loads_are_all_pinned(hub, tmp_path):
+    deploy = audited_bundle(tmp_path, "pass")
+    res = run_cli("run", str(deploy), "--check", "--audit")
+    assert res.code == 0, res.stderr
+    assert "audited: 0 Hub look-up(s), all pinned" in res.stdout
