@@ -28,7 +28,9 @@ COPY_BUFFER = 4 << 20
 
 
 def archive_mtime() -> int:
-    value = os.environ.get("SOURCE_DATE_EPOCH")
+    from .settings import source_date_epoch
+
+    value = source_date_epoch()
     if value is None or value.strip() == "":
         return FIXED_EPOCH
     try:

@@ -26,7 +26,9 @@ MODEL_YAML = "model.yaml"
 
 
 def home() -> Path:
-    return Path(os.environ.get("BENTOML_HOME") or Path.home() / "bentoml").expanduser()
+    from .settings import bentoml_home
+
+    return bentoml_home()
 
 
 def models_dir() -> Path:

@@ -18,14 +18,9 @@ from .pins import FileEntry
 def hub_cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """``--cache-dir``, else ``BENTOML_HF_CACHE_DIR`` (where BentoML's HuggingFaceModel looks),
     else ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
-    if explicit:
-        return Path(explicit).expanduser()
-    if env := os.environ.get("BENTOML_HF_CACHE_DIR"):
-        return Path(env).expanduser()
-    if env := os.environ.get("HF_HUB_CACHE"):
-        return Path(env).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
-    return Path(home).expanduser() / "hub"
+    from .settings import hf_cache_dir
+
+    return hf_cache_dir(explicit)
 
 
 def repo_folder(cache: Path, repo_id: str) -> Path:

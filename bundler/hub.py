@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from .errors import BundlerError, ProblemFound, UsageError
@@ -12,7 +11,9 @@ from .pins import FileEntry, Pin
 
 def endpoint() -> str | None:
     # Read at call time: huggingface_hub reads HF_ENDPOINT once, when it is first imported.
-    return os.environ.get("HF_ENDPOINT") or None
+    from .settings import hf_endpoint
+
+    return hf_endpoint()
 
 
 def token() -> str | None:
@@ -24,7 +25,9 @@ def token() -> str | None:
 
 
 def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
+    from .settings import hf_offline
+
+    return hf_offline()
 
 
 class HubUnreachable(ProblemFound):

@@ -92,7 +92,9 @@ def _loopback(host: str) -> bool:
 # --- credentials ------------------------------------------------------------------------------
 def docker_auth(host: str) -> tuple[str, str] | None:
     """(user, secret) for ``host`` from the docker config.json ``auths`` (never logged)."""
-    folder = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    from .settings import docker_config_dir
+
+    folder = docker_config_dir()
     try:
         data = json.loads(Path(folder, "config.json").read_text())
     except (OSError, ValueError):
@@ -147,7 +149,9 @@ class Registry:
     def __init__(self, host: str, *, insecure: bool = False, token: str | None = None) -> None:
         self.host = host
         self.scheme = "http" if (insecure or _loopback(host)) else "https"
-        self._bearer = token or os.environ.get("BUNDLER_REGISTRY_TOKEN") or None
+        from .settings import registry_token
+
+        self._bearer = token or registry_token()
         self._basic = docker_auth(host)
         self._auth: dict[str, str] = {}  # scope -> Authorization header earned by a challenge
         self._pools: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}  # idle keep-alive connections

@@ -305,7 +305,9 @@ def _xet_ready(pin: Pin, headers: dict[str, str]) -> tuple[Any, dict[str, str]] 
     from . import xet
     from .hub import endpoint
 
-    if not xet.available() or os.environ.get("BUNDLER_NO_XET"):
+    from .settings import no_xet
+
+    if not xet.available() or no_xet():
         return None
     from huggingface_hub import constants
 
@@ -355,7 +357,9 @@ def pin_ref(cache: Path, pin: Pin) -> None:
 def _use_symlinks(directory: Path) -> bool:
     """huggingface_hub's rule: symlinks unless ``HF_HUB_DISABLE_SYMLINKS`` is set or the file
     system can't make them (checked once per directory)."""
-    if os.environ.get("HF_HUB_DISABLE_SYMLINKS", "").strip().lower() in ("1", "true", "yes", "on"):
+    from .settings import hf_disable_symlinks
+
+    if hf_disable_symlinks():
         return False
     if directory in _SYMLINKS_OK:
         return _SYMLINKS_OK[directory]

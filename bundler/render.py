@@ -7,7 +7,6 @@ about 60 ms of every ``inspect``. Rich draws only the live progress bar of ``pul
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from typing import TYPE_CHECKING, Any, Sequence
@@ -39,7 +38,9 @@ def _escape(m: re.Match[str]) -> str:
 
 def _say(text: str, style: str | None = None) -> None:
     """One line to stdout; styled only on a colour terminal (``NO_COLOR`` is respected)."""
-    if style and sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
+    from .settings import color
+
+    if style and sys.stdout.isatty() and color():
         text = f"\x1b[{_STYLES[style]}m{text}\x1b[0m"
     print(text)
 

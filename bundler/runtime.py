@@ -123,7 +123,9 @@ def _context(root: Path) -> BundleContext:
 
 def bundle_for(module: str | None) -> BundleContext | None:
     """The bundle a descriptor declared in ``module`` runs from, or None (development mode)."""
-    env = os.environ.get("BUNDLER_BUNDLE")
+    from .settings import bundle_dir
+
+    env = bundle_dir()
     if env:
         root = Path(env)
         root = root.parent if root.name == MANIFEST_NAME else root
@@ -311,6 +313,8 @@ def run_in_venv(bundle_dir: str | os.PathLike[str], python: Path, check: bool, *
 
     import importlib.util
 
+    from .settings import environment
+
     with tempfile.TemporaryDirectory(prefix="bundler-run-") as shim:
         os.symlink(Path(__file__).resolve().parent, Path(shim) / "bundler")
         # Verifying store models needs blake3; a venv without it borrows the host's copy (last on
@@ -318,6 +322,6 @@ def run_in_venv(bundle_dir: str | os.PathLike[str], python: Path, check: bool, *
         spec = importlib.util.find_spec("blake3")
         if spec is not None and spec.submodule_search_locations:
             os.symlink(list(spec.submodule_search_locations)[0], Path(shim) / "blake3")
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+        env = {k: v for k, v in environment().items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         flags = ["1" if f else "0" for f in (check, verify, no_import, audit)]
         return subprocess.run([str(python), "-c", _IN_VENV, shim, str(bundle_dir), *flags], env=env).returncode

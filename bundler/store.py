@@ -37,10 +37,9 @@ VERSION_LENGTH = 16
 
 def home() -> Path:
     """``$BUNDLER_HOME``, else ``$XDG_DATA_HOME/bundler``, else ``~/.local/share/bundler``."""
-    if env := os.environ.get("BUNDLER_HOME"):
-        return Path(env).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "bundler"
+    from .settings import bundler_home
+
+    return bundler_home()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ bundler`` brings it; a ``uv`` on PATH is the fallback for installs that removed 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -34,18 +33,20 @@ def uv_binary() -> str:
 def index_args(index_url: str | None = None, find_links: Sequence[str] = (), no_index: bool = False) -> list[str]:
     """uv options for where packages come from: the command line first, then uv's own
     environment (read by uv itself), then pip's (PIP_INDEX_URL and friends)."""
+    from .settings import pip_index_settings
+
+    pip_index, pip_extra, pip_links = pip_index_settings()
     args: list[str] = []
     if index_url:
         args += ["--index-url", index_url]
-    elif not (os.environ.get("UV_INDEX_URL") or os.environ.get("UV_DEFAULT_INDEX")) and os.environ.get("PIP_INDEX_URL"):
-        args += ["--index-url", os.environ["PIP_INDEX_URL"]]
-    if not os.environ.get("UV_EXTRA_INDEX_URL") and os.environ.get("PIP_EXTRA_INDEX_URL"):
-        for url in os.environ["PIP_EXTRA_INDEX_URL"].split():
-            args += ["--extra-index-url", url]
+    elif pip_index:
+        args += ["--index-url", pip_index]
+    for url in pip_extra:
+        args += ["--extra-index-url", url]
     for link in find_links:
         args += ["--find-links", str(link)]
-    if not find_links and not os.environ.get("UV_FIND_LINKS") and os.environ.get("PIP_FIND_LINKS"):
-        for link in os.environ["PIP_FIND_LINKS"].split():
+    if not find_links:
+        for link in pip_links:
             args += ["--find-links", link]
     if no_index:
         args.append("--no-index")
@@ -54,7 +55,9 @@ def index_args(index_url: str | None = None, find_links: Sequence[str] = (), no_
 
 def run_uv(args: Sequence[str], *, doing: str, hint: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``uv ARGS``; a failure is a one-line error carrying uv's own reason."""
-    env = {**os.environ, "UV_NO_PROGRESS": "1", "NO_COLOR": "1"}
+    from .settings import environment
+
+    env = {**environment(), "UV_NO_PROGRESS": "1", "NO_COLOR": "1"}
     try:
         proc = subprocess.run([uv_binary(), *args], capture_output=True, text=True, env=env)
     except OSError as e:

@@ -35,7 +35,9 @@ def locked_files(packages: Iterable[Package], lock_dir: Path, *, offline: bool, 
     (``--index-url``, ``UV_INDEX_URL``/``UV_DEFAULT_INDEX``, ``PIP_INDEX_URL`` and their extras),
     else ``~/.netrc``; they are never written anywhere."""
     links = tuple(find_links)
-    auth = _credentials((*index_urls, *_index_urls_from_environment()))
+    from .settings import index_urls as environment_index_urls
+
+    auth = _credentials((*index_urls, *environment_index_urls()))
     out = []
     for pkg in packages:
         if not pkg.wheels:
@@ -110,14 +112,6 @@ def _local_source(f: LockedFile, lock_dir: Path, links: tuple[str, ...] = ()) ->
         if here.is_file():
             return here
     return path
-
-
-def _index_urls_from_environment() -> list[str]:
-    """The index URLs uv and pip read from the environment (they may carry credentials)."""
-    out = []
-    for var in ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "PIP_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX", "PIP_EXTRA_INDEX_URL"):
-        out += (os.environ.get(var) or "").split()
-    return out
 
 
 def _credentials(index_urls: Iterable[str]) -> dict[str, tuple[str, str]]:

@@ -9,7 +9,7 @@ import bundler
 
 from .conftest import run_cli
 
-COMMANDS = ["scan", "lock", "build", "inspect", "push", "diff", "pull", "run", "env", "models"]
+COMMANDS = ["scan", "lock", "build", "inspect", "push", "diff", "pull", "outdated", "run", "env", "models"]
 
 
 def test_version():
@@ -110,3 +110,14 @@ def test_json_failures_are_one_object_on_stdout(tmp_path):
     assert res.code == 2 and out["exit"] == 2 and out["line"] == 5 and out["file"].endswith("service.py")
     res = run_cli("inspect", str(tmp_path / "missing.bundle.tar"))
     assert res.stdout == ""  # without --json, stdout stays empty
+
+
+def test_the_environment_is_read_in_one_module():
+    """settings.py reads every variable; runtime.py only sets the serving process's own."""
+    import re
+    from pathlib import Path
+
+    package = Path(bundler.__file__).parent
+    readers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                     if re.search(r"(?<![\"'`])os\.(?:environ\b|getenv\()(?![\"'`])", p.read_text()))  # code, not a name in a string
+    assert readers == ["runtime.py", "settings.py"]
