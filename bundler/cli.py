@@ -365,17 +365,20 @@ def push(
     insecure: bool = typer.Option(False, "--insecure", help="Allow plain HTTP to a non-loopback registry."),
     token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    tag: list[str] = typer.Option([], "--tag", metavar="TAG", help="Another tag for the same manifest (one upload); repeatable."),
 ) -> None:
     """Push a bundle to an OCI registry; blobs already there are not uploaded again."""
-    from .oci import push as do_push
+    from .oci import check_tag, push as do_push
 
-    result = do_push(bundle, target, insecure=insecure, token=token)
+    tags = [check_tag(t) for t in tag]
+    result = do_push(bundle, target, insecure=insecure, token=token, tags=tags)
     if as_json:
         emit_json(result.to_json())
         return
     print(
         f"pushed {result.ref}: uploaded {human_size(result.uploaded)} in {result.blobs_uploaded} blobs, "
-        f"skipped {human_size(result.skipped)} in {result.blobs_skipped} blobs already there",
+        f"skipped {human_size(result.skipped)} in {result.blobs_skipped} blobs already there"
+        + (f"; also tagged {', '.join(result.tags)}" if result.tags else ""),
         file=sys.stderr,
     )
     print(result.digest)

@@ -25,9 +25,9 @@ import os
 import re
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Sequence
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from .errors import ProblemFound, UsageError
@@ -64,6 +64,16 @@ class Reference:
 
     def __str__(self) -> str:
         return f"oci://{self.host}/{self.repo}" + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
+
+
+def check_tag(tag: str) -> str:
+    """A tag as the distribution spec allows it, or exit 2."""
+    if not _TAG.match(tag):
+        raise UsageError(f"--tag {tag!r} is not an OCI tag", hint="letters, digits, `_`, `.` and `-`, at most 128, not starting with `.` or `-`")
+    return tag
 
 
 def parse_reference(text: str) -> Reference:
@@ -427,6 +437,7 @@ class PushResult:
     skipped: int = 0
     blobs_uploaded: int = 0
     blobs_skipped: int = 0
+    tags: list[str] = field(default_factory=list)  # the extra tags (--tag) given the same manifest
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -438,6 +449,7 @@ class PushResult:
             "skipped_bytes": self.skipped,
             "blobs_uploaded": self.blobs_uploaded,
             "blobs_skipped": self.blobs_skipped,
+            "tags": [self.ref.tag or "latest", *self.tags],
         }
 
 
@@ -532,7 +544,8 @@ def _hash_slice(path: Path, offset: int, size: int, algorithm: str) -> tuple[str
 PARALLEL = 8  # requests in flight at once during a push
 
 
-def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None) -> PushResult:
+def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None,
+         tags: Sequence[str] = ()) -> PushResult:
     """Push a bundle archive; blobs the registry already has are not uploaded again."""
     from .archive import ArchiveWriter, ExpectedMembers, check_member, require_ok, verify
 
@@ -627,6 +640,11 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
         # The tag appears only now, after every blob is in place: an interrupted push leaves
         # orphan blobs (reused by the next push) but never a half-visible tag.
         result.digest = registry.put_manifest(ref, data)
+        # More tags for the same manifest: one upload, the same bytes under each name.
+        for tag in tags:
+            extra = Reference(ref.host, ref.repo, tag, None)
+            registry.put_manifest(extra, data)
+            result.tags.append(tag)
     _remember_pushed(ref, result.digest)
     return result
 

@@ -374,3 +374,21 @@ def test_an_endless_manifest_is_refused_at_a_fixed_cap(tmp_path):
     assert res.code == 1 and "Traceback" not in res.stderr
     assert "manifest is over 4 MiB; refused" in res.stderr
     assert sum(sent) < 64 << 20  # the client stopped reading long before the server was done
+
+
+def test_one_push_many_tags_the_same_manifest(hub, registry, tmp_path):
+    bundle = make_bundle(tmp_path, "t", os.urandom(20_000))
+    repo = f"oci://{registry['host']}/acme/tagged"
+    res = run_cli("push", str(bundle), f"{repo}:v1", "--tag", "stable", "--tag", "2026-12", "--json")
+    assert res.code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["tags"] == ["v1", "stable", "2026-12"]
+    digests = set()
+    for tag in out["tags"]:
+        req = urllib.request.Request(f"http://{registry['host']}/v2/acme/tagged/manifests/{tag}",
+                                     headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        with urllib.request.urlopen(req) as r:
+            digests.add(r.headers["Docker-Content-Digest"])
+    assert digests == {out["manifest_digest"]}  # one manifest under every name
+    res = run_cli("push", str(bundle), f"{repo}:v2", "--tag", "-bad")
+    assert res.code == 2 and "is not an OCI tag" in res.stderr and not tag_exists(registry["host"], "acme/tagged", "v2")
