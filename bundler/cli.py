@@ -418,6 +418,8 @@ def pull(
     token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     env: bool = typer.Option(False, "--env", help="Also install the locked Python packages into DIR/.venv (see `bundler env`)."),
+    service: Optional[str] = typer.Option(None, "--service", metavar="NAME", help="Only the models of this service and of the services it depends on."),
+    model: Optional[str] = typer.Option(None, "--model", metavar="ATTR_OR_ID", help="Only this model (a service attribute or a model id)."),
 ) -> None:
     """Make a bundle ready to serve: unpack it, fetch its pinned Hub files, verify every one.
 
@@ -427,7 +429,8 @@ def pull(
 
     with PullProgress(enabled=not as_json) as progress:
         result = do_pull(
-            bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, insecure=insecure, token=token
+            bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, insecure=insecure, token=token,
+            service=service, model=model,
         )
     installed = None
     if env and not result.failures:
@@ -438,6 +441,8 @@ def pull(
         emit_json({**result.to_json(), "environment": installed.to_json() if installed else None})
     else:
         print(f"{result.dest}: {pull_summary(result, verify_only)}", file=sys.stderr)
+        if service or model:
+            print(f"{result.dest}: runnable services: {', '.join(result.services) or 'none complete'}", file=sys.stderr)
         if installed:
             _print_env_install(installed, False)
     require_ok(result)

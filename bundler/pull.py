@@ -49,6 +49,7 @@ class PullResult:
     refetched: list[str] = field(default_factory=list)
     linked: list[str] = field(default_factory=list)  # "id/path": blobs another spelling of the repo had
     store_imported: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)  # the services the pulled models can run
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -65,6 +66,7 @@ class PullResult:
             "refetched": self.refetched,
             "linked": self.linked,
             "store_imported": self.store_imported,
+            "services": self.services,
             "failures": self.failures,
             "ok": not self.failures,
         }
@@ -571,8 +573,13 @@ def pull(
     progress: Progress | None = None,
     insecure: bool = False,
     token: str | None = None,
+    service: str | None = None,
+    model: str | None = None,
 ) -> PullResult:
-    """Pull a bundle archive, or a pushed bundle (``oci://HOST/REPO:TAG`` or ``@sha256:…``)."""
+    """Pull a bundle archive, or a pushed bundle (``oci://HOST/REPO:TAG`` or ``@sha256:…``), or
+    check and complete a directory a pull made. ``service`` pulls only the models of that service
+    and of the services it depends on; ``model`` one model (by attribute or id)."""
+    only = {"service": service, "model": model}
     from .archive import read_manifest
 
     if str(bundle).startswith("oci://"):
@@ -585,17 +592,17 @@ def pull(
         unpacked = False
         if not verify_only:
             unpacked = unpack_with(dest, manifest, pushed.fetch_into)
-        return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle), unpacked=unpacked)
+        return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle), unpacked=unpacked, only=only)
     bundle = Path(bundle)
     if bundle.is_dir():
-        return _pull_dir(bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress)
+        return _pull_dir(bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, only=only)
     manifest = read_manifest(bundle)
     dest = Path(to) if to is not None else default_dest(bundle)
-    return _pull(bundle, manifest, dest, cache_dir, jobs, verify_only, progress)
+    return _pull(bundle, manifest, dest, cache_dir, jobs, verify_only, progress, only=only)
 
 
 def _pull_dir(dest: Path, *, to: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None,
-              jobs: int, verify_only: bool, progress: Progress | None) -> PullResult:
+              jobs: int, verify_only: bool, progress: Progress | None, only: dict[str, str | None]) -> PullResult:
     """A directory a pull made (its ``bundle.yaml``): verify it, or fetch what its Hub pins lack,
     into the cache the pull recorded unless ``--cache-dir`` names another."""
     from .manifest import loads
@@ -618,7 +625,7 @@ def _pull_dir(dest: Path, *, to: str | os.PathLike[str] | None, cache_dir: str |
             cache_dir = None
     if not verify_only and _unpacked_problems(dest, manifest, full=False):
         raise ProblemFound(f"{dest}: the unpacked bundle is damaged", hint="pull the bundle archive (or its oci:// reference) again")
-    return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(dest), unpacked=False)
+    return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(dest), unpacked=False, only=only)
 
 
 def _pull(
@@ -631,11 +638,17 @@ def _pull(
     progress: Progress | None,
     label: str | None = None,
     unpacked: bool = False,
+    only: dict[str, str | None] | None = None,
 ) -> PullResult:
+    from .selection import runnable, select
+
     cache = hub_cache_dir(cache_dir)
     result = PullResult(label or str(bundle), dest, cache, manifest)
-    hub_pins = [p for p in manifest.pins if p.source == "huggingface"]
-    store_pins = [p for p in manifest.pins if p.source in ("store", "bentoml-store")]
+    keys = select(manifest, **(only or {}))  # before anything is written: a bad name is exit 2
+    chosen = [p for p in manifest.pins if keys is None or p.key in keys]
+    result.services = runnable(manifest, keys)
+    hub_pins = [p for p in chosen if p.source == "huggingface"]
+    store_pins = [p for p in chosen if p.source in ("store", "bentoml-store")]
     if verify_only:
         members = manifest.members()
         for name in _unpacked_problems(dest, manifest, full=True):
@@ -647,7 +660,11 @@ def _pull(
         land_store_models(result, store_pins)
     fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress)
     if not verify_only:
-        record = json.dumps({"cache_dir": str(cache.resolve())}, indent=2) + "\n"
+        pulled: dict[str, Any] = {"cache_dir": str(cache.resolve())}
+        if keys is not None:  # a selective pull: what is here, and what it can run
+            pulled["pins"] = sorted([list(k[:3]) + [list(k[3]) if k[3] else None, list(k[4]) if k[4] else None] for k in keys], key=str)
+            pulled["services"] = result.services
+        record = json.dumps(pulled, indent=2) + "\n"
         write_atomic(dest / PULL_RECORD, record.encode())
     return result
 

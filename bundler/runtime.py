@@ -29,14 +29,46 @@ class BundleContext:
         self._pins = {p.key: p for p in self.manifest.pins}
 
     @cached_property
+    def pulled(self) -> dict[str, Any]:
+        """What `bundler pull` recorded here: the cache it used and, for a selective pull, the
+        pins it fetched and the services they can run."""
+        try:
+            record = json.loads((self.root / ".bundler-pull.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    @cached_property
     def cache(self) -> Path:
         """Where `bundler pull` put this bundle's Hub files (it records it), else the default cache."""
         from .cache import hub_cache_dir
 
+        where = self.pulled.get("cache_dir")
+        return Path(where) if isinstance(where, str) else hub_cache_dir()
+
+    @property
+    def pins_here(self) -> list[Pin]:
+        """The pins a pull brought to this host: all, or a selective pull's."""
+        from .pins import key_of
+
+        chosen = self.pulled.get("pins")
+        if not isinstance(chosen, list):
+            return self.manifest.pins
         try:
-            return Path(json.loads((self.root / ".bundler-pull.json").read_text())["cache_dir"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return hub_cache_dir()
+            keys = {key_of(*entry) for entry in chosen}
+        except TypeError:
+            return self.manifest.pins
+        return [p for p in self.manifest.pins if p.key in keys]
+
+    def require_runnable(self, name: str) -> None:
+        """A selective pull (``--service``/``--model``) may not have brought this service's models."""
+        services = self.pulled.get("services")
+        if isinstance(services, list) and name not in services:
+            raise UsageError(
+                f"{self.root}: service `{name}` can't run here: this host pulled only the models of "
+                + (", ".join(str(s) for s in services) or "no complete service"),
+                hint=f"pull the bundle again without --service/--model (or with --service {name})",
+            )
 
     def pin_for(self, key: tuple, label: str) -> Pin:
         pin = self._pins.get(key)
@@ -86,7 +118,7 @@ class BundleContext:
 
         from .cache import check_file
 
-        todo = [(pin, entry, self.model_dir(pin)) for pin in self.manifest.pins for entry in pin.files]
+        todo = [(pin, entry, self.model_dir(pin)) for pin in self.pins_here for entry in pin.files]
         # Files are hashed side by side (hashlib and blake3 release the GIL): a model is shards.
         with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
             checks = list(pool.map(lambda t: check_file(t[2] / t[1].path, t[1], full=full), todo))
@@ -97,7 +129,7 @@ class BundleContext:
             found = "is missing" if check.status == "missing" else f"was modified (expected {entry.hash}, found {check.actual})"
             raise ProblemFound(f"{what}: {entry.path} {found} in {base}",
                                hint=f"run `bundler pull` for this bundle again: it replaces missing and modified files (bundle at {self.root})")
-        return {pin.label: self.model_dir(pin) for pin in self.manifest.pins}
+        return {pin.label: self.model_dir(pin) for pin in self.pins_here}
 
     def resolve_store(self, key: tuple, label: str) -> str:
         from .cache import check_file
@@ -173,6 +205,7 @@ def _import_and_resolve(root: Path, ctx: BundleContext, audit: Any = None) -> tu
     service = next((s for s in ctx.manifest.data.get("services", []) if s["class"] == cls_name), None)
     if service is None:
         raise UsageError(f"{root / MANIFEST_NAME}: entry point {entry!r} names no service")
+    ctx.require_runnable(service["name"])
     os.environ["BUNDLER_BUNDLE"] = str(root)
     # The pull put every pinned file in place: BentoML's HuggingFaceModel (and huggingface_hub)
     # must read that cache, with no network, exactly as `bentoml serve DIR` would after a pull.
