@@ -96,6 +96,7 @@ def build(
     allow_secrets: tuple[str | Path, ...] = (),
     embed_wheels: bool = False,
     env: Any = None,
+    deps: bool = True,
 ) -> BuildResult:
     """Build a bundle for the service at ``target`` (``file.py`` or ``file.py:Class``).
 
@@ -110,10 +111,10 @@ def build(
     path, only = split_target(str(target))
     early = load_config(find_root(Path(path), Path(path).parent), Path(path))  # bad settings fail before the lock is written
     if locked:
-        pinned = lock(path, check=True, arguments=arguments, env=env)
+        pinned = lock(path, check=True, arguments=arguments, env=env, deps=deps)
         require_fresh(pinned)
     else:
-        pinned = lock(path, offline=offline, arguments=arguments, env=env)
+        pinned = lock(path, offline=offline, arguments=arguments, env=env, deps=deps)
     scan: ScanResult = pinned.scan
     undeclared = [u for s in scan.services for u in s.undeclared]
     if strict and undeclared:

@@ -178,6 +178,7 @@ _INDEX_OPT = typer.Option(None, "--index-url", metavar="URL", help="Package inde
 _LINKS_OPT = typer.Option([], "--find-links", "-f", metavar="DIR|URL", help="Also look for packages here; repeatable.")
 _NO_INDEX_OPT = typer.Option(False, "--no-index", help="Use only --find-links, no index.")
 _NO_ENV_OPT = typer.Option(False, "--no-env", help="Leave the Python environment out: no pylock.toml resolution or check.")
+_NO_DEPS_OPT = typer.Option(False, "--no-deps", help="Don't pin the repositories the models load by themselves (an adapter's base model, remote code); warned.")
 
 
 def _env_options(python: Optional[str], platform: Optional[str], index_url: Optional[str], find_links: list[str],
@@ -218,6 +219,7 @@ def lock(
     find_links: list[str] = _LINKS_OPT,
     no_index: bool = _NO_INDEX_OPT,
     no_env: bool = _NO_ENV_OPT,
+    no_deps: bool = _NO_DEPS_OPT,
 ) -> None:
     """Pin every model reference to an exact commit / store version and write bundler.lock.
 
@@ -227,7 +229,8 @@ def lock(
     from .lock import lock as do_lock, require_fresh
 
     env = _env_options(python, platform, index_url, find_links, no_index, no_env, upgrade_package)
-    result = do_lock(_service_target(target), upgrade=upgrade or upgrade_model, check=check, arguments=_arguments(arg), env=env)
+    result = do_lock(_service_target(target), upgrade=upgrade or upgrade_model, check=check, arguments=_arguments(arg), env=env,
+                     deps=not no_deps)
     for note in result.notes:
         print(f"warning: {note}", file=sys.stderr)
     if as_json:
@@ -279,6 +282,7 @@ def build(
     find_links: list[str] = _LINKS_OPT,
     no_index: bool = _NO_INDEX_OPT,
     no_env: bool = _NO_ENV_OPT,
+    no_deps: bool = _NO_DEPS_OPT,
 ) -> None:
     """Scan, pin (bundler.lock first), hash and pack a reproducible bundle."""
     from .build import build as do_build, list_sources as do_list
@@ -299,7 +303,7 @@ def build(
     result = do_build(
         target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub,
         arguments=_arguments(arg), strict=strict, allow_secrets=tuple(allow_secret), embed_wheels=embed_wheels,
-        env=_env_options(python, platform, index_url, find_links, no_index, no_env),
+        env=_env_options(python, platform, index_url, find_links, no_index, no_env), deps=not no_deps,
     )
     print_findings([result.lock.scan])
     for note in result.lock.notes:

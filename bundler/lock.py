@@ -59,6 +59,8 @@ def dumps(pins: Iterable[Pin], used_by: dict[tuple, set[str]] | None = None, env
             entry["commit"] = p.commit
         if p.hub_id is not None:
             entry["hub_id"] = p.hub_id
+        if p.required_by is not None:
+            entry["required_by"] = p.required_by
         if p.version is not None:
             entry["version"] = p.version
         if used_by and used_by.get(p.key):
@@ -111,6 +113,7 @@ def _loads(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]], Env
                     version=_opt_str(m.get("version")),
                     files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"]), _opt_str(f.get("xet"))) for f in m["files"]),
                     hub_id=_opt_str(m.get("hub_id")),
+                    required_by=_opt_str(m.get("required_by")),
                 )
             )
             check_pin(pins[-1])
@@ -188,7 +191,8 @@ class LockResult:
             "written": self.written,
             "stale": self.stale,
             "models": [
-                {"source": p.source, "id": p.id, "revision": p.revision, "pinned": p.commit or p.version, "files": len(p.files)}
+                {"source": p.source, "id": p.id, "revision": p.revision, "pinned": p.commit or p.version, "files": len(p.files),
+                 **({"required_by": p.required_by} if p.required_by else {})}
                 for p in self.pins
             ],
             "environment": self.env.to_json() if self.env else None,
@@ -238,6 +242,7 @@ def lock(
     offline: bool = False,
     arguments: dict[str, Any] | None = None,
     env: EnvOptions | None = None,
+    deps: bool = True,
 ) -> LockResult:
     """Pin every reference of ``service`` and write ``bundler.lock`` beside it.
 
@@ -248,6 +253,8 @@ def lock(
 
     The project's Python requirements are locked into ``pylock.toml`` beside it by the same rules
     (``env``: the target and index settings; ``env.skip`` leaves the environment entry alone).
+    ``deps`` pins the repositories the pinned Hub models load by themselves (``closure.py``),
+    with ``required_by`` naming the parent; they stay fresh while their parent does.
     """
     from .introspect import scan, split_target
 
@@ -269,10 +276,11 @@ def lock(
         for key, ref in refs.items():
             if key not in by_key:
                 out.stale.append(f"{ref.file}:{ref.line}: {ref.attribute} ({ref.id}) has no fresh lock entry")
+        deps_of = _dependencies(by_key, [by_key[k] for k in refs if k in by_key]) if deps else {}
         for key, p in by_key.items():
-            if key not in refs and key not in others:
+            if key not in refs and key not in others and key not in deps_of:
                 out.stale.append(f"{lock_file.name}: entry for {p.label} matches no model in the service")
-        out.pins = [by_key[k] for k in refs if k in by_key]
+        out.pins = [by_key[k] for k in refs if k in by_key] + list(deps_of.values())
         out.env = _plan_env(path, lock_file, old_env, env, upgrade=False, check=True, offline=True, image_python=result.image_python)
         if out.env is not None:
             out.stale += out.env.stale
@@ -291,14 +299,26 @@ def lock(
         else:
             out.kept.append(old)
         by_key[key] = new
-    out.removed = [p for k, p in by_key.items() if k not in refs and k not in others]
-    out.pins = sorted((by_key[k] for k in refs), key=_sort_key)
+    deps_of = _dependencies(by_key, out.kept) if deps else {}  # a kept parent keeps its pinned dependencies
+    if deps:
+        from .closure import pin_closure
+
+        fresh = out.pinned + [new for _, new in out.upgraded]
+        have = {by_key[k].id for k in refs} | {p.id for p in deps_of.values()}
+        for child in pin_closure(fresh, have, offline=offline):
+            deps_of[child.key] = child
+            out.pinned.append(child)
+    elif any(p.required_by for p in by_key.values()):
+        out.notes.append("--no-deps: the repositories the models load by themselves are left out of the lock; "
+                         "an offline host fails where they load")
+    out.removed = [p for k, p in by_key.items() if k not in refs and k not in others and k not in deps_of]
+    out.pins = sorted([*(by_key[k] for k in refs), *deps_of.values()], key=_sort_key)
     out.env = _plan_env(path, lock_file, old_env, env, upgrade=upgrade is True, check=False, offline=offline,
                         image_python=result.image_python)
     new_env = old_env if out.env is None else out.env.pin
     if write:
-        every = {**others, **{k: by_key[k] for k in refs}}
-        used_by = {k: (users.get(k, set()) - {me}) | ({me} if k in refs else set()) for k in every}
+        every = {**others, **{k: by_key[k] for k in refs}, **deps_of}
+        used_by = {k: (users.get(k, set()) - {me}) | ({me} if k in refs or k in deps_of else set()) for k in every}
         every = {k: p for k, p in every.items() if used_by[k]}
         pylock = lock_file.parent / PYLOCK_NAME
         # pylock.toml first: if bundler.lock's write never happens, its recorded sha256 no longer
@@ -308,6 +328,21 @@ def lock(
         elif old_env is not None and new_env is None and pylock.is_file() and sha256_of(pylock.read_bytes()) == old_env.sha256:
             pylock.unlink()  # ours and unchanged: the requirements are gone, so is their lock
         out.written = write_atomic(lock_file, dumps(every.values(), used_by, new_env).encode())
+    return out
+
+
+def _dependencies(by_key: dict[tuple, Pin], parents: list[Pin]) -> dict[tuple, Pin]:
+    """The locked dependencies (``required_by``) of ``parents``, and theirs, recursively."""
+    out: dict[tuple, Pin] = {}
+    names = {p.id for p in parents}
+    grew = True
+    while grew:
+        grew = False
+        for k, p in by_key.items():
+            if p.required_by in names and k not in out:
+                out[k] = p
+                names.add(p.id)
+                grew = True
     return out
 
 

@@ -42,6 +42,9 @@ class Pin:
     # way (an old name the Hub redirects, another capitalisation). Files stay cached under ``id``,
     # where the service's loaders look; a pull links the blobs the two spellings share.
     hub_id: str | None = None
+    # huggingface: the pinned repository whose config files name this one (an adapter's base
+    # model, remote code): pinned by `bundler lock` although no service declares it
+    required_by: str | None = None
 
     @property
     def key(self) -> tuple:
@@ -130,6 +133,8 @@ def check_pin(p: Pin) -> Pin:
             raise ValueError(f"bad commit {p.commit!r} for {p.id}")
         if p.hub_id is not None and (not isinstance(p.hub_id, str) or not _REPO_ID.match(p.hub_id) or ".." in p.hub_id):
             raise ValueError(f"bad Hub id {p.hub_id!r} for {p.id}")
+        if p.required_by is not None and (not isinstance(p.required_by, str) or not _REPO_ID.match(p.required_by)):
+            raise ValueError(f"bad required_by {p.required_by!r} for {p.id}")
     elif p.source == "store":
         parse_tag(f"{p.id.partition(':')[0]}:{p.version}")
     elif p.source == "bentoml-store":
@@ -144,8 +149,8 @@ def check_pin(p: Pin) -> Pin:
             raise ValueError(f"BentoML model {p.id}: version {p.version!r} is not a concrete lowercase version")
     else:
         raise ValueError(f"unknown model source {p.source!r}")
-    if p.source != "huggingface" and p.hub_id is not None:
-        raise ValueError(f"a Hub id for the {p.source} model {p.id}")
+    if p.source != "huggingface" and (p.hub_id is not None or p.required_by is not None):
+        raise ValueError(f"a Hub id or required_by for the {p.source} model {p.id}")
     for f in p.files:
         safe_path(f.path)
         check_hash(f.hash)

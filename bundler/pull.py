@@ -354,6 +354,28 @@ def pin_ref(cache: Path, pin: Pin) -> None:
     refs = repo_folder(cache, pin.id) / "refs" / "bundler"
     refs.mkdir(parents=True, exist_ok=True)
     write_atomic(refs / pin.commit, pin.commit.encode())
+    if pin.required_by:
+        _main_for_dependency(cache, pin)
+
+
+def _main_for_dependency(cache: Path, pin: Pin) -> None:
+    """A repository the bundle pins because another loads it (an adapter's base model) is loaded
+    by name, at ``main``: ``refs/main`` names the pin unless it already names another commit.
+    Then the first pull on the host keeps it (moving it would change what a running service or
+    another bundle loads), and this pull says so: loaded by name, that repository gives the
+    other commit; the pinned files are still at ``snapshots/<commit>``."""
+    assert pin.commit is not None
+    main = repo_folder(cache, pin.id) / "refs" / (pin.revision or "main")
+    try:
+        current = main.read_text().strip()
+    except FileNotFoundError:
+        write_atomic(main, pin.commit.encode())
+        return
+    except OSError:
+        current = ""
+    if current != pin.commit:
+        note(f"{pin.id} (needed by {pin.required_by}): refs/{main.name} in {cache} names {current[:12] or '?'}, not this "
+             f"bundle's pin {pin.commit[:12]}; it is left as it is, so loading {pin.id} by name gets {current[:12] or 'that'}")
 
 
 def _use_symlinks(directory: Path) -> bool:

@@ -147,7 +147,7 @@ def inspect_table(m: Manifest, report=None) -> None:
         "models",
         ("source", "id", "revision", "pinned", "files", "size", "embedded"),
         [
-            (p.source, p.id if p.hub_id is None else f"{p.id} (Hub: {p.hub_id})",
+            (p.source, (p.id if p.hub_id is None else f"{p.id} (Hub: {p.hub_id})") + (f" (for {p.required_by})" if p.required_by else ""),
              p.revision or ("main" if p.source == "huggingface" else "-"), p.short, len(p.files), human_size(p.size),
              "yes" if p.source != "huggingface" or carried.get(p.key) else "no")
             for p in m.pins

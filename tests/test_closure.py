@@ -1,0 +1,114 @@
+"""The repositories pinned models load by themselves: an adapter's base model, remote code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bundler.build import build
+from bundler.lock import lock
+from bundler.pull import pull
+
+from .conftest import run_cli
+
+
+@pytest.fixture
+def chain(hub):
+    """acme/lora-adapter -> (base_model_name_or_path) acme/base-model -> (auto_map) acme/remote-code."""
+    for repo in ("acme/remote-code", "acme/base-model", "acme/lora-adapter"):
+        hub.create_repo(repo)
+    hub.commit("acme/remote-code", {"modeling.py": b"class Model: pass\n", "config.json": b"{}"})
+    hub.commit("acme/base-model", {
+        "config.json": json.dumps({"auto_map": {"AutoModel": "acme/remote-code--modeling.Model"}}).encode(),
+        "model.safetensors": b"base weights" * 100,
+    })
+    hub.commit("acme/lora-adapter", {
+        "adapter_config.json": json.dumps({"base_model_name_or_path": "acme/base-model", "peft_type": "LORA"}).encode(),
+        "adapter_model.safetensors": b"lora" * 100,
+    })
+    return hub
+
+
+def service(tmp_path: Path, extra: str = "") -> Path:
+    d = tmp_path / "p"
+    d.mkdir(exist_ok=True)
+    (d / "service.py").write_text(
+        "import bundler\n\n@bundler.service\nclass S:\n    adapter = bundler.HuggingFaceModel('acme/lora-adapter')\n" + extra)
+    return d / "service.py"
+
+
+def locked(svc: Path) -> dict[str, dict]:
+    return {m["id"]: m for m in tomllib.loads((svc.parent / "bundler.lock").read_text())["model"]}
+
+
+def test_lock_pins_the_chain_each_with_the_parent_that_needs_it(chain, tmp_path):
+    svc = service(tmp_path)
+    res = run_cli("lock", str(svc), "--json")
+    assert res.code == 0, res.stderr
+    models = {m["id"]: m for m in json.loads(res.stdout)["models"]}
+    assert models["acme/base-model"]["required_by"] == "acme/lora-adapter"
+    assert models["acme/remote-code"]["required_by"] == "acme/base-model"
+    assert "required_by" not in models["acme/lora-adapter"]
+    entries = locked(svc)
+    assert entries["acme/base-model"]["commit"] == chain.repos["acme/base-model"].refs["main"]
+    assert sorted(f["path"] for f in entries["acme/remote-code"]["files"]) == ["config.json", "modeling.py"]
+    assert run_cli("lock", str(svc), "--check").code == 0  # the dependencies stay fresh with their parent
+    chain.requests.clear()
+    assert run_cli("lock", str(svc)).code == 0
+    assert chain.requests == []  # nothing re-pinned, nothing asked
+
+
+def test_no_deps_leaves_them_out_with_a_warning(chain, tmp_path):
+    svc = service(tmp_path)
+    lock(svc)
+    res = run_cli("lock", str(svc), "--no-deps")
+    assert res.code == 0, res.stderr
+    assert "--no-deps" in res.stderr and sorted(locked(svc)) == ["acme/lora-adapter"]
+
+
+def test_a_dependency_that_cannot_be_pinned_names_the_chain(chain, tmp_path):
+    chain.commit("acme/base-model", {"config.json": json.dumps({"auto_map": {"AutoModel": "acme/gone--modeling.Model"}}).encode()})
+    svc = service(tmp_path)
+    res = run_cli("lock", str(svc))
+    assert res.code == 2 and "Traceback" not in res.stderr
+    assert "acme/lora-adapter -> acme/base-model -> acme/gone (config.json: auto_map AutoModel)" in res.stderr
+    assert "--no-deps" in res.stderr and not (svc.parent / "bundler.lock").exists()
+
+
+def test_after_a_pull_the_chain_loads_offline_by_name(chain, tmp_path):
+    svc = service(tmp_path)
+    bundle = build(svc, output=tmp_path / "a.bundle.tar")
+    assert {p.id: p.required_by for p in bundle.manifest.pins} == {
+        "acme/lora-adapter": None, "acme/base-model": "acme/lora-adapter", "acme/remote-code": "acme/base-model"}
+    pull(bundle.path, to=tmp_path / "deploy")
+    chain.stop()
+    # what peft does with the adapter's base model: load it by name, at main, offline
+    script = "from huggingface_hub import hf_hub_download as d; print(d('acme/base-model', 'config.json'))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    assert f"snapshots/{chain.repos['acme/base-model'].refs['main']}/config.json" in out.stdout
+
+
+def test_two_bundles_pinning_different_commits_of_a_dependency_keep_the_first_and_say_so(chain, tmp_path):
+    first = build(service(tmp_path), output=tmp_path / "a.bundle.tar")
+    pull(first.path, to=tmp_path / "one")
+    old = chain.repos["acme/base-model"].refs["main"]
+    new = chain.commit("acme/base-model", {"README.md": b"v2"})
+    other = tmp_path / "q"
+    other.mkdir()
+    (other / "service.py").write_text((tmp_path / "p" / "service.py").read_text())
+    second = build(other / "service.py", output=tmp_path / "b.bundle.tar")
+    assert {p.id: p.commit for p in second.manifest.pins}["acme/base-model"] == new
+    res = run_cli("pull", str(second.path), "--to", str(tmp_path / "two"))
+    assert res.code == 0, res.stderr
+    assert "refs/main in" in res.stderr and f"names {old[:12]}, not this bundle's pin {new[:12]}" in res.stderr
+    main = Path(os.environ["HF_HUB_CACHE"]) / "models--acme--base-model" / "refs" / "main"
+    assert main.read_text() == old  # the first pull's choice stands
+    assert (main.parent.parent / "snapshots" / new / "README.md").is_file()  # the second's files are all there
