@@ -292,6 +292,11 @@ def lock(
             out.kept.append(old)
             continue
         new = pin_ref(ref, result.where(ref), offline=offline, notes=out.notes)
+        if new.source == "huggingface":
+            from .lean import hint
+
+            if (lean := hint(new)) is not None:
+                out.notes.append(f"{result.where(ref)}:{ref.line}: {lean}")
         if old is None:
             out.pinned.append(new)
         elif new != old:

@@ -421,3 +421,24 @@ def test_a_hostile_hub_answer_is_one_error_at_lock_time_and_nothing_is_written(h
     assert res.code in (1, 2) and "Traceback" not in res.stderr, res.stderr
     assert what in res.stderr and "acme/rerank-tiny" in res.stderr, res.stderr
     assert not (tmp_path / "bundler.lock").exists()
+
+
+def test_one_repository_in_many_weight_formats_gets_a_lean_hint(hub, tmp_path):
+    hub.create_repo("acme/diffusion")
+    mib = b"w" * (1 << 20)
+    hub.commit("acme/diffusion", {
+        "model_index.json": b"{}",
+        "unet/diffusion_pytorch_model.safetensors": mib * 3,
+        "unet/diffusion_pytorch_model.fp16.safetensors": mib * 2,
+        "unet/diffusion_pytorch_model.bin": mib * 3,
+        "onnx/unet/model.onnx": mib * 3,
+    })
+    svc = write_service(tmp_path, 'd = HuggingFaceModel("acme/diffusion")')
+    res = run_cli("lock", str(svc))
+    assert res.code == 0, res.stderr
+    line = next(x for x in res.stderr.splitlines() if "acme/diffusion: the same weights in 4 formats" in x)
+    assert "safetensors 3.0 MiB" in line and "pickle (runs code when loaded) 3.0 MiB" in line
+    assert "keeping only safetensors saves 8.0 MiB" in line and "'*.bin'" in line and "'*.onnx'" in line
+    plain = write_service(tmp_path / "lean", 'd = HuggingFaceModel("acme/diffusion", include=["*.json", "unet/diffusion_pytorch_model.safetensors"])')
+    res = run_cli("lock", str(plain))
+    assert res.code == 0 and "formats" not in res.stderr

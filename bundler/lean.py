@@ -1,0 +1,46 @@
+"""Keep bundles lean: a repository that holds the same weights in several formats or precisions
+(safetensors, fp16, ONNX, OpenVINO, pickle, ...) is pinned whole unless the patterns say
+otherwise; `bundler lock` says what each family adds and the pattern that keeps one."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from .pins import Pin
+from .units import human_size
+
+# (family, the patterns that select its files), tried in order: the first that matches a file wins
+FAMILIES: list[tuple[str, tuple[str, ...]]] = [
+    ("openvino", ("openvino/*", "*openvino*")),
+    ("onnx", ("onnx/*", "*.onnx", "*.onnx_data")),
+    ("fp16 safetensors", ("*.fp16.safetensors", "*fp16*.safetensors")),
+    ("safetensors", ("*.safetensors",)),
+    ("pickle (runs code when loaded)", ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")),
+    ("gguf", ("*.gguf",)),
+    ("flax", ("*.msgpack",)),
+    ("tensorflow", ("*.h5", "*.keras")),
+]
+_MIN_FAMILY = 1 << 20  # a family under a MiB is not weights worth a hint
+
+
+def families(pin: Pin) -> dict[str, int]:
+    """Bytes per weight family in the pinned files."""
+    out: dict[str, int] = {}
+    for f in pin.files:
+        for name, patterns in FAMILIES:
+            if any(fnmatch.fnmatch(f.path, p) or fnmatch.fnmatch(f.path.rsplit("/", 1)[-1], p) for p in patterns):
+                out[name] = out.get(name, 0) + f.size
+                break
+    return {k: v for k, v in out.items() if v >= _MIN_FAMILY}
+
+
+def hint(pin: Pin) -> str | None:
+    """One line when ``pin`` carries weights in more than one family, else None."""
+    found = families(pin)
+    if len(found) < 2:
+        return None
+    keep = "safetensors" if "safetensors" in found else max(found, key=lambda k: found[k])
+    drop = [p for name, patterns in FAMILIES if name in found and name != keep for p in patterns]
+    sizes = ", ".join(f"{name} {human_size(size)}" for name, size in sorted(found.items(), key=lambda kv: -kv[1]))
+    return (f"{pin.label}: the same weights in {len(found)} formats ({sizes}); keeping only {keep} saves "
+            f"{human_size(sum(v for k, v in found.items() if k != keep))}: exclude={drop!r}")
