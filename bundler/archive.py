@@ -279,6 +279,22 @@ def write_member(
         raise ProblemFound(f"member {name!r} does not match the manifest's hash", hint="the bundle is corrupt; fetch it again")
 
 
+def read_member(path: str | os.PathLike[str], name: str, limit: int) -> bytes | None:
+    """One member's bytes (a small one: ``limit``), found by walking the headers; None when the
+    bundle has none of that name or it is larger. The caller checks them against the manifest."""
+    tar = _open(Path(path))
+    try:
+        for member in tar:
+            if member.name == name and member.isreg() and member.size <= limit:
+                f = tar.extractfile(member)
+                return f.read() if f is not None else None
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        raise UsageError(f"{path}: truncated or corrupt archive ({e})") from None
+    finally:
+        tar.close()
+    return None
+
+
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Read only the first member: time does not grow with the bundle's size."""
     path = Path(path)

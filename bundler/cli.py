@@ -452,6 +452,20 @@ def pull(
     require_ok(result)
 
 
+@app.command(short_help="Print a CycloneDX 1.6 SBOM of a bundle (byte-stable).")
+def sbom(
+    target: str = typer.Argument(..., metavar="BUNDLE|DIR|oci://…", help="A bundle archive, a pulled directory, or a pushed bundle."),
+) -> None:
+    """A CycloneDX 1.6 JSON SBOM on stdout: each model (machine-learning-model, with a
+    pkg:huggingface purl at its commit) and its files' hashes, every locked Python package
+    (pkg:pypi) with its file's sha256, every source with its BLAKE3. The same bundle gives the same
+    bytes (no random serial number; the time is SOURCE_DATE_EPOCH or 1980-01-01). Needs the `sbom`
+    extra (cyclonedx-python-lib)."""
+    from .sbom import sbom as do_sbom
+
+    sys.stdout.write(do_sbom(target))
+
+
 @app.command(short_help="Show which pins moved since the lock (exit 1 when any did).")
 def outdated(
     target: Optional[str] = typer.Argument(None, metavar="[PATH]", help=_TARGET_HELP),
