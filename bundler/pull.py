@@ -597,11 +597,17 @@ def pull(
     token: str | None = None,
     service: str | None = None,
     model: str | None = None,
+    signed_by: str | os.PathLike[str] | None = None,
 ) -> PullResult:
     """Pull a bundle archive, or a pushed bundle (``oci://HOST/REPO:TAG`` or ``@sha256:…``), or
     check and complete a directory a pull made. ``service`` pulls only the models of that service
     and of the services it depends on; ``model`` one model (by attribute or id)."""
     only = {"service": service, "model": model}
+    from .settings import require_signature
+
+    signed_by = signed_by or require_signature()
+    if signed_by is not None:
+        _require_signature(str(bundle), Path(signed_by))
     from .archive import read_manifest
 
     if str(bundle).startswith("oci://"):
@@ -621,6 +627,17 @@ def pull(
     manifest = read_manifest(bundle)
     dest = Path(to) if to is not None else default_dest(bundle)
     return _pull(bundle, manifest, dest, cache_dir, jobs, verify_only, progress, only=only)
+
+
+def _require_signature(bundle: str, key: Path) -> None:
+    """A signature by ``key`` over every byte, checked before anything is written (no directory,
+    nothing in the caches or stores)."""
+    from .signing import verify
+
+    if bundle.startswith("oci://") or Path(bundle).is_dir():
+        raise UsageError(f"{bundle}: a required signature can only be checked on a bundle archive (with BUNDLE.sig beside it) so far",
+                         hint="pull the archive, or unset the requirement for this pull")
+    verify(Path(bundle), key)
 
 
 def _pull_dir(dest: Path, *, to: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None,

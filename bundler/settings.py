@@ -43,6 +43,11 @@ def registry_token() -> str | None:
     return get("BUNDLER_REGISTRY_TOKEN")
 
 
+def require_signature() -> str | None:
+    """``BUNDLER_REQUIRE_SIGNATURE=PUB.pem``: a host that pulls only bundles signed by that key."""
+    return get("BUNDLER_REQUIRE_SIGNATURE")
+
+
 def no_xet() -> bool:
     return bool(get("BUNDLER_NO_XET"))
 
