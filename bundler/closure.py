@@ -46,19 +46,29 @@ def references(name: str, data: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _read_configs(pin: Pin) -> list[tuple[str, str]]:
-    """The references in ``pin``'s config files, read at its commit."""
+def _read_configs(pin: Pin, cached_only: bool = False) -> list[tuple[str, str]]:
+    """The references in ``pin``'s config files, read at its commit (``cached_only``: from the
+    local Hugging Face cache only; a file not there is skipped)."""
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     from .hub import endpoint, token
     from .safe_read import read_regular
+    from .settings import hf_cache_dir
 
     out: list[tuple[str, str]] = []
     for f in pin.files:
         name = f.path.rsplit("/", 1)[-1]
         if name not in CONFIG_FILES or f.size > _MAX_CONFIG:
             continue
-        path = hf_hub_download(pin.hub_id or pin.id, f.path, revision=pin.commit, endpoint=endpoint(), token=token())
+        try:
+            # a commit's file already in the cache is read with no request at all
+            path = hf_hub_download(pin.hub_id or pin.id, f.path, revision=pin.commit, endpoint=endpoint(), token=token(),
+                                   cache_dir=hf_cache_dir(), local_files_only=cached_only)
+        except LocalEntryNotFoundError:
+            if cached_only:
+                continue
+            raise
         try:
             data = json.loads(read_regular(Path(path), _MAX_CONFIG))
         except (ValueError, RecursionError):
@@ -67,24 +77,33 @@ def _read_configs(pin: Pin) -> list[tuple[str, str]]:
     return out
 
 
-def pin_closure(parents: list[Pin], pinned_ids: set[str], *, offline: bool = False) -> list[Pin]:
+def pin_closure(parents: list[Pin], pinned_ids: set[str], *, offline: bool = False, cached: list[Pin] | None = None,
+                notes: list[str] | None = None) -> list[Pin]:
     """Pin every repository ``parents`` reference, recursively, with ``required_by`` naming the
     parent and the parent's include/exclude patterns. A reference that cannot be pinned is an
     error naming the chain that led to it."""
-    from .hub import hub_error, pin as hub_pin
+    from .hub import HubUnreachable, hub_error, pin as hub_pin
 
     seen = {i.lower() for i in pinned_ids}
     out: list[Pin] = []
-    todo: list[tuple[Pin, list[str]]] = [(p, [p.id]) for p in parents if p.source == "huggingface"]
+    # ``cached``: parents kept from the lock. Their config files come from the local cache when
+    # there (no request), else from the Hub; when the Hub can't be reached for them, the lock's
+    # own dependencies of them stand and a note says what could not be checked.
+    from_cache = {id(p) for p in cached or []}
+    todo: list[tuple[Pin, list[str]]] = [(p, [p.id]) for p in [*parents, *(cached or [])] if p.source == "huggingface"]
     while todo:
         parent, chain = todo.pop(0)
         if len(chain) > _MAX_DEPTH:
             raise UsageError(f"{' -> '.join(chain)}: the chain of repositories is longer than {_MAX_DEPTH}",
                              hint="pin the deepest ones as models of their own, or lock with --no-deps")
         try:
-            found = _read_configs(parent)
+            found = _read_configs(parent, cached_only=offline)
         except Exception as e:  # noqa: BLE001 - translated like any Hub failure
-            raise _chained(hub_error(e, parent, None, None, action="fetch"), chain) from None
+            error = hub_error(e, parent, None, None, action="fetch") if not isinstance(e, BundlerError) else e
+            if id(parent) in from_cache and isinstance(error, HubUnreachable) and notes is not None:
+                notes.append(f"{parent.label}: what it loads by itself was not checked ({error.message}); its locked dependencies are kept")
+                continue
+            raise _chained(error, chain) from None
         for repo, why in found:
             if repo.lower() in seen:
                 continue

@@ -310,7 +310,8 @@ def lock(
 
         fresh = out.pinned + [new for _, new in out.upgraded]
         have = {by_key[k].id for k in refs} | {p.id for p in deps_of.values()}
-        for child in pin_closure(fresh, have, offline=offline):
+        kept_parents = [p for p in out.kept if p.source == "huggingface"] + list(deps_of.values())
+        for child in pin_closure(fresh, have, offline=offline, cached=kept_parents, notes=out.notes):
             deps_of[child.key] = child
             out.pinned.append(child)
     elif any(p.required_by for p in by_key.values()):

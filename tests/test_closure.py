@@ -112,3 +112,13 @@ def test_two_bundles_pinning_different_commits_of_a_dependency_keep_the_first_an
     main = Path(os.environ["HF_HUB_CACHE"]) / "models--acme--base-model" / "refs" / "main"
     assert main.read_text() == old  # the first pull's choice stands
     assert (main.parent.parent / "snapshots" / new / "README.md").is_file()  # the second's files are all there
+
+
+def test_a_lock_made_without_the_closure_gains_it_on_the_next_lock(chain, tmp_path):
+    svc = service(tmp_path)
+    assert run_cli("lock", str(svc), "--no-deps").code == 0  # as an older bundler wrote it
+    assert sorted(locked(svc)) == ["acme/lora-adapter"]
+    res = run_cli("lock", str(svc))
+    assert res.code == 0, res.stderr
+    assert sorted(locked(svc)) == ["acme/base-model", "acme/lora-adapter", "acme/remote-code"]
+    assert "pinned   acme/base-model" in res.stdout
