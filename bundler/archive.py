@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable, Iterator
 
+from .pgzip import ParallelGzipWriter
 from .errors import ProblemFound, UsageError
 from .hashing import Hashers
 from .manifest import MANIFEST_NAME, Manifest, loads
@@ -69,7 +70,8 @@ class _HashingReader:
 
 class ArchiveWriter:
     def __init__(self, fileobj: IO[bytes], *, compress: bool) -> None:
-        self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=6) if compress else None
+        # gzip on every core, in fixed independent blocks: the bytes never depend on the threads
+        self._gz = ParallelGzipWriter(fileobj, level=6) if compress else None
         self.tar = tarfile.open(  # type: ignore[call-overload]  # copybufsize: in tarfile, not in its stubs
             fileobj=self._gz or fileobj, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER
         )

@@ -54,7 +54,7 @@ def _read_configs(pin: Pin, cached_only: bool = False) -> list[tuple[str, str]]:
 
     from .hub import endpoint, token
     from .safe_read import read_regular
-    from .settings import hf_cache_dir
+    from .settings import bundler_home
 
     out: list[tuple[str, str]] = []
     for f in pin.files:
@@ -62,9 +62,10 @@ def _read_configs(pin: Pin, cached_only: bool = False) -> list[tuple[str, str]]:
         if name not in CONFIG_FILES or f.size > _MAX_CONFIG:
             continue
         try:
-            # a commit's file already in the cache is read with no request at all
+            # into bundler's own cache of config files (the Hugging Face cache is the deploy host's
+            # business); a commit's file already there is read with no request at all
             path = hf_hub_download(pin.hub_id or pin.id, f.path, revision=pin.commit, endpoint=endpoint(), token=token(),
-                                   cache_dir=hf_cache_dir(), local_files_only=cached_only)
+                                   cache_dir=bundler_home() / "hub-configs", local_files_only=cached_only)
         except LocalEntryNotFoundError:
             if cached_only:
                 continue
