@@ -430,3 +430,23 @@ def test_a_store_file_of_another_size_is_the_same_clear_error(example, change):
         build(example / "service.py", offline=True)
     assert "bundler models delete intent-clf" in err.value.hint
     assert list((example / "dist").iterdir()) == []
+
+
+def test_parallel_gzip_bytes_do_not_depend_on_the_thread_count():
+    import os as _os
+
+    from bundler.pgzip import BLOCK, ParallelGzipWriter
+
+    data = _os.urandom(BLOCK + 123) + b"text " * (BLOCK // 2) + _os.urandom(77)
+    outs = []
+    for threads in (1, 2, 4):
+        out = io.BytesIO()
+        w = ParallelGzipWriter(out, threads=threads)
+        for i in range(0, len(data), 333_333):  # writes that straddle the blocks
+            w.write(data[i:i + 333_333])
+        assert w.tell() == len(data)
+        w.close()
+        outs.append(out.getvalue())
+    assert outs[0] == outs[1] == outs[2]
+    assert gzip.decompress(outs[0]) == data
+    assert outs[0][:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, no time
