@@ -482,7 +482,7 @@ def sign(
 
 @app.command(short_help="Check a bundle's signature and every byte of it.")
 def verify(
-    bundle: str = typer.Argument(..., metavar="BUNDLE", help="A bundle archive."),
+    bundle: str = typer.Argument(..., metavar="BUNDLE|DIR", help="A bundle archive, or a directory a pull made (with --signature)."),
     key: str = typer.Option(..., "--key", metavar="PUB.pem", help="The signer's public key, PEM."),
     signature: Optional[str] = typer.Option(None, "--signature", metavar="SIG", help="The signature (default BUNDLE.sig)."),
 ) -> None:

@@ -179,11 +179,32 @@ def _resources(payload: bytes, where: Path) -> dict[str, str]:
     return out
 
 
+def directory_digests(root: Path, names: list[str]) -> dict[str, str]:
+    """{path: sha256} of the signed files in a directory a pull made (the files bundler adds
+    beside the members, bento.yaml and its records, are not signed and not read)."""
+    from .pins import safe_path
+
+    out = {}
+    for name in names:
+        path = root / safe_path(name)
+        if path.is_symlink() or not path.is_file():
+            continue
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(4 << 20):
+                h.update(chunk)
+        out[name] = h.hexdigest()
+    return out
+
+
 def verify(bundle: Path, pub_path: Path, signature: Path | None = None) -> int:
-    """Check the signature, then every byte of the bundle against it; returns the file count.
-    The first file that differs (changed, missing, or not signed) is exit 1, named."""
+    """Check the signature, then every byte of the bundle (or of the directory a pull made)
+    against it; returns the file count. The first file that differs (changed, missing, or not
+    signed) is exit 1, named."""
+    if bundle.is_dir() and signature is None:
+        raise UsageError(f"{bundle}: name the signature of the bundle it was pulled from", hint="--signature BUNDLE.sig")
     signed = signed_digests(signature or bundle.with_name(bundle.name + ".sig"), pub_path)
-    actual = member_digests(bundle)
+    actual = directory_digests(bundle, sorted(signed)) if bundle.is_dir() else member_digests(bundle)
     for name in sorted(set(signed) | set(actual)):
         if name not in actual:
             raise ProblemFound(f"{bundle}: {name} is signed but not in the bundle")

@@ -103,3 +103,17 @@ def test_a_signed_bundle_pulls_when_its_signature_is_required(signed, tmp_path):
     res = run_cli("pull", str(bundle), "--to", str(tmp_path / "deploy"), "--require-signature", "--key", str(public))
     assert res.code == 0, res.stderr
     assert (tmp_path / "deploy" / "bundle.yaml").is_file()
+
+
+def test_verify_a_pulled_directory_against_the_bundles_signature(signed, tmp_path):
+    from bundler.pull import pull
+
+    bundle, public = signed
+    pull(bundle, to=tmp_path / "deploy")
+    res = run_cli("verify", str(tmp_path / "deploy"), "--key", str(public), "--signature", f"{bundle}.sig")
+    assert res.code == 0, res.stderr
+    (tmp_path / "deploy" / "src" / "notes.txt").write_text("changed on the host\n")
+    res = run_cli("verify", str(tmp_path / "deploy"), "--key", str(public), "--signature", f"{bundle}.sig")
+    assert res.code == 1 and "src/notes.txt differs from what was signed" in res.stderr
+    res = run_cli("verify", str(tmp_path / "deploy"), "--key", str(public))
+    assert res.code == 2 and "--signature BUNDLE.sig" in res.stderr
