@@ -100,13 +100,12 @@ def build(
 ) -> BuildResult:
     """Build a bundle for the service at ``target`` (``file.py`` or ``file.py:Class``).
 
-    ``arguments`` are build arguments (``--arg``) over the bentofile's ``args``; the ones the
-    service reads are recorded in the manifest. ``strict`` fails on undeclared model loads.
-    ``env`` (EnvOptions) says how the Python environment is locked; ``embed_wheels`` packs its files."""
+    ``arguments`` are build arguments (``--arg``) over the bentofile's ``args``; every argument
+    ``use_arguments`` sees is recorded in the manifest. ``strict`` fails on undeclared model loads.
+    ``env`` (EnvOptions) says how the Python environment is locked; ``embed_wheels`` packs its files;
+    ``deps`` pins what the models load by themselves."""
     from .introspect import split_target
-    from .introspect.scanner import undeclared_label
     from .lock import lock, require_fresh
-    from .secrets import read_hash_and_scan
 
     path, only = split_target(str(target))
     early = load_config(find_root(Path(path), Path(path).parent), Path(path))  # bad settings fail before the lock is written
@@ -116,39 +115,56 @@ def build(
     else:
         pinned = lock(path, offline=offline, arguments=arguments, env=env, deps=deps)
     scan: ScanResult = pinned.scan
+    if strict:
+        _refuse_undeclared(scan)
+    root = find_root(scan.file, scan.root)
+    config = early if early.root == root else load_config(root, scan.file)
+    entry = pick_entry(scan, only, config)
+
+    out = Path(output) if output is not None else None
+    if compress is None:
+        compress = out is not None and str(out).endswith((".tar.gz", ".tgz"))
+    if out is not None and out.is_dir():
+        raise UsageError(f"{out}: is a directory", hint="give -o a file name, e.g. -o dist/name.bundle.tar")
+    selection = select_sources(config, skip=(out,) if out else ())
+    source_entries, packed = _hash_sources(selection.files, root, scan, config, allow_secrets)
+
+    data, wheel_files = _plan_manifest(scan, pinned, config, entry, root, source_entries, selection.files,
+                                       embed_hub=embed_hub, embed_wheels=embed_wheels, offline=offline, env=env)
+    hub_files = _cached_hub_files(pinned.pins, offline=offline) if embed_hub else {}
+    manifest = Manifest(data)
+    suffix = ".bundle.tar.gz" if compress else ".bundle.tar"
+    if out is None:
+        out = root / "dist" / f"{manifest.name}-{manifest.version}{suffix}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files})
+    return BuildResult(out, manifest, pinned, selection)
+
+
+def _refuse_undeclared(scan: ScanResult) -> None:
+    """``--strict``: a model load no class attribute declares fails the build."""
+    from .introspect.scanner import undeclared_label
+
     undeclared = [u for s in scan.services for u in s.undeclared]
-    if strict and undeclared:
+    if undeclared:
         raise ProblemFound(
             f"{len(undeclared)} model load(s) not declared: "
             + ", ".join(f"{u['file']}:{u['line']} {undeclared_label(u)}" for u in undeclared),
             hint="declare each as a HuggingFaceModel(...) class attribute, or build without --strict",
         )
-    root = find_root(scan.file, scan.root)
-    config = early if early.root == root else load_config(root, scan.file)
-    entry = pick_entry(scan, only, config)
 
-    rel_service = _relative(scan.file, root)
-    origins = dict(config.origins)
-    python_origin = python_choice(config, scan.image_python, rel_service)[1]
-    if python_origin:
-        origins["python"] = python_origin
-    name = config.name
-    if not name:
-        name, origins["name"] = default_name(entry.name), f"the entry service `{entry.name}`"
 
-    out = Path(output) if output is not None else None
-    if compress is None:
-        compress = out is not None and str(out).endswith((".tar.gz", ".tgz"))
+def _hash_sources(sources: list[tuple[str, Path]], root: Path, scan: ScanResult, config: ProjectConfig,
+                  allow_secrets: tuple[str | Path, ...]) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+    """(the manifest's source entries, what to pack: each file, or the bytes that were hashed).
 
-    if out is not None and out.is_dir():
-        raise UsageError(f"{out}: is a directory", hint="give -o a file name, e.g. -o dist/name.bundle.tar")
-    selection = select_sources(config, skip=(out,) if out else ())
-    sources = selection.files
-    # Sources are hashed before packing because the manifest that lists their hashes is the
-    # archive's first member. Small ones keep the bytes that were hashed and are packed from
-    # memory (thousands of files are not opened twice); larger ones are hashed again while they
-    # are packed, and a change in between fails the build. The same read looks for credentials:
-    # a bundle travels to everyone who can pull it.
+    Sources are hashed before packing because the manifest that lists their hashes is the
+    archive's first member. Small ones keep the bytes that were hashed and are packed from memory
+    (thousands of files are not opened twice); larger ones are hashed again while they are packed,
+    and a change in between fails the build. The same read looks for credentials, as do the
+    build values the manifest records: a bundle travels to everyone who can pull it."""
+    from .secrets import read_hash_and_scan
+
     allowed = {_allowed(a, root) for a in allow_secrets}
     source_entries, secrets = [], []
     budget = _KEEP_TOTAL
@@ -168,7 +184,21 @@ def build(
             hint="remove the credential (read it from the environment at serve time), or let a reviewed file or "
                  "argument through with --allow-secret PATH|ARGUMENT",
         )
+    return source_entries, packed
 
+
+def _plan_manifest(scan: ScanResult, pinned: LockResult, config: ProjectConfig, entry: Service, root: Path,
+                   source_entries: list[dict[str, Any]], sources: list[tuple[str, Path]], *, embed_hub: bool,
+                   embed_wheels: bool, offline: bool, env: Any) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The manifest's fields, digest and version, and the locked files to embed."""
+    rel_service = _relative(scan.file, root)
+    origins = dict(config.origins)
+    python_origin = python_choice(config, scan.image_python, rel_service)[1]
+    if python_origin:
+        origins["python"] = python_origin
+    name = config.name
+    if not name:
+        name, origins["name"] = default_name(entry.name), f"the entry service `{entry.name}`"
     data: dict[str, Any] = {"schema": SCHEMA, "name": name, "version": ""}
     data["entrypoint"] = f"{rel_service}:{entry.cls}"
     data["settings"] = dict(sorted(origins.items()))
@@ -185,20 +215,11 @@ def build(
         raise UsageError("--embed-wheels: the project has no locked Python requirements to embed",
                          hint="declare them in [project] dependencies (or requirements.txt), or build without --embed-wheels")
     data["services"] = [_service_entry(s, scan.module, rel_service) for s in scan.services]
-    hub_files = _cached_hub_files(pinned.pins, offline=offline) if embed_hub else {}
     data["models"] = [pin_to_dict(p, embedded=embed_hub and p.source == "huggingface") for p in pinned.pins]
     data["sources"] = source_entries
     data["schema"] = schema_for(data)
-    digest = digest_of(data)
-    data["version"] = config.version or digest.partition(":")[2][:VERSION_LENGTH]
-    manifest = Manifest(data)
-
-    suffix = ".bundle.tar.gz" if compress else ".bundle.tar"
-    if out is None:
-        out = root / "dist" / f"{name}-{manifest.version}{suffix}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files})
-    return BuildResult(out, manifest, pinned, selection)
+    data["version"] = config.version or digest_of(data).partition(":")[2][:VERSION_LENGTH]
+    return data, wheel_files
 
 
 def _value_secrets(scan: ScanResult, config: ProjectConfig, allowed: set[str]) -> list[Any]:

@@ -273,48 +273,15 @@ def lock(
 
     out = LockResult(lock_file, scan=result)
     if check:
-        for key, ref in refs.items():
-            if key not in by_key:
-                out.stale.append(f"{ref.file}:{ref.line}: {ref.attribute} ({ref.id}) has no fresh lock entry")
-        deps_of = _dependencies(by_key, [by_key[k] for k in refs if k in by_key]) if deps else {}
-        for key, p in by_key.items():
-            if key not in refs and key not in others and key not in deps_of:
-                out.stale.append(f"{lock_file.name}: entry for {p.label} matches no model in the service")
-        out.pins = [by_key[k] for k in refs if k in by_key] + list(deps_of.values())
+        _check(out, refs, by_key, others, deps)
         out.env = _plan_env(path, lock_file, old_env, env, upgrade=False, check=True, offline=True, image_python=result.image_python)
         if out.env is not None:
             out.stale += out.env.stale
         return out
 
-    for key, ref in refs.items():
-        old = by_key.get(key)
-        if old is not None and not _wants_upgrade(ref, upgrade):
-            out.kept.append(old)
-            continue
-        new = pin_ref(ref, result.where(ref), offline=offline, notes=out.notes)
-        if new.source == "huggingface":
-            from .lean import hint
-
-            if (lean := hint(new)) is not None:
-                out.notes.append(f"{result.where(ref)}:{ref.line}: {lean}")
-        if old is None:
-            out.pinned.append(new)
-        elif new != old:
-            out.upgraded.append((old, new))
-        else:
-            out.kept.append(old)
-        by_key[key] = new
-    deps_of = _dependencies(by_key, out.kept) if deps else {}  # a kept parent keeps its pinned dependencies
-    if deps:
-        from .closure import pin_closure
-
-        fresh = out.pinned + [new for _, new in out.upgraded]
-        have = {by_key[k].id for k in refs} | {p.id for p in deps_of.values()}
-        kept_parents = [p for p in out.kept if p.source == "huggingface"] + list(deps_of.values())
-        for child in pin_closure(fresh, have, offline=offline, cached=kept_parents, notes=out.notes):
-            deps_of[child.key] = child
-            out.pinned.append(child)
-    elif any(p.required_by for p in by_key.values()):
+    _pin_refs(out, refs, by_key, upgrade, offline)
+    deps_of = _lock_dependencies(out, refs, by_key, offline) if deps else {}
+    if not deps and any(p.required_by for p in by_key.values()):
         out.notes.append("--no-deps: the repositories the models load by themselves are left out of the lock; "
                          "an offline host fails where they load")
     out.removed = [p for k, p in by_key.items() if k not in refs and k not in others and k not in deps_of]
@@ -335,6 +302,55 @@ def lock(
             pylock.unlink()  # ours and unchanged: the requirements are gone, so is their lock
         out.written = write_atomic(lock_file, dumps(every.values(), used_by, new_env).encode())
     return out
+
+
+def _check(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], others: dict[tuple, Pin], deps: bool) -> None:
+    """``lock --check``: what is stale, changing nothing and asking nothing."""
+    for key, ref in refs.items():
+        if key not in by_key:
+            out.stale.append(f"{ref.file}:{ref.line}: {ref.attribute} ({ref.id}) has no fresh lock entry")
+    deps_of = _dependencies(by_key, [by_key[k] for k in refs if k in by_key]) if deps else {}
+    for key, p in by_key.items():
+        if key not in refs and key not in others and key not in deps_of:
+            out.stale.append(f"{out.path.name}: entry for {p.label} matches no model in the service")
+    out.pins = [by_key[k] for k in refs if k in by_key] + list(deps_of.values())
+
+
+def _pin_refs(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], upgrade: bool | Iterable[str], offline: bool) -> None:
+    """Keep each fresh entry, pin the rest (``by_key`` is updated); a repository in several
+    weight formats gets the lean hint."""
+    from .lean import hint
+
+    for key, ref in refs.items():
+        old = by_key.get(key)
+        if old is not None and not _wants_upgrade(ref, upgrade):
+            out.kept.append(old)
+            continue
+        new = pin_ref(ref, out.scan.where(ref), offline=offline, notes=out.notes)
+        if new.source == "huggingface" and (lean := hint(new)) is not None:
+            out.notes.append(f"{out.scan.where(ref)}:{ref.line}: {lean}")
+        if old is None:
+            out.pinned.append(new)
+        elif new != old:
+            out.upgraded.append((old, new))
+        else:
+            out.kept.append(old)
+        by_key[key] = new
+
+
+def _lock_dependencies(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], offline: bool) -> dict[tuple, Pin]:
+    """The closure: a kept parent keeps its locked dependencies; every parent's config files are
+    read for new ones (``closure.py``), which are pinned."""
+    from .closure import pin_closure
+
+    deps_of = _dependencies(by_key, out.kept)
+    fresh = out.pinned + [new for _, new in out.upgraded]
+    have = {by_key[k].id for k in refs} | {p.id for p in deps_of.values()}
+    kept_parents = [p for p in out.kept if p.source == "huggingface"] + list(deps_of.values())
+    for child in pin_closure(fresh, have, offline=offline, cached=kept_parents, notes=out.notes):
+        deps_of[child.key] = child
+        out.pinned.append(child)
+    return deps_of
 
 
 def _dependencies(by_key: dict[tuple, Pin], parents: list[Pin]) -> dict[tuple, Pin]:

@@ -49,8 +49,6 @@ _LOADERS: dict[str, tuple[int | None, tuple[str, ...]]] = {
 _FRAMEWORK_LOAD = re.compile(r"^bentoml\.[a-z_][a-z0-9_]*\.load_model\Z")
 _STORE_TAG_KW = ("tag", "bento_model")
 _FROM_PRETRAINED_KW = ("pretrained_model_name_or_path", "pretrained_model_or_path", "model_id", "repo_id")
-# A serve-time load the scan can report but not pin (``undeclared``), whatever loader makes it.
-_UNDECLARED_HINT = "declare it as a class attribute of the service (e.g. `model = HuggingFaceModel(...)`) so the bundle pins it"
 
 # Parameters in positional order; bentoml's HuggingFaceModel differs after `revision`, so only
 # the first two may be positional there.
