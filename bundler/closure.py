@@ -52,7 +52,7 @@ def _read_configs(pin: Pin, cached_only: bool = False) -> list[tuple[str, str]]:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    from .hub import endpoint, token
+    from .hub import endpoint_for, token
     from .safe_read import read_regular
     from .settings import bundler_home
 
@@ -64,7 +64,7 @@ def _read_configs(pin: Pin, cached_only: bool = False) -> list[tuple[str, str]]:
         try:
             # into bundler's own cache of config files (the Hugging Face cache is the deploy host's
             # business); a commit's file already there is read with no request at all
-            path = hf_hub_download(pin.hub_id or pin.id, f.path, revision=pin.commit, endpoint=endpoint(), token=token(),
+            path = hf_hub_download(pin.hub_id or pin.id, f.path, revision=pin.commit, endpoint=endpoint_for(pin), token=token(),
                                    cache_dir=bundler_home() / "hub-configs", local_files_only=cached_only)
         except LocalEntryNotFoundError:
             if cached_only:
@@ -110,7 +110,7 @@ def pin_closure(parents: list[Pin], pinned_ids: set[str], *, offline: bool = Fal
                 continue
             seen.add(repo.lower())
             ref = SimpleNamespace(kind="huggingface", id=repo, revision=None, include=parent.include,
-                                  exclude=parent.exclude, line=None)
+                                  exclude=parent.exclude, line=None, endpoint=parent.endpoint)
             try:
                 child = hub_pin(ref, no_network=offline)
             except BundlerError as e:

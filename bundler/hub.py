@@ -9,6 +9,13 @@ from .notes import note
 from .pins import FileEntry, Pin
 
 
+def endpoint_for(ref: Any, *, at_pull: bool = False) -> str | None:
+    """The Hub a reference or pin is reached at: at lock, the endpoint the service names, else
+    ``HF_ENDPOINT``; at pull, ``HF_ENDPOINT`` (the host's own mirror) first, else the recorded one."""
+    named = getattr(ref, "endpoint", None)
+    return (endpoint() or named) if at_pull else (named or endpoint())
+
+
 def endpoint() -> str | None:
     # Read at call time: huggingface_hub reads HF_ENDPOINT once, when it is first imported.
     from .settings import hf_endpoint
@@ -72,7 +79,7 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
         )
     if isinstance(e, RepositoryNotFoundError):
         return UsageError(
-            f"repository `{ref.id}` not found on {endpoint() or 'the Hub'}",
+            f"repository `{ref.id}` not found on {endpoint_for(ref) or 'the Hub'}",
             hint="check the id; if the repository is private or gated, set HF_TOKEN",
             file=where, line=line,
         )
@@ -84,7 +91,7 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
         )
     if _is_network_error(e):
         return HubUnreachable(
-            f"can't reach the Hub ({endpoint() or 'huggingface.co'}) to {action} {label}: {e}",
+            f"can't reach the Hub ({endpoint_for(ref, at_pull=action == 'fetch') or 'huggingface.co'}) to {action} {label}: {e}",
             hint="check the network or HF_ENDPOINT; with a fresh bundler.lock, --offline needs no network",
             file=where, line=line,
         )
@@ -158,7 +165,7 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
     from huggingface_hub import HfApi
     from huggingface_hub.utils import filter_repo_objects
 
-    api = HfApi(endpoint=endpoint(), token=token())
+    api = HfApi(endpoint=endpoint_for(ref), token=token())
     try:
         info = _patiently(lambda: api.model_info(ref.id, revision=ref.revision), ref)
         # The file list comes from the paginated tree at the resolved commit, never from
@@ -205,7 +212,7 @@ def malformed(ref: Any, where: str | None, e: BaseException) -> ProblemFound:
     """An answer that is not the Hub's (a captive portal's page, a broken proxy, a hostile
     server): one error at lock time, and nothing written."""
     return ProblemFound(
-        f"the answer about `{ref.id}` from {endpoint() or 'the Hub'} is not a valid Hub answer ({type(e).__name__}: {str(e)[:200]})",
+        f"the answer about `{ref.id}` from {endpoint_for(ref) or 'the Hub'} is not a valid Hub answer ({type(e).__name__}: {str(e)[:200]})",
         file=where, line=getattr(ref, "line", None),
         hint="check the network and HF_ENDPOINT: a proxy or a captive portal may be answering in the Hub's place",
     )
@@ -254,6 +261,7 @@ def _pin_from(ref: Any, info: Any, siblings: list[Any], where: str | None, notes
         commit=info.sha,
         files=tuple(files),
         hub_id=hub_id,
+        endpoint=getattr(ref, "endpoint", None),
     ))
 
 

@@ -61,6 +61,8 @@ def dumps(pins: Iterable[Pin], used_by: dict[tuple, set[str]] | None = None, env
             entry["hub_id"] = p.hub_id
         if p.required_by is not None:
             entry["required_by"] = p.required_by
+        if p.endpoint is not None:
+            entry["endpoint"] = p.endpoint
         if p.version is not None:
             entry["version"] = p.version
         if used_by and used_by.get(p.key):
@@ -114,6 +116,7 @@ def _loads(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]], Env
                     files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"]), _opt_str(f.get("xet"))) for f in m["files"]),
                     hub_id=_opt_str(m.get("hub_id")),
                     required_by=_opt_str(m.get("required_by")),
+                    endpoint=_opt_str(m.get("endpoint")),
                 )
             )
             check_pin(pins[-1])
@@ -309,6 +312,8 @@ def _check(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], ot
     for key, ref in refs.items():
         if key not in by_key:
             out.stale.append(f"{ref.file}:{ref.line}: {ref.attribute} ({ref.id}) has no fresh lock entry")
+        elif by_key[key].endpoint != ref.endpoint:
+            out.stale.append(f"{ref.file}:{ref.line}: {ref.attribute} ({ref.id}) names another endpoint than the lock's")
     deps_of = _dependencies(by_key, [by_key[k] for k in refs if k in by_key]) if deps else {}
     for key, p in by_key.items():
         if key not in refs and key not in others and key not in deps_of:
@@ -323,7 +328,7 @@ def _pin_refs(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin],
 
     for key, ref in refs.items():
         old = by_key.get(key)
-        if old is not None and not _wants_upgrade(ref, upgrade):
+        if old is not None and not _wants_upgrade(ref, upgrade) and old.endpoint == ref.endpoint:
             out.kept.append(old)
             continue
         new = pin_ref(ref, out.scan.where(ref), offline=offline, notes=out.notes)

@@ -35,7 +35,7 @@ VERSION_LENGTH = 12
 def schema_for(data: dict[str, Any]) -> int:
     """The oldest schema that can hold ``data``."""
     needs = "argument_origins" in data or "python" in (data.get("settings") or {})
-    return 4 if needs or any("required_by" in m for m in data.get("models", [])) else 3
+    return 4 if needs or any("required_by" in m or "endpoint" in m for m in data.get("models", [])) else 3
 
 
 #: The origin of an argument handed to ``use_arguments`` by nobody: the field's own default.
@@ -44,7 +44,7 @@ DEFAULT_ORIGIN = "default"
 
 def pin_to_dict(p: Pin, *, embedded: bool = False, schema: int = SCHEMA) -> dict[str, Any]:
     d: dict[str, Any] = {"source": p.source, "id": p.id}
-    for key in ("revision", "include", "exclude", "commit", "hub_id", "required_by", "version"):
+    for key in ("revision", "include", "exclude", "commit", "hub_id", "required_by", "endpoint", "version"):
         value = getattr(p, key)
         if value is not None:
             d[key] = list(value) if isinstance(value, tuple) else value
@@ -69,6 +69,7 @@ def pin_from_dict(d: dict[str, Any]) -> Pin:
         files=tuple(FileEntry(f["path"], int(f["size"]), f["hash"], f.get("xet")) for f in d["files"]),
         hub_id=d.get("hub_id"),
         required_by=d.get("required_by"),
+        endpoint=d.get("endpoint"),
     )
 
 
@@ -445,14 +446,14 @@ def _check_schema(d: dict[str, Any]) -> None:
         raise TypeError("models must be a list")
     for m in d["models"]:
         _keys(m, "a model", {"source", "id", "files"},
-              {"revision", "include", "exclude", "commit", "hub_id", "required_by", "version", "path", "embedded"})
+              {"revision", "include", "exclude", "commit", "hub_id", "required_by", "endpoint", "version", "path", "embedded"})
         _str(m["source"], "model source")
         _str(m["id"], "model id")
-        for k in ("revision", "commit", "hub_id", "required_by", "version", "path"):
+        for k in ("revision", "commit", "hub_id", "required_by", "endpoint", "version", "path"):
             if k in m:
                 _str(m[k], f"model {k}")
-        if "required_by" in m and d["schema"] < 4:
-            raise ValueError("required_by needs manifest schema 4")
+        if ("required_by" in m or "endpoint" in m) and d["schema"] < 4:
+            raise ValueError("required_by and endpoint need manifest schema 4")
         for k in ("include", "exclude"):
             if k in m:
                 _strs(m[k], f"model {k}")

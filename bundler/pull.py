@@ -211,7 +211,7 @@ def download_pinned(
 
     from . import __version__
     from .hashing import HashingWriter, TooLarge
-    from .hub import endpoint, token as hub_token
+    from .hub import endpoint_for, token as hub_token
 
     etag = entry.hash.partition(":")[2]
     repo_dir = repo_folder(cache, pin.id)
@@ -230,7 +230,7 @@ def download_pinned(
             linked = _link_twin(blob, entry, twins)
         if not blob.is_file() or blob.stat().st_size != entry.size:
             partial = blob.with_name(f"{etag}.bundler-partial")
-            url = hf_hub_url(pin.id, entry.path, revision=pin.commit, endpoint=endpoint())
+            url = hf_hub_url(pin.id, entry.path, revision=pin.commit, endpoint=endpoint_for(pin, at_pull=True))
             headers = build_hf_headers(token=hub_token(), library_name="bundler", library_version=__version__)
             # A Range from the very first request: the Hub's bridge answers a plain GET of a file
             # over 50 GB with 400. http_get moves the start when it resumes or retries.
@@ -305,7 +305,7 @@ def _xet_ready(pin: Pin, headers: dict[str, str]) -> tuple[Any, dict[str, str]] 
     """A Xet connection for ``pin``'s commit and the headers for hf_xet (no Range), or None when
     Xet is not to be used."""
     from . import xet
-    from .hub import endpoint
+    from .hub import endpoint_for
 
     from .settings import no_xet
 
@@ -314,7 +314,7 @@ def _xet_ready(pin: Pin, headers: dict[str, str]) -> tuple[Any, dict[str, str]] 
     from huggingface_hub import constants
 
     auth = {k: v for k, v in headers.items() if k.lower() != "range"}
-    return xet.connect(xet.token_url(endpoint() or constants.ENDPOINT, pin.id, pin.commit or ""), auth), auth
+    return xet.connect(xet.token_url(endpoint_for(pin, at_pull=True) or constants.ENDPOINT, pin.id, pin.commit or ""), auth), auth
 
 
 def _xet_download(pin: Pin, entry: FileEntry, writer: Any, done: int, headers: dict[str, str]) -> bool:

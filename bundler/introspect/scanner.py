@@ -52,8 +52,9 @@ _FROM_PRETRAINED_KW = ("pretrained_model_name_or_path", "pretrained_model_or_pat
 
 # Parameters in positional order; bentoml's HuggingFaceModel differs after `revision`, so only
 # the first two may be positional there.
-_HF_PARAMS = ("model_id", "revision", "include", "exclude")
-_HF_IGNORED = {"endpoint"}
+_HF_PARAMS = ("model_id", "revision", "include", "exclude", "endpoint")  # endpoint: keyword only
+_HF_IGNORED: set[str] = set()
+_ENDPOINT = re.compile(r"https?://[^/@\s?#]+(/[^\s?#]*)?\Z")
 _STORE_PARAMS = ("tag",)
 
 
@@ -67,9 +68,10 @@ class ModelRef:
     exclude: list[str] | None
     file: str
     line: int
+    endpoint: str | None = None  # a Hub mirror or private endpoint the service names
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "attribute": self.attribute,
             "kind": self.kind,
             "id": self.id,
@@ -79,6 +81,9 @@ class ModelRef:
             "file": self.file,
             "line": self.line,
         }
+        if self.endpoint:
+            out["endpoint"] = self.endpoint
+        return out
 
 
 @dataclass(frozen=True)
@@ -504,6 +509,11 @@ class _Scanner:
             revision = a.get("revision")
             if revision is not None and (not isinstance(revision, str) or not revision):
                 raise self._err(scope, call, f"revision must be a non-empty string, not {revision!r}")
+            endpoint = a.get("endpoint")
+            if endpoint is not None and (not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint)):
+                shown = re.sub(r"//[^/@]*@", "//***@", str(endpoint))[:80]  # never echo credentials
+                raise self._err(scope, call, f"endpoint must be an http(s) URL without credentials, not {shown!r}",
+                                hint="give the mirror's URL; its token comes from HF_TOKEN or `hf auth login`, never from the source")
             return ModelRef(
                 attribute=attr,
                 kind="huggingface",
@@ -513,6 +523,7 @@ class _Scanner:
                 exclude=self._patterns(a.get("exclude"), "exclude", scope, call),
                 file=file,
                 line=call.lineno,
+                endpoint=endpoint.rstrip("/") if endpoint else None,
             )
         what = marker.rsplit(".", 1)[-1] if kind != "bentoml-store" or "BentoModel" in marker else marker
         ignored = {"alias"} if kind == "bentoml-store" else set()
