@@ -514,14 +514,19 @@ def sbom(
 def outdated(
     target: Optional[str] = typer.Argument(None, metavar="[PATH]", help=_TARGET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    packages: bool = typer.Option(False, "--packages", help="Also resolve the locked Python requirements afresh (uv, the index) and list the packages that would move."),
+    index_url: Optional[str] = _INDEX_OPT,
+    find_links: list[str] = _LINKS_OPT,
+    no_index: bool = _NO_INDEX_OPT,
 ) -> None:
     """For each pin of bundler.lock: the revision it was locked from, where that revision points
-    now (a Hub branch or tag, a store's `latest`) and which files that changes. Writes nothing.
-    Exit 0 when nothing moved, 1 when something did (for a scheduled CI job); a revision that is a
-    commit cannot move."""
+    now (a Hub branch or tag, a store's `latest`) and which files that changes; with --packages,
+    the locked Python packages a fresh resolution would move. Writes nothing. Exit 0 when nothing
+    moved, 1 when something did (for a scheduled CI job); a revision that is a commit cannot move."""
     from .outdated import outdated as do_outdated
 
-    result = do_outdated(_service_target(target))
+    env = _env_options(None, None, index_url, find_links, no_index, False) if packages else None
+    result = do_outdated(_service_target(target), env)
     if as_json:
         emit_json(result.to_json())
     else:
@@ -533,8 +538,11 @@ def outdated(
             print(f"moved    {m.pin.label}: {str(d['pinned'])[:12]} -> {str(d['current'])[:12]}")
             for line in [f"    + {p}" for p in m.added] + [f"    - {p}" for p in m.removed] + [f"    ~ {p}" for p in m.changed]:
                 print(line)
-        print(f"{result.lock}: {len(result.moved)} of {len(result.models)} pins moved", file=sys.stderr)
-    if result.moved:
+        for line in result.packages or []:
+            print(f"package  {line}")
+        print(f"{result.lock}: {len(result.moved)} of {len(result.models)} pins moved"
+              + (f", {len(result.packages)} package(s) would move" if result.packages is not None else ""), file=sys.stderr)
+    if result.any_moved:
         raise typer.Exit(1)
 
 

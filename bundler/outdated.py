@@ -41,17 +41,24 @@ class Moved:
 class OutdatedResult:
     lock: Path
     models: list[Moved] = field(default_factory=list)
+    packages: list[str] | None = None  # "~ name old -> new", "+ name v", "- name v"; None: not asked
 
     @property
     def moved(self) -> list[Moved]:
         return [m for m in self.models if m.moved]
 
+    @property
+    def any_moved(self) -> bool:
+        return bool(self.moved or self.packages)
+
     def to_json(self) -> dict[str, Any]:
-        return {"lock": str(self.lock), "moved": len(self.moved), "models": [m.to_json() for m in self.models]}
+        return {"lock": str(self.lock), "moved": len(self.moved), "models": [m.to_json() for m in self.models],
+                "packages": self.packages}
 
 
-def outdated(service: str | Path) -> OutdatedResult:
-    """Ask where each pin of ``service``'s ``bundler.lock`` would point now."""
+def outdated(service: str | Path, env: Any = None) -> OutdatedResult:
+    """Ask where each pin of ``service``'s ``bundler.lock`` would point now, and, with ``env``
+    (EnvOptions: where packages come from), which locked packages a fresh resolution would move."""
     from .introspect import split_target
     from .lock import lock_path_for, pin_ref, read_all
 
@@ -68,7 +75,19 @@ def outdated(service: str | Path) -> OutdatedResult:
         ref = SimpleNamespace(kind=pin.source, id=pin.id, revision=pin.revision, include=pin.include, exclude=pin.exclude, line=None)
         current = pin_ref(ref, str(lock_file))
         out.models.append(_compare(pin, current))
+    if env is not None and found[2] is not None:
+        out.packages = _packages_moved(found[2], lock_file, env)
     return out
+
+
+def _packages_moved(pin: Any, lock_file: Path, env: Any) -> list[str]:
+    """What ``uv`` would resolve the locked requirements to now, beside ``pylock.toml``."""
+    from .envlock import PYLOCK_NAME, _resolve, package_changes, read_pylock
+    from .safe_read import read_regular
+
+    current = read_pylock(read_regular(lock_file.parent / PYLOCK_NAME, 64 << 20), PYLOCK_NAME)
+    fresh = read_pylock(_resolve(pin.requirements, pin.python, pin.platform, env, True, None), f"{PYLOCK_NAME} as uv resolves it now")
+    return package_changes(current, fresh)
 
 
 def _compare(old: Pin, new: Pin) -> Moved:

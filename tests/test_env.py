@@ -484,3 +484,17 @@ def test_the_python_of_the_services_image_is_the_target_unless_the_project_names
     assert res.code == 0, res.stderr
     m = json.loads(run_cli("inspect", str(tmp_path / "c.tar"), "--json").stdout)
     assert m["environment"]["python"] == PY and m["settings"]["python"] == "pyproject.toml [tool.bundler]"
+
+
+def test_outdated_packages_lists_what_a_fresh_resolution_would_move(project, wheelhouse):
+    assert lock(project, wheelhouse).code == 0
+    args = ("outdated", str(project / "service.py"), "--packages", "-f", str(wheelhouse), "--no-index", "--json")
+    res = run_cli(*args)
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["packages"] == []
+    before = (project / "pylock.toml").read_bytes()
+    make_wheel(wheelhouse, "tinyb", "1.1")
+    res = run_cli(*args)
+    assert res.code == 1, res.stderr
+    assert json.loads(res.stdout)["packages"] == ["~ tinyb 1.0 -> 1.1"]
+    assert (project / "pylock.toml").read_bytes() == before  # nothing written
