@@ -97,6 +97,7 @@ def build(
     embed_wheels: bool = False,
     env: Any = None,
     deps: bool = True,
+    no_pickle: bool = False,
 ) -> BuildResult:
     """Build a bundle for the service at ``target`` (``file.py`` or ``file.py:Class``).
 
@@ -110,10 +111,10 @@ def build(
     path, only = split_target(str(target))
     early = load_config(find_root(Path(path), Path(path).parent), Path(path))  # bad settings fail before the lock is written
     if locked:
-        pinned = lock(path, check=True, arguments=arguments, env=env, deps=deps)
+        pinned = lock(path, check=True, arguments=arguments, env=env, deps=deps, no_pickle=no_pickle)
         require_fresh(pinned)
     else:
-        pinned = lock(path, offline=offline, arguments=arguments, env=env, deps=deps)
+        pinned = lock(path, offline=offline, arguments=arguments, env=env, deps=deps, no_pickle=no_pickle)
     scan: ScanResult = pinned.scan
     if strict:
         _refuse_undeclared(scan)

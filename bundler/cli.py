@@ -186,6 +186,7 @@ _INDEX_OPT = typer.Option(None, "--index-url", metavar="URL", help="Package inde
 _LINKS_OPT = typer.Option([], "--find-links", "-f", metavar="DIR|URL", help="Also look for packages here; repeatable.")
 _NO_INDEX_OPT = typer.Option(False, "--no-index", help="Use only --find-links, no index.")
 _NO_ENV_OPT = typer.Option(False, "--no-env", help="Leave the Python environment out: no pylock.toml resolution or check.")
+_NO_PICKLE_OPT = typer.Option(False, "--no-pickle", help="Refuse pickle-format weights (*.bin, *.pt, ...: they run code when loaded); as [tool.bundler] weights = \"no-pickle\".")
 _NO_DEPS_OPT = typer.Option(False, "--no-deps", help="Don't pin the repositories the models load by themselves (an adapter's base model, remote code); warned.")
 
 
@@ -228,6 +229,7 @@ def lock(
     no_index: bool = _NO_INDEX_OPT,
     no_env: bool = _NO_ENV_OPT,
     no_deps: bool = _NO_DEPS_OPT,
+    no_pickle: bool = _NO_PICKLE_OPT,
 ) -> None:
     """Pin every model reference to an exact commit / store version and write bundler.lock.
 
@@ -238,7 +240,7 @@ def lock(
 
     env = _env_options(python, platform, index_url, find_links, no_index, no_env, upgrade_package)
     result = do_lock(_service_target(target), upgrade=upgrade or upgrade_model, check=check, arguments=_arguments(arg), env=env,
-                     deps=not no_deps)
+                     deps=not no_deps, no_pickle=no_pickle)
     for note in result.notes:
         print(f"warning: {note}", file=sys.stderr)
     if as_json:
@@ -291,6 +293,7 @@ def build(
     no_index: bool = _NO_INDEX_OPT,
     no_env: bool = _NO_ENV_OPT,
     no_deps: bool = _NO_DEPS_OPT,
+    no_pickle: bool = _NO_PICKLE_OPT,
 ) -> None:
     """Scan, pin (bundler.lock first), hash and pack a reproducible bundle."""
     from .build import build as do_build, list_sources as do_list
@@ -311,7 +314,7 @@ def build(
     result = do_build(
         target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub,
         arguments=_arguments(arg), strict=strict, allow_secrets=tuple(allow_secret), embed_wheels=embed_wheels,
-        env=_env_options(python, platform, index_url, find_links, no_index, no_env), deps=not no_deps,
+        env=_env_options(python, platform, index_url, find_links, no_index, no_env), deps=not no_deps, no_pickle=no_pickle,
     )
     print_findings([result.lock.scan])
     for note in result.lock.notes:

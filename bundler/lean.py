@@ -44,3 +44,11 @@ def hint(pin: Pin) -> str | None:
     sizes = ", ".join(f"{name} {human_size(size)}" for name, size in sorted(found.items(), key=lambda kv: -kv[1]))
     return (f"{pin.label}: the same weights in {len(found)} formats ({sizes}); keeping only {keep} saves "
             f"{human_size(sum(v for k, v in found.items() if k != keep))}: exclude={drop!r}")
+
+
+PICKLE = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
+
+
+def pickle_files(pin: Pin) -> list[str]:
+    """The pinned files whose names say pickle (they run code when loaded)."""
+    return [f.path for f in pin.files if any(fnmatch.fnmatch(f.path.rsplit("/", 1)[-1], p) for p in PICKLE)]

@@ -246,6 +246,7 @@ def lock(
     arguments: dict[str, Any] | None = None,
     env: EnvOptions | None = None,
     deps: bool = True,
+    no_pickle: bool = False,
 ) -> LockResult:
     """Pin every reference of ``service`` and write ``bundler.lock`` beside it.
 
@@ -277,6 +278,7 @@ def lock(
     out = LockResult(lock_file, scan=result)
     if check:
         _check(out, refs, by_key, others, deps)
+        _pickle_policy(out, path, no_pickle)
         out.env = _plan_env(path, lock_file, old_env, env, upgrade=False, check=True, offline=True, image_python=result.image_python)
         if out.env is not None:
             out.stale += out.env.stale
@@ -289,6 +291,7 @@ def lock(
                          "an offline host fails where they load")
     out.removed = [p for k, p in by_key.items() if k not in refs and k not in others and k not in deps_of]
     out.pins = sorted([*(by_key[k] for k in refs), *deps_of.values()], key=_sort_key)
+    _pickle_policy(out, path, no_pickle)
     out.env = _plan_env(path, lock_file, old_env, env, upgrade=upgrade is True, check=False, offline=offline,
                         image_python=result.image_python)
     new_env = old_env if out.env is None else out.env.pin
@@ -305,6 +308,29 @@ def lock(
             pylock.unlink()  # ours and unchanged: the requirements are gone, so is their lock
         out.written = write_atomic(lock_file, dumps(every.values(), used_by, new_env).encode())
     return out
+
+
+def _pickle_policy(out: LockResult, service: str | Path, no_pickle: bool) -> None:
+    """Pickle-format weights run code when loaded: refused under ``--no-pickle`` or
+    ``[tool.bundler] weights = "no-pickle"`` (before anything is written), else a warning for
+    each newly pinned model that has them."""
+    from .lean import pickle_files
+    from .sources import find_root, load_config
+
+    if not no_pickle:
+        no_pickle = load_config(find_root(Path(service), Path(service).parent), Path(service)).no_pickle
+    new = {p.key for p in out.pinned} | {n.key for _, n in out.upgraded}
+    for p in out.pins:
+        found = pickle_files(p) if p.source == "huggingface" else []
+        if not found:
+            continue
+        listed = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        if no_pickle:
+            raise UsageError(f"{p.label} pins pickle-format weights ({listed}): they run code when loaded; nothing was written",
+                             hint=f"leave them out: exclude={sorted({'*.' + f.rsplit('.', 1)[-1] for f in found})!r}, or allow pickle (weights = \"any\")")
+        if p.key in new:
+            out.notes.append(f"{p.label}: pickle-format weights ({listed}) run code when loaded; "
+                             "`weights = \"no-pickle\"` in [tool.bundler] (or --no-pickle) refuses them")
 
 
 def _check(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], others: dict[tuple, Pin], deps: bool) -> None:

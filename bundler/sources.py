@@ -44,6 +44,7 @@ class ProjectConfig:
     requirements: tuple[str, ...] = ()
     python: str | None = None  # ``requires-python``
     python_target: str | None = None  # the Python the project names (MAJOR.MINOR); None: from requires-python
+    no_pickle: bool = False  # [tool.bundler] weights = "no-pickle": pickle-format weights are refused
     origins: dict[str, str] = field(default_factory=dict)  # setting -> the file it came from
     arguments: dict[str, Any] = field(default_factory=dict)  # bentofile `args`
 
@@ -87,15 +88,17 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
             raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {key} must be a list of strings")
         return tuple(value)
 
-    for key in ("name", "version", "service", "python"):
+    for key in ("name", "version", "service", "python", "weights"):
         if key in tool and not isinstance(tool[key], str):
             raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {key} must be a string")
-    unknown = set(tool) - {"name", "version", "service", "include", "exclude", "python"}
+    unknown = set(tool) - {"name", "version", "service", "include", "exclude", "python", "weights"}
     if unknown:
         raise UsageError(
             f"{_shown(pyproject)}: unknown [tool.bundler] setting(s): {', '.join(sorted(unknown))}",
-            hint="known: name, version, service, include, exclude, python",
+            hint="known: name, version, service, include, exclude, python, weights",
         )
+    if tool.get("weights", "any") not in ("any", "no-pickle"):
+        raise UsageError(f"{_shown(pyproject)}: [tool.bundler] weights must be \"any\" or \"no-pickle\"")
     if "version" in tool:
         try:
             safe_name(tool["version"], "version")
@@ -141,6 +144,7 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
     return ProjectConfig(
         root=root,
         python_target=python_target,
+        no_pickle=tool.get("weights") == "no-pickle",
         name=_normalise_name(name) if isinstance(name, str) else None,
         version=tool.get("version"),
         service=pick("service", tool.get("service"), bento.service),

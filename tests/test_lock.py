@@ -442,3 +442,15 @@ def test_one_repository_in_many_weight_formats_gets_a_lean_hint(hub, tmp_path):
     plain = write_service(tmp_path / "lean", 'd = HuggingFaceModel("acme/diffusion", include=["*.json", "unet/diffusion_pytorch_model.safetensors"])')
     res = run_cli("lock", str(plain))
     assert res.code == 0 and "formats" not in res.stderr
+
+
+def test_pickle_weights_are_a_warning_and_refused_under_no_pickle(hub, tmp_path):
+    svc = write_service(tmp_path, 'r = HuggingFaceModel("acme/rerank-tiny")')  # it holds a pytorch_model.bin
+    res = run_cli("lock", str(svc), "--no-pickle")
+    assert res.code == 2 and "pins pickle-format weights" in res.stderr and "run code when loaded" in res.stderr
+    assert "exclude=['*.bin']" in res.stderr and not (tmp_path / "bundler.lock").exists()
+    res = run_cli("lock", str(svc))
+    assert res.code == 0 and "pickle-format weights" in res.stderr and "--no-pickle" in res.stderr
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.bundler]\nweights = "no-pickle"\n')
+    res = run_cli("build", str(svc), "--locked", "-o", str(tmp_path / "b.bundle.tar"), "--no-env")
+    assert res.code == 2 and "pins pickle-format weights" in res.stderr and not (tmp_path / "b.bundle.tar").exists()
