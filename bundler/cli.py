@@ -180,7 +180,7 @@ def scan(
     print_findings([result])
 
 
-_PYTHON_OPT = typer.Option(None, "--python", metavar="X.Y", help="Target Python of the environment lock (default: the lowest `requires-python` allows, else this Python; kept from the lock).")
+_PYTHON_OPT = typer.Option(None, "--python", metavar="X.Y", help="Target Python of the environment lock (default: the one the project names: [tool.bundler] python, the bentofile's or the service image's python_version, .python-version; else the lock's; else the lowest `requires-python` allows, else this Python).")
 _PLATFORM_OPT = typer.Option(None, "--platform", metavar="PLATFORM", help="Target platform of the environment lock (default x86_64-manylinux_2_28; e.g. aarch64-manylinux_2_28; kept from the lock).")
 _INDEX_OPT = typer.Option(None, "--index-url", metavar="URL", help="Package index (default: UV_INDEX_URL, PIP_INDEX_URL, else PyPI).")
 _LINKS_OPT = typer.Option([], "--find-links", "-f", metavar="DIR|URL", help="Also look for packages here; repeatable.")
