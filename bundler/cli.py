@@ -437,6 +437,7 @@ def pull(
     model: Optional[str] = typer.Option(None, "--model", metavar="ATTR_OR_ID", help="Only this model (a service attribute or a model id)."),
     require_signature: bool = typer.Option(False, "--require-signature", help="Refuse a bundle not signed by --key (BUNDLE.sig), before writing anything; BUNDLER_REQUIRE_SIGNATURE=PUB.pem does it on every pull."),
     key: Optional[str] = typer.Option(None, "--key", metavar="PUB.pem", help="The public key a required signature must match."),
+    no_pickle: bool = typer.Option(False, "--no-pickle", help="Refuse a Hub file that is pickle by its content (whatever its name), before it enters the cache."),
 ) -> None:
     """Make a bundle ready to serve: unpack it, fetch its pinned Hub files, verify every one.
 
@@ -447,7 +448,7 @@ def pull(
     with PullProgress(enabled=not as_json) as progress:
         result = do_pull(
             bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, insecure=insecure, token=token,
-            service=service, model=model, signed_by=_signed_by(require_signature, key),
+            service=service, model=model, signed_by=_signed_by(require_signature, key), no_pickle=no_pickle,
         )
     installed = None
     if env and not result.failures:

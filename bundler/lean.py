@@ -5,6 +5,7 @@ otherwise; `bundler lock` says what each family adds and the pattern that keeps 
 from __future__ import annotations
 
 import fnmatch
+import os
 
 from .pins import Pin
 from .units import human_size
@@ -44,6 +45,18 @@ def hint(pin: Pin) -> str | None:
     sizes = ", ".join(f"{name} {human_size(size)}" for name, size in sorted(found.items(), key=lambda kv: -kv[1]))
     return (f"{pin.label}: the same weights in {len(found)} formats ({sizes}); keeping only {keep} saves "
             f"{human_size(sum(v for k, v in found.items() if k != keep))}: exclude={drop!r}")
+
+
+def pickle_by_content(path: str | os.PathLike[str]) -> str | None:
+    """What a file's first bytes say, when they say pickle: a pickle stream (protocol 2 and up
+    begins with PROTO) or a zip archive (torch.save's format, a pickle inside); else None."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "a pickle stream"
+    if head == b"PK\x03\x04":
+        return "a zip archive (torch.save's format: a pickle inside)"
+    return None
 
 
 PICKLE = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")

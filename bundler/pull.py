@@ -186,9 +186,13 @@ def _publish(tmp: Path, dest: Path) -> None:
 
 
 # --- Hub files ----------------------------------------------------------------------------------
+class PickleRefused(ProblemFound):
+    """A file that is pickle by its content, under ``--no-pickle``: it never enters the cache."""
+
+
 def download_pinned(
     pin: Pin, entry: FileEntry, cache: Path, local: Path | None = None, twins: Sequence[Path] = (),
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, no_pickle: bool = False,
 ) -> Check:
     """Fetch one pinned file into huggingface_hub's cache layout, resuming a partial download.
 
@@ -269,6 +273,8 @@ def download_pinned(
             if got != entry.size or writer.digest != entry.hash:
                 partial.unlink(missing_ok=True)
                 return Check(link, entry, "mismatch", f"size {got}" if got != entry.size else writer.digest)
+            if no_pickle:
+                _refuse_pickle(partial, entry)
             os.chmod(partial, 0o644)
             os.replace(partial, blob)
             remember(blob, entry)
@@ -281,6 +287,15 @@ def download_pinned(
         os.replace(tmp_link, link)
     check = check_file(link, entry)
     return Check(check.path, entry, check.status, linked=True) if linked and check.ok else check
+
+
+def _refuse_pickle(path: Path, entry: FileEntry) -> None:
+    from .lean import pickle_by_content
+
+    what = pickle_by_content(path)
+    if what is not None:
+        path.unlink(missing_ok=True)
+        raise PickleRefused(f"{entry.path} is {what} by its content: it runs code when loaded; refused (--no-pickle)")
 
 
 def _link_twin(blob: Path, entry: FileEntry, twins: Sequence[Path]) -> bool:
@@ -416,7 +431,8 @@ def _failure(pin: Pin, check: Check, why: str) -> dict[str, Any]:
 
 
 def fetch(
-    result: PullResult, pins: list[Pin], *, jobs: int, verify_only: bool, progress: Progress | None
+    result: PullResult, pins: list[Pin], *, jobs: int, verify_only: bool, progress: Progress | None,
+    no_pickle: bool = False,
 ) -> None:
     todo: list[tuple[Pin, FileEntry, Path]] = []
     # Spellings of one repository (the Hub's ids ignore case; ``hub_id`` names a renamed one):
@@ -433,6 +449,12 @@ def fetch(
         snap = snapshot_dir(result.cache, pin.id, pin.commit or "")
         for entry in pin.files:
             check = check_file(snap / entry.path, entry, full=verify_only)
+            if check.ok and no_pickle:
+                from .lean import pickle_by_content
+
+                if (what := pickle_by_content(snap / entry.path)) is not None:  # cached earlier: refused, left as it is
+                    result.failures.append(_failure(pin, check, f"is {what} by its content: it runs code when loaded; refused (--no-pickle)"))
+                    continue
             if check.ok:
                 result.cached.append((pin, entry))
                 if progress:
@@ -476,7 +498,9 @@ def fetch(
         if progress:
             progress("start", pin, entry)
         try:
-            check = download_pinned(pin, entry, result.cache, local.get((pin.key, entry.path)), twins(pin), stop)
+            check = download_pinned(pin, entry, result.cache, local.get((pin.key, entry.path)), twins(pin), stop, no_pickle)
+        except PickleRefused as e:
+            return pin, entry, None, e.message
         except Exception as e:  # noqa: BLE001 - reported per file below
             from .hub import hub_error
 
@@ -598,11 +622,12 @@ def pull(
     service: str | None = None,
     model: str | None = None,
     signed_by: str | os.PathLike[str] | None = None,
+    no_pickle: bool = False,
 ) -> PullResult:
     """Pull a bundle archive, or a pushed bundle (``oci://HOST/REPO:TAG`` or ``@sha256:…``), or
     check and complete a directory a pull made. ``service`` pulls only the models of that service
     and of the services it depends on; ``model`` one model (by attribute or id)."""
-    only = {"service": service, "model": model}
+    only: dict[str, Any] = {"service": service, "model": model, "no_pickle": no_pickle}
     from .settings import require_signature
 
     signed_by = signed_by or require_signature()
@@ -641,7 +666,7 @@ def _require_signature(bundle: str, key: Path) -> None:
 
 
 def _pull_dir(dest: Path, *, to: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None,
-              jobs: int, verify_only: bool, progress: Progress | None, only: dict[str, str | None]) -> PullResult:
+              jobs: int, verify_only: bool, progress: Progress | None, only: dict[str, Any]) -> PullResult:
     """A directory a pull made (its ``bundle.yaml``): verify it, or fetch what its Hub pins lack,
     into the cache the pull recorded unless ``--cache-dir`` names another."""
     from .manifest import loads
@@ -677,13 +702,15 @@ def _pull(
     progress: Progress | None,
     label: str | None = None,
     unpacked: bool = False,
-    only: dict[str, str | None] | None = None,
+    only: dict[str, Any] | None = None,
 ) -> PullResult:
     from .selection import runnable, select
 
+    only = dict(only or {})
+    no_pickle = bool(only.pop("no_pickle", False))
     cache = hub_cache_dir(cache_dir)
     result = PullResult(label or str(bundle), dest, cache, manifest)
-    keys = select(manifest, **(only or {}))  # before anything is written: a bad name is exit 2
+    keys = select(manifest, **only)  # before anything is written: a bad name is exit 2
     chosen = [p for p in manifest.pins if keys is None or p.key in keys]
     result.services = runnable(manifest, keys)
     hub_pins = [p for p in chosen if p.source == "huggingface"]
@@ -697,7 +724,7 @@ def _pull(
     else:
         result.unpacked = unpack(bundle, dest, manifest) if bundle is not None else unpacked
         land_store_models(result, store_pins)
-    fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress)
+    fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress, no_pickle=no_pickle)
     if not verify_only:
         pulled: dict[str, Any] = {"cache_dir": str(cache.resolve())}
         if keys is not None:  # a selective pull: what is here, and what it can run

@@ -609,3 +609,20 @@ def test_a_library_pull_leaves_huggingface_hubs_settings_as_it_found_them(bundle
         assert hf_logging.get_verbosity() == hf_logging.INFO and are_progress_bars_disabled() == bars
     finally:
         hf_logging.set_verbosity_warning()
+
+
+def test_no_pickle_refuses_a_pickle_renamed_safetensors_before_it_enters_the_cache(hub, tmp_path):
+    import pickle
+
+    hub.create_repo("acme/sneaky")
+    hub.commit("acme/sneaky", {"config.json": b"{}", "model.safetensors": pickle.dumps({"w": [1.0] * 50}, protocol=4)})
+    svc = make_project(tmp_path / "sneaky", 'import bundler\n\n@bundler.service\nclass S:\n    m = bundler.HuggingFaceModel("acme/sneaky")\n')
+    bundle = build(svc, output=tmp_path / "s.bundle.tar").path
+    res = run_cli("pull", str(bundle), "--to", str(tmp_path / "deploy"), "--no-pickle")
+    assert res.code == 1 and "Traceback" not in res.stderr
+    assert "model.safetensors: model.safetensors is a pickle stream by its content" in res.stderr
+    blobs = cache() / "models--acme--sneaky" / "blobs"
+    assert sorted(p.stat().st_size for p in blobs.iterdir() if not p.name.endswith(".lock")) == [2]  # config.json only
+    assert run_cli("pull", str(bundle), "--to", str(tmp_path / "deploy")).code == 0  # allowed without the flag
+    res = run_cli("pull", str(bundle), "--to", str(tmp_path / "deploy"), "--no-pickle")
+    assert res.code == 1 and "is a pickle stream by its content" in res.stderr  # cached earlier: still refused
