@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable, Iterator
 
-from .pgzip import ParallelGzipWriter
 from .errors import ProblemFound, UsageError
 from .hashing import Hashers
 from .manifest import MANIFEST_NAME, Manifest, loads
@@ -71,7 +70,11 @@ class _HashingReader:
 class ArchiveWriter:
     def __init__(self, fileobj: IO[bytes], *, compress: bool) -> None:
         # gzip on every core, in fixed independent blocks: the bytes never depend on the threads
-        self._gz = ParallelGzipWriter(fileobj, level=6) if compress else None
+        self._gz = None
+        if compress:
+            from .pgzip import ParallelGzipWriter  # its thread pool is not every command's start-up
+
+            self._gz = ParallelGzipWriter(fileobj, level=6)
         self.tar = tarfile.open(  # type: ignore[call-overload]  # copybufsize: in tarfile, not in its stubs
             fileobj=self._gz or fileobj, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER
         )

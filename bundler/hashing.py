@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import queue
 
 # Below this, threads and mmap cost more than they save.
 _MMAP_THRESHOLD = 8 << 20
@@ -120,6 +122,8 @@ class Hashers:
         self._queue: queue.Queue[Any] | None = None
         self._thread: threading.Thread | None = None
         if size >= PIPELINE_MIN and (os.cpu_count() or 1) > 1 and _pipelines.acquire(blocking=False):
+            import queue  # only for a file large enough to be hashed on a second thread
+
             self._queue = queue.Queue(maxsize=depth)  # bounded: a few chunks in memory at most
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()

@@ -1,26 +1,28 @@
-"""The library's one channel for notes (a retry, a fallback): the ``bundler`` logger.
+"""The library's one channel for notes (a retry, a fallback).
 
-The library never prints. The CLI installs a handler that prints ``note: ...`` on stderr; a
-program using the library sees them through logging (Python's last-resort handler prints
-warnings to stderr when nothing is configured) or silences them like any logger.
+The library never prints. The CLI asks for each note as one ``note: ...`` line on stderr; a
+program using the library gets them through the ``bundler`` logger (Python's last-resort
+handler prints warnings to stderr when nothing is configured) and silences them like any logger.
+``logging`` is imported only when a note is made outside the CLI: a command's start-up pays nothing.
 """
 
 from __future__ import annotations
 
-import logging
+import sys
 
-LOG = logging.getLogger("bundler")
+_on_stderr = False
 
 
 def note(text: str) -> None:
-    LOG.warning(text)
+    if _on_stderr:
+        print(f"note: {text}", file=sys.stderr)
+        return
+    import logging
+
+    logging.getLogger("bundler").warning(text)
 
 
 def print_notes_on_stderr() -> None:
     """What the CLI does: each note as one ``note:`` line on stderr."""
-    import sys
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("note: %(message)s"))
-    LOG.handlers[:] = [handler]
-    LOG.propagate = False
+    global _on_stderr
+    _on_stderr = True
