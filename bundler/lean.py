@@ -10,13 +10,15 @@ import os
 from .pins import Pin
 from .units import human_size
 
+# Names that say pickle: such weights run code when they are loaded.
+PICKLE = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
 # (family, the patterns that select its files), tried in order: the first that matches a file wins
 FAMILIES: list[tuple[str, tuple[str, ...]]] = [
     ("openvino", ("openvino/*", "*openvino*")),
     ("onnx", ("onnx/*", "*.onnx", "*.onnx_data")),
     ("fp16 safetensors", ("*.fp16.safetensors", "*fp16*.safetensors")),
     ("safetensors", ("*.safetensors",)),
-    ("pickle (runs code when loaded)", ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")),
+    ("pickle (runs code when loaded)", PICKLE),
     ("gguf", ("*.gguf",)),
     ("flax", ("*.msgpack",)),
     ("tensorflow", ("*.h5", "*.keras")),
@@ -57,9 +59,6 @@ def pickle_by_content(path: str | os.PathLike[str]) -> str | None:
     if head == b"PK\x03\x04":
         return "a zip archive (torch.save's format: a pickle inside)"
     return None
-
-
-PICKLE = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
 
 
 def pickle_files(pin: Pin) -> list[str]:

@@ -75,7 +75,9 @@ def key_of(kind: str, id: str, revision: str | None, include: Any, exclude: Any)
     return (kind, id, revision, t(include), t(exclude))
 
 
-_ENDPOINT = re.compile(r"https?://[^/@\s?#]+(/[^\s?#]*)?\Z")
+#: A Hub endpoint a pin may record: an http(s) URL without credentials (the scanner checks the
+#: same grammar where the service names it)
+ENDPOINT = re.compile(r"https?://[^/@\s?#]+(/[^\s?#]*)?\Z")
 _HASH = re.compile(r"^(?:blake3:[0-9a-f]{64}|sha256:[0-9a-f]{64}|git-sha1:[0-9a-f]{40})\Z")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?\Z")
 _COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
@@ -139,7 +141,7 @@ def check_pin(p: Pin) -> Pin:
             raise ValueError(f"bad Hub id {p.hub_id!r} for {p.id}")
         if p.required_by is not None and (not isinstance(p.required_by, str) or not _REPO_ID.match(p.required_by)):
             raise ValueError(f"bad required_by {p.required_by!r} for {p.id}")
-        if p.endpoint is not None and (not isinstance(p.endpoint, str) or not _ENDPOINT.match(p.endpoint)):
+        if p.endpoint is not None and (not isinstance(p.endpoint, str) or not ENDPOINT.match(p.endpoint)):
             raise ValueError(f"bad endpoint for {p.id} (an http(s) URL without credentials)")
     elif p.source == "store":
         parse_tag(f"{p.id.partition(':')[0]}:{p.version}")
@@ -156,7 +158,7 @@ def check_pin(p: Pin) -> Pin:
     else:
         raise ValueError(f"unknown model source {p.source!r}")
     if p.source != "huggingface" and (p.hub_id is not None or p.required_by is not None or p.endpoint is not None):
-        raise ValueError(f"a Hub id or required_by for the {p.source} model {p.id}")
+        raise ValueError(f"a Hub id, required_by or endpoint for the {p.source} model {p.id}")
     for f in p.files:
         safe_path(f.path)
         check_hash(f.hash)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..descriptors import normalise_patterns
 from ..errors import DynamicValueError, IntrospectionError, UsageError
+from ..pins import ENDPOINT
 from .project import ClassSym, External, FunctionSym, Opaque, Project, Scope, Symbol, ValueBinding, ValueSym, last_name
 from .values import Evaluator
 
@@ -54,7 +55,6 @@ _FROM_PRETRAINED_KW = ("pretrained_model_name_or_path", "pretrained_model_or_pat
 # the first two may be positional there.
 _HF_PARAMS = ("model_id", "revision", "include", "exclude", "endpoint")  # endpoint: keyword only
 _HF_IGNORED: set[str] = set()
-_ENDPOINT = re.compile(r"https?://[^/@\s?#]+(/[^\s?#]*)?\Z")
 _STORE_PARAMS = ("tag",)
 
 
@@ -510,7 +510,7 @@ class _Scanner:
             if revision is not None and (not isinstance(revision, str) or not revision):
                 raise self._err(scope, call, f"revision must be a non-empty string, not {revision!r}")
             endpoint = a.get("endpoint")
-            if endpoint is not None and (not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint)):
+            if endpoint is not None and (not isinstance(endpoint, str) or not ENDPOINT.match(endpoint)):
                 shown = re.sub(r"//[^/@]*@", "//***@", str(endpoint))[:80]  # never echo credentials
                 raise self._err(scope, call, f"endpoint must be an http(s) URL without credentials, not {shown!r}",
                                 hint="give the mirror's URL; its token comes from HF_TOKEN or `hf auth login`, never from the source")
