@@ -289,13 +289,18 @@ def download_pinned(
     return Check(check.path, entry, check.status, linked=True) if linked and check.ok else check
 
 
-def _refuse_pickle(path: Path, entry: FileEntry) -> None:
+def _pickle_problem(path: Path) -> str | None:
+    """Why ``--no-pickle`` refuses a file, read from its first bytes; None when it does not."""
     from .lean import pickle_by_content
 
     what = pickle_by_content(path)
-    if what is not None:
+    return None if what is None else f"is {what} by its content: it runs code when loaded; refused (--no-pickle)"
+
+
+def _refuse_pickle(path: Path, entry: FileEntry) -> None:
+    if (problem := _pickle_problem(path)) is not None:
         path.unlink(missing_ok=True)
-        raise PickleRefused(f"{entry.path} is {what} by its content: it runs code when loaded; refused (--no-pickle)")
+        raise PickleRefused(f"{entry.path} {problem}")
 
 
 def _link_twin(blob: Path, entry: FileEntry, twins: Sequence[Path]) -> bool:
@@ -449,12 +454,9 @@ def fetch(
         snap = snapshot_dir(result.cache, pin.id, pin.commit or "")
         for entry in pin.files:
             check = check_file(snap / entry.path, entry, full=verify_only)
-            if check.ok and no_pickle:
-                from .lean import pickle_by_content
-
-                if (what := pickle_by_content(snap / entry.path)) is not None:  # cached earlier: refused, left as it is
-                    result.failures.append(_failure(pin, check, f"is {what} by its content: it runs code when loaded; refused (--no-pickle)"))
-                    continue
+            if check.ok and no_pickle and (problem := _pickle_problem(snap / entry.path)) is not None:
+                result.failures.append(_failure(pin, check, problem))  # cached earlier: refused, left as it is
+                continue
             if check.ok:
                 result.cached.append((pin, entry))
                 if progress:
@@ -627,7 +629,7 @@ def pull(
     """Pull a bundle archive, or a pushed bundle (``oci://HOST/REPO:TAG`` or ``@sha256:…``), or
     check and complete a directory a pull made. ``service`` pulls only the models of that service
     and of the services it depends on; ``model`` one model (by attribute or id)."""
-    only: dict[str, Any] = {"service": service, "model": model, "no_pickle": no_pickle}
+    only = _Choices(service, model, no_pickle)
     from .settings import require_signature
 
     signed_by = signed_by or require_signature()
@@ -654,6 +656,15 @@ def pull(
     return _pull(bundle, manifest, dest, cache_dir, jobs, verify_only, progress, only=only)
 
 
+@dataclass(frozen=True)
+class _Choices:
+    """What this pull is asked to fetch and to refuse: one service's models, one model, pickles."""
+
+    service: str | None = None
+    model: str | None = None
+    no_pickle: bool = False
+
+
 def _require_signature(bundle: str, key: Path) -> None:
     """A signature by ``key`` over every byte, checked before anything is written (no directory,
     nothing in the caches or stores)."""
@@ -666,7 +677,7 @@ def _require_signature(bundle: str, key: Path) -> None:
 
 
 def _pull_dir(dest: Path, *, to: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None,
-              jobs: int, verify_only: bool, progress: Progress | None, only: dict[str, Any]) -> PullResult:
+              jobs: int, verify_only: bool, progress: Progress | None, only: _Choices) -> PullResult:
     """A directory a pull made (its ``bundle.yaml``): verify it, or fetch what its Hub pins lack,
     into the cache the pull recorded unless ``--cache-dir`` names another."""
     from .manifest import loads
@@ -702,15 +713,14 @@ def _pull(
     progress: Progress | None,
     label: str | None = None,
     unpacked: bool = False,
-    only: dict[str, Any] | None = None,
+    only: _Choices | None = None,
 ) -> PullResult:
     from .selection import runnable, select
 
-    only = dict(only or {})
-    no_pickle = bool(only.pop("no_pickle", False))
+    only = only or _Choices()
     cache = hub_cache_dir(cache_dir)
     result = PullResult(label or str(bundle), dest, cache, manifest)
-    keys = select(manifest, **only)  # before anything is written: a bad name is exit 2
+    keys = select(manifest, service=only.service, model=only.model)  # before anything is written: a bad name is exit 2
     chosen = [p for p in manifest.pins if keys is None or p.key in keys]
     result.services = runnable(manifest, keys)
     hub_pins = [p for p in chosen if p.source == "huggingface"]
@@ -724,7 +734,7 @@ def _pull(
     else:
         result.unpacked = unpack(bundle, dest, manifest) if bundle is not None else unpacked
         land_store_models(result, store_pins)
-    fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress, no_pickle=no_pickle)
+    fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress, no_pickle=only.no_pickle)
     if not verify_only:
         pulled: dict[str, Any] = {"cache_dir": str(cache.resolve())}
         if keys is not None:  # a selective pull: what is here, and what it can run

@@ -103,8 +103,8 @@ def _local_source(f: LockedFile, lock_dir: Path, links: tuple[str, ...] = ()) ->
     path = None
     if f.path is not None:
         path = (lock_dir / f.path) if not os.path.isabs(f.path) else Path(f.path)
-    elif urlparse(f.url or "").scheme == "file":
-        path = Path(unquote(urlparse(f.url or "").path))
+    elif (url := urlparse(f.url or "")).scheme == "file":
+        path = Path(unquote(url.path))
     if path is not None and path.is_file():
         return path
     for d in links:  # locked in another checkout: the same file by name here (its sha256 decides)
