@@ -20,7 +20,8 @@ from typing import IO, Any, Callable, Iterator
 
 from .errors import ProblemFound, UsageError
 from .hashing import Hashers
-from .manifest import MANIFEST_NAME, Manifest, loads
+from .manifest import Manifest, loads
+from .layout import MANIFEST_NAME
 from .pins import FileEntry
 
 FIXED_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date zip and wheels can hold

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import kinds
 from .pins import Pin
 
 _LIBRARIES = (os.sep + "huggingface_hub" + os.sep, os.sep + "bundler" + os.sep, os.sep + "transformers" + os.sep,
@@ -74,7 +75,7 @@ class HubAudit:
     def outside(self, pins: list[Pin]) -> list[Lookup]:
         """The look-ups no Hub pin covers: another repository, a revision that is not the pinned
         commit (a branch resolves to whatever it names on that host), or a file the pin lacks."""
-        hub = [p for p in pins if p.source == "huggingface"]
+        hub = [p for p in pins if kinds.of(p).hub]
 
         def pinned(lookup: Lookup) -> bool:
             for p in hub:

@@ -95,8 +95,8 @@ def _versions(ndir: Path) -> list[Path]:
         return []
 
 
-def pin(tag: str) -> Pin:
-    """Pin a BentoML store model: its concrete version and every file's size and blake3."""
+def pinned_files(tag: str) -> tuple[str, tuple[FileEntry, ...]]:
+    """A BentoML store model's concrete version and every file's size and blake3."""
     from .hashing import blake3_file
 
     name, version, vdir = resolve(tag)
@@ -109,7 +109,7 @@ def pin(tag: str) -> Pin:
                 raise UsageError(f"{p}: a BentoML model file that is a link or not a regular file", hint="save the model again")
             files.append(FileEntry(p.relative_to(vdir).as_posix(), p.stat().st_size, blake3_file(p)))
     files.sort(key=lambda f: f.path)
-    return Pin(source="bentoml-store", id=tag, version=version, files=tuple(files))
+    return version, tuple(files)
 
 
 def land(p: Pin, src: Path) -> bool:

@@ -7,22 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import kinds
 from .errors import ProblemFound, UsageError
 from .introspect import ScanResult, Service
 from .lock import LockResult
-from .manifest import (
-    MANIFEST_NAME,
-    SCHEMA,
-    schema_for,
-    SOURCE_PREFIX,
-    VERSION_LENGTH,
-    WHEEL_PREFIX,
-    Manifest,
-    digest_of,
-    hub_model_dir,
-    pin_to_dict,
-    store_model_dir,
-)
+from .manifest import SCHEMA, schema_for, VERSION_LENGTH, Manifest, digest_of, hub_model_dir, pin_to_dict
+from .layout import MANIFEST_NAME, SOURCE_PREFIX, WHEEL_PREFIX
 from .sources import ProjectConfig, default_name, find_root, load_config, python_choice, select_sources
 
 
@@ -216,7 +206,7 @@ def _plan_manifest(scan: ScanResult, pinned: LockResult, config: ProjectConfig, 
         raise UsageError("--embed-wheels: the project has no locked Python requirements to embed",
                          hint="declare them in [project] dependencies (or requirements.txt), or build without --embed-wheels")
     data["services"] = [_service_entry(s, scan.module, rel_service) for s in scan.services]
-    data["models"] = [pin_to_dict(p, embedded=embed_hub and p.source == "huggingface") for p in pinned.pins]
+    data["models"] = [pin_to_dict(p, embedded=embed_hub and kinds.of(p).hub) for p in pinned.pins]
     data["sources"] = source_entries
     data["schema"] = schema_for(data)
     data["version"] = config.version or digest_of(data).partition(":")[2][:VERSION_LENGTH]
@@ -284,7 +274,7 @@ def _cached_hub_files(pins: list, *, offline: bool) -> dict[str, Path]:
     cache = hub_cache_dir()
     out: dict[str, Path] = {}
     for pin in pins:
-        if pin.source != "huggingface":
+        if not kinds.of(pin).hub:
             continue
         snap = snapshot_dir(cache, pin.id, pin.commit)
         for entry in pin.files:
@@ -302,18 +292,6 @@ def _cached_hub_files(pins: list, *, offline: bool) -> dict[str, Path]:
                     )
             out[f"{hub_model_dir(pin)}/{entry.path}"] = (snap / entry.path).resolve()
     return out
-
-
-def _stored(store: Any, p: Any) -> Any:
-    """The local copy of a pinned store model: bundler's store, or BentoML's."""
-    if p.source == "bentoml-store":
-        from types import SimpleNamespace
-
-        from . import bentoml_store
-
-        name, version, path = bentoml_store.resolve(f"{bentoml_store.parse_tag(p.id)[0]}:{p.version}")
-        return SimpleNamespace(path=path, tag=f"{name}:{version}")
-    return store.get(f"{p.id.partition(':')[0]}:{p.version}")
 
 
 def _allowed(path: str | Path, root: Path) -> str:
@@ -368,7 +346,6 @@ def _write_archive(
 ) -> None:
     from .archive import ArchiveWriter
     from .scratch import scratch_file
-    from .store import Store
 
     with scratch_file(out.parent, f".{out.name}.", ".tmp") as (f, tmp):
         writer = ArchiveWriter(f, compress=compress)
@@ -381,21 +358,19 @@ def _write_archive(
             entry = members[SOURCE_PREFIX + rel]
             if writer.add_file(SOURCE_PREFIX + rel, src, entry.size) != entry.hash:
                 raise ProblemFound(f"{src}: changed while the bundle was being built", hint="build again")
-        store = Store()
         for p in pinned.pins:
-            if p.source not in ("store", "bentoml-store"):
+            if (base := manifest.model_dir(p)) is None:
                 continue
-            model = _stored(store, p)
-            base = store_model_dir(p)
+            path, tag = kinds.of(p).local_copy(p)
             for fe in p.files:
-                src = model.path / fe.path
+                src = path / fe.path
                 if not src.is_file():
-                    raise ProblemFound(f"store model {model.tag}: {fe.path} is missing", hint=f"re-import it: bundler models import {model.tag} DIR")
+                    raise ProblemFound(f"store model {tag}: {fe.path} is missing", hint=f"re-import it: bundler models import {tag} DIR")
                 # A size that differs (bytes appended, or cut) is a modified copy as much as other bytes are.
                 if src.stat().st_size != fe.size or writer.add_file(f"{base}/{fe.path}", src, fe.size) != fe.hash:
                     raise ProblemFound(
-                        f"store model {model.tag}: {fe.path} does not match its recorded hash",
-                        hint=f"the store copy was modified; delete and re-import it (bundler models delete {model.tag})",
+                        f"store model {tag}: {fe.path} does not match its recorded hash",
+                        hint=f"the store copy was modified; delete and re-import it (bundler models delete {tag})",
                     )
         for name, src in sorted(hub_files.items()):  # embedded Hub files, then embedded wheels
             entry = members[name]

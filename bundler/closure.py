@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from . import kinds
 from .errors import BundlerError, UsageError
 from .pins import Pin
 
@@ -83,7 +84,7 @@ def pin_closure(parents: list[Pin], pinned_ids: set[str], *, offline: bool = Fal
     """Pin every repository ``parents`` reference, recursively, with ``required_by`` naming the
     parent and the parent's include/exclude patterns. A reference that cannot be pinned is an
     error naming the chain that led to it."""
-    from .hub import HubUnreachable, hub_error, pin as hub_pin
+    from .hub import HubUnreachable, hub_error
 
     seen = {i.lower() for i in pinned_ids}
     out: list[Pin] = []
@@ -91,7 +92,7 @@ def pin_closure(parents: list[Pin], pinned_ids: set[str], *, offline: bool = Fal
     # there (no request), else from the Hub; when the Hub can't be reached for them, the lock's
     # own dependencies of them stand and a note says what could not be checked.
     from_cache = {id(p) for p in cached or []}
-    todo: list[tuple[Pin, list[str]]] = [(p, [p.id]) for p in [*parents, *(cached or [])] if p.source == "huggingface"]
+    todo: list[tuple[Pin, list[str]]] = [(p, [p.id]) for p in [*parents, *(cached or [])] if kinds.of(p).hub]
     while todo:
         parent, chain = todo.pop(0)
         if len(chain) > _MAX_DEPTH:
@@ -109,10 +110,10 @@ def pin_closure(parents: list[Pin], pinned_ids: set[str], *, offline: bool = Fal
             if repo.lower() in seen:
                 continue
             seen.add(repo.lower())
-            ref = SimpleNamespace(kind="huggingface", id=repo, revision=None, include=parent.include,
+            ref = SimpleNamespace(kind=parent.source, id=repo, revision=None, include=parent.include,
                                   exclude=parent.exclude, line=None, endpoint=parent.endpoint)
             try:
-                child = hub_pin(ref, no_network=offline)
+                child = kinds.of(parent).pin(ref, where=None, offline=offline, notes=None)
             except BundlerError as e:
                 raise _chained(e, [*chain, f"{repo} ({why})"]) from None
             child = replace(child, required_by=parent.id)

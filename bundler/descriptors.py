@@ -5,18 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import UsageError
-
-
-def normalise_patterns(value: Any, what: str) -> list[str] | None:
-    """include/exclude as a list (a single pattern may be given as a string); the same rule at
-    run time and in the static scan. ValueError names ``what`` when the value is neither."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise ValueError(f"{what} must be a string or a list of strings, not {value!r}")
+from .kinds import huggingface as _hf, store as _store
+from .pins import normalise_patterns
 
 
 def _patterns(value: Any, what: str) -> list[str] | None:
@@ -72,7 +62,7 @@ class HuggingFaceModel(_Descriptor):
     ``include``/``exclude`` are glob patterns with huggingface_hub's allow/ignore semantics.
     """
 
-    kind = "huggingface"
+    kind = _hf.KIND.name
 
     def __init__(
         self,
@@ -138,7 +128,7 @@ class HuggingFaceModel(_Descriptor):
 class StoreModel(_Descriptor):
     """A model in the local bundler store, by tag ``name:version`` (``name`` means ``name:latest``)."""
 
-    kind = "store"
+    kind = _store.KIND.name
 
     def __init__(self, tag: str, **_bentoml_compat: Any) -> None:
         if not isinstance(tag, str) or not tag.strip():

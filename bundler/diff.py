@@ -9,7 +9,7 @@ from .pins import Pin
 
 
 def _pinned(p: Pin) -> str:
-    return str(p.commit) if p.source == "huggingface" else str(p.version)
+    return p.pinned
 
 
 def _match(a: list[Pin], b: list[Pin]) -> tuple[list[Pin], list[Pin], list[tuple[Pin, Pin]]]:

@@ -18,7 +18,8 @@ from typing import Any
 
 from .envlock import MAX_PYLOCK_BYTES, RELOCK, read_pylock, sha256_of
 from .errors import ProblemFound, UsageError
-from .manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, SOURCE_PREFIX, WHEEL_PREFIX
+from .manifest import MAX_MANIFEST_BYTES
+from .layout import MANIFEST_NAME, SOURCE_PREFIX, WHEEL_PREFIX
 
 VENV = ".venv"
 MARKER = ".bundler-env.json"

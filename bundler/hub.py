@@ -219,8 +219,6 @@ def malformed(ref: Any, where: str | None, e: BaseException) -> ProblemFound:
 
 
 def _pin_from(ref: Any, info: Any, siblings: list[Any], where: str | None, notes: list[str] | None) -> Pin:
-    from .pins import check_pin
-
     if not siblings:
         pats = f" (include={list(ref.include) if ref.include else None}, exclude={list(ref.exclude) if ref.exclude else None})"
         raise UsageError(
@@ -252,8 +250,8 @@ def _pin_from(ref: Any, info: Any, siblings: list[Any], where: str | None, notes
     for f in files:
         if type(f.size) is not int or f.size < 0:
             raise ValueError(f"{f.path!r} has size {f.size!r}")
-    return check_pin(Pin(
-        source="huggingface",
+    return Pin(
+        source=ref.kind,
         id=ref.id,
         revision=ref.revision,
         include=tuple(ref.include) if ref.include is not None else None,
@@ -262,7 +260,7 @@ def _pin_from(ref: Any, info: Any, siblings: list[Any], where: str | None, notes
         files=tuple(files),
         hub_id=hub_id,
         endpoint=getattr(ref, "endpoint", None),
-    ))
+    )
 
 
 def _check_access(api: Any, repo_id: str, commit: str, path: str) -> None:

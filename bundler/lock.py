@@ -16,7 +16,8 @@ from typing import Any, Iterable
 from .atomic import write_atomic
 from .envlock import PYLOCK_NAME, EnvOptions, EnvPin, EnvResult, sha256_of
 from .errors import ProblemFound, UsageError
-from .pins import FileEntry, Pin, check_pin, key_of
+from .kinds import check_pin, of as kind_of
+from .pins import FileEntry, Pin, key_of
 
 LOCK_NAME = "bundler.lock"
 LOCK_VERSION = 1
@@ -213,27 +214,15 @@ def _wants_upgrade(ref: Any, upgrade: bool | Iterable[str]) -> bool:
 
 
 def pin_ref(ref: Any, where: str | None, *, offline: bool = False, notes: list[str] | None = None) -> Pin:
-    """Pin one scanned reference: on the Hub, or in the local store."""
-    if ref.kind == "huggingface":
-        from . import hub
-
-        return hub.pin(ref, where=where, no_network=offline, notes=notes)
-    if ref.kind == "bentoml-store":
-        from . import bentoml_store
-
-        try:
-            return bentoml_store.pin(ref.id)
-        except UsageError as e:
-            e.file, e.line = where, ref.line
-            raise
-    from .store import Store
+    """Pin one scanned reference with its kind (the Hub, a local store)."""
+    from . import kinds
 
     try:
-        model = Store().get(ref.id)
+        return kinds.get(ref.kind).pin(ref, where=where, offline=offline, notes=notes)
     except UsageError as e:
-        e.file, e.line = where, ref.line
+        if e.file is None:  # a store's refusal knows the tag, not where the service named it
+            e.file, e.line = where, ref.line
         raise
-    return Pin(source="store", id=ref.id, version=model.version, files=model.files)
 
 
 def lock(
@@ -321,7 +310,7 @@ def _pickle_policy(out: LockResult, service: str | Path, no_pickle: bool) -> Non
         no_pickle = load_config(find_root(Path(service), Path(service).parent), Path(service)).no_pickle
     new = {p.key for p in out.pinned} | {n.key for _, n in out.upgraded}
     for p in out.pins:
-        found = pickle_files(p) if p.source == "huggingface" else []
+        found = pickle_files(p) if kind_of(p).hub else []
         if not found:
             continue
         listed = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
@@ -358,7 +347,7 @@ def _pin_refs(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin],
             out.kept.append(old)
             continue
         new = pin_ref(ref, out.scan.where(ref), offline=offline, notes=out.notes)
-        if new.source == "huggingface" and (lean := hint(new)) is not None:
+        if kind_of(new).hub and (lean := hint(new)) is not None:
             out.notes.append(f"{out.scan.where(ref)}:{ref.line}: {lean}")
         if old is None:
             out.pinned.append(new)
@@ -377,7 +366,7 @@ def _lock_dependencies(out: LockResult, refs: dict[tuple, Any], by_key: dict[tup
     deps_of = _dependencies(by_key, out.kept)
     fresh = out.pinned + [new for _, new in out.upgraded]
     have = {by_key[k].id for k in refs} | {p.id for p in deps_of.values()}
-    kept_parents = [p for p in out.kept if p.source == "huggingface"] + list(deps_of.values())
+    kept_parents = [p for p in out.kept if kind_of(p).hub] + list(deps_of.values())
     for child in pin_closure(fresh, have, offline=offline, cached=kept_parents, notes=out.notes):
         deps_of[child.key] = child
         out.pinned.append(child)

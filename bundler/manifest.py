@@ -15,7 +15,9 @@ from typing import Any
 from .errors import UsageError
 from .jsontext import canonical_json, json_text
 from .plain import plain
-from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path, safe_paths
+from .kinds import check_pin, get as kind
+from .layout import HUB_PREFIX, SOURCE_PREFIX, WHEEL_PREFIX
+from .pins import FileEntry, Pin, check_hash, safe_name, safe_path, safe_paths
 
 #: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
 #: layout (``bentoml serve DIR`` reads it); 3: ``environment`` (the locked Python packages,
@@ -23,12 +25,6 @@ from .pins import FileEntry, Pin, check_hash, check_pin, safe_name, safe_path, s
 #: defaults included, with where it came from). Older schemas are still read, and a build writes
 #: the oldest schema that holds its content (``schema_for``), so older readers keep reading it.
 SCHEMA = 4
-MANIFEST_NAME = "bundle.yaml"
-SOURCE_PREFIX = "src/"
-MODEL_PREFIX = "models/"
-STORE_PREFIX = "store/"
-HUB_PREFIX = "hub/"
-WHEEL_PREFIX = "wheels/"
 VERSION_LENGTH = 12
 
 
@@ -48,8 +44,8 @@ def pin_to_dict(p: Pin, *, embedded: bool = False, schema: int = SCHEMA) -> dict
         value = getattr(p, key)
         if value is not None:
             d[key] = list(value) if isinstance(value, tuple) else value
-    if p.source in ("store", "bentoml-store"):
-        d["path"] = store_model_dir(p, schema)
+    if (where := kind(p.source).bundle_dir(p, schema)) is not None:
+        d["path"] = where
     if embedded:
         d["embedded"] = True
     d["files"] = [f.to_json() for f in p.files]
@@ -73,17 +69,6 @@ def pin_from_dict(d: dict[str, Any]) -> Pin:
     )
 
 
-def store_model_dir(p: Pin, schema: int = SCHEMA) -> str:
-    """Where a store model's files live inside the bundle: BentoML's store models under
-    ``models/`` (BentoML's own bento layout), bundler's under ``store/`` (``models/`` in schema 1)."""
-    if p.source == "bentoml-store":
-        from .bentoml_store import parse_tag
-
-        return f"{MODEL_PREFIX}{parse_tag(p.id)[0]}/{p.version}"
-    name = p.id.partition(":")[0]
-    return f"{MODEL_PREFIX if schema < 2 else STORE_PREFIX}{name}/{p.version}"
-
-
 def hub_model_dir(p: Pin) -> str:
     """Where a Hub model's files live inside a bundle built with ``--embed-hub``."""
     return f"{HUB_PREFIX}{p.id}/{p.commit}"
@@ -101,9 +86,9 @@ class Manifest:
     def schema(self) -> int:
         return self.data["schema"]
 
-    def model_dir(self, p: Pin) -> str:
-        """Where a store model's files are in this bundle."""
-        return store_model_dir(p, self.schema)
+    def model_dir(self, p: Pin) -> str | None:
+        """Where a model's files are in this bundle (None: a Hub model's are not packed)."""
+        return kind(p.source).bundle_dir(p, self.schema)
 
     @property
     def version(self) -> str:
@@ -120,7 +105,7 @@ class Manifest:
     @property
     def embedded_hub(self) -> list[Pin]:
         """The Hub models whose files travel inside the bundle (built with ``--embed-hub``)."""
-        return [pin_from_dict(m) for m in self.data.get("models", []) if m.get("embedded") and m["source"] == "huggingface"]
+        return [p for m, p in zip(self.data.get("models", []), self.pins) if m.get("embedded") and kind(p.source).hub]
 
     @cached_property
     def sources(self) -> list[FileEntry]:
@@ -130,8 +115,7 @@ class Manifest:
         """Every archive member but the manifest, with its expected size and hash."""
         out = {SOURCE_PREFIX + f.path: f for f in self.sources}
         for p in self.pins:
-            if p.source in ("store", "bentoml-store"):
-                base = self.model_dir(p)
+            if (base := self.model_dir(p)) is not None:
                 for f in p.files:
                     out[f"{base}/{f.path}"] = f
         for p in self.embedded_hub:
@@ -496,7 +480,7 @@ def _validate(m: Manifest) -> None:
     # The sources were checked (safe paths, blake3 hashes) while their entries were read.
     for d, p in zip(m.data["models"], m.pins):
         check_pin(p)
-        if p.source == "bentoml-store" and m.schema < 2:
-            raise ValueError(f"model {p.id}: BentoML store models need manifest schema 2")
-        if p.source in ("store", "bentoml-store") and d.get("path") not in (None, m.model_dir(p)):
+        if kind(p.source).min_schema > m.schema:
+            raise ValueError(f"model {p.id}: {p.source} models need manifest schema {kind(p.source).min_schema}")
+        if (where := m.model_dir(p)) is not None and d.get("path") not in (None, where):
             raise ValueError(f"store model {p.id}: path does not match its name and version")

@@ -714,7 +714,7 @@ class Pushed:
         against the registry digest (sha256) and the bundle manifest (size, blake3). Only members
         the manifest lists, at safe paths, are accepted."""
         from .archive import ExpectedMembers, check_member, write_member
-        from .manifest import MANIFEST_NAME, SOURCE_PREFIX
+        from .layout import MANIFEST_NAME, SOURCE_PREFIX
 
         expected = ExpectedMembers(self.manifest, str(self.ref))
 

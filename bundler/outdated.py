@@ -3,16 +3,15 @@ a store's ``latest`` changed), and which files that changes. Nothing is written.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from . import kinds
 from .errors import UsageError
-from .pins import Pin
+from .pins import COMMIT, Pin
 
-_COMMIT = re.compile(r"[0-9a-f]{40}\Z")
 
 
 @dataclass
@@ -69,7 +68,7 @@ def outdated(service: str | Path, env: Any = None) -> OutdatedResult:
         raise UsageError(f"{lock_file}: no lock file", hint="run `bundler lock` first")
     out = OutdatedResult(lock_file)
     for pin in found[0]:
-        if pin.source == "huggingface" and pin.revision and _COMMIT.match(pin.revision):
+        if kinds.of(pin).hub and pin.revision and COMMIT.match(pin.revision):
             out.models.append(Moved(pin, None))
             continue
         ref = SimpleNamespace(kind=pin.source, id=pin.id, revision=pin.revision, include=pin.include, exclude=pin.exclude, line=None)

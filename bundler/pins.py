@@ -30,7 +30,7 @@ class FileEntry:
 class Pin:
     """A model reference as written (the inputs) and what it is pinned to (the outputs)."""
 
-    source: str  # "huggingface" | "store" (bundler's) | "bentoml-store" (BentoML's)
+    source: str  # the kind's name (``bundler.kinds``): what pinned it, and how its files travel
     id: str  # repo id, or the store tag as written
     revision: str | None = None  # as written
     include: tuple[str, ...] | None = None
@@ -59,14 +59,29 @@ class Pin:
         return sum(f.size for f in self.files)
 
     @property
+    def pinned(self) -> str:
+        """What the reference is pinned to: a Hub kind's commit, a store's concrete version."""
+        return str(self.commit if self.commit is not None else self.version)
+
+    @property
     def short(self) -> str:
-        return (self.commit or "")[:12] if self.source == "huggingface" else f"{self.version}"
+        return self.commit[:12] if self.commit is not None else str(self.version)
 
     @property
     def label(self) -> str:
-        if self.source == "huggingface":
-            return f"{self.id}@{self.revision}" if self.revision else self.id
-        return self.id
+        return f"{self.id}@{self.revision}" if self.revision else self.id
+
+
+def normalise_patterns(value: Any, what: str) -> list[str] | None:
+    """include/exclude as a list (a single pattern may be given as a string); the same rule at
+    run time and in the static scan. ValueError names ``what`` when the value is neither."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"{what} must be a string or a list of strings, not {value!r}")
 
 
 def key_of(kind: str, id: str, revision: str | None, include: Any, exclude: Any) -> tuple:
@@ -79,8 +94,8 @@ def key_of(kind: str, id: str, revision: str | None, include: Any, exclude: Any)
 #: same grammar where the service names it)
 ENDPOINT = re.compile(r"https?://[^/@\s?#]+(/[^\s?#]*)?\Z")
 _HASH = re.compile(r"^(?:blake3:[0-9a-f]{64}|sha256:[0-9a-f]{64}|git-sha1:[0-9a-f]{40})\Z")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?\Z")
-_COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?\Z")
+COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
 
 
 def safe_path(path: str) -> str:
@@ -128,43 +143,13 @@ def check_hash(value: str) -> str:
     return value
 
 
-def check_pin(p: Pin) -> Pin:
-    """Refuse a pin (from a lock file or a bundle) whose values would become unsafe paths."""
-    from .store import parse_tag
-
-    if p.source == "huggingface":
-        if not _REPO_ID.match(p.id) or ".." in p.id:
-            raise ValueError(f"bad repository id {p.id!r}")
-        if not p.commit or not _COMMIT.match(p.commit):
-            raise ValueError(f"bad commit {p.commit!r} for {p.id}")
-        if p.hub_id is not None and (not isinstance(p.hub_id, str) or not _REPO_ID.match(p.hub_id) or ".." in p.hub_id):
-            raise ValueError(f"bad Hub id {p.hub_id!r} for {p.id}")
-        if p.required_by is not None and (not isinstance(p.required_by, str) or not _REPO_ID.match(p.required_by)):
-            raise ValueError(f"bad required_by {p.required_by!r} for {p.id}")
-        if p.endpoint is not None and (not isinstance(p.endpoint, str) or not ENDPOINT.match(p.endpoint)):
-            raise ValueError(f"bad endpoint for {p.id} (an http(s) URL without credentials)")
-    elif p.source == "store":
-        parse_tag(f"{p.id.partition(':')[0]}:{p.version}")
-    elif p.source == "bentoml-store":
-        from .bentoml_store import parse_tag as bentoml_tag
-
-        bentoml_tag(p.id)
-        if p.version is None:
-            raise ValueError(f"no version for {p.id}")
-        # BentoML finds a model under its lowercase concrete version: `LATEST` would land in a
-        # folder no tag names
-        if bentoml_tag(f"x:{p.version}")[1] != p.version:
-            raise ValueError(f"BentoML model {p.id}: version {p.version!r} is not a concrete lowercase version")
-    else:
-        raise ValueError(f"unknown model source {p.source!r}")
-    if p.source != "huggingface" and (p.hub_id is not None or p.required_by is not None or p.endpoint is not None):
-        raise ValueError(f"a Hub id, required_by or endpoint for the {p.source} model {p.id}")
+def check_files(p: Pin, *, xet: bool) -> None:
+    """The rules every pin's files keep: safe paths, known hashes; a Xet hash only where ``xet``."""
     for f in p.files:
         safe_path(f.path)
         check_hash(f.hash)
-        if f.xet is not None and (p.source != "huggingface" or not isinstance(f.xet, str) or not _XET.match(f.xet)):
+        if f.xet is not None and (not xet or not isinstance(f.xet, str) or not _XET.match(f.xet)):
             raise ValueError(f"bad Xet hash {f.xet!r} for {f.path!r}")
-    return p
 
 
 _XET = re.compile(r"[0-9a-f]{64}\Z")

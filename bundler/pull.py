@@ -13,12 +13,14 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from . import kinds
 from .atomic import write_atomic
 from .cache import Check, check_file, hub_cache_dir, remember, remove_cached, repo_folder, snapshot_dir
 from .errors import BundlerError, ProblemFound, UsageError
 from .hub import offline as hub_offline
 from .notes import note
-from .manifest import MANIFEST_NAME, Manifest, hub_model_dir
+from .manifest import Manifest, hub_model_dir
+from .layout import MANIFEST_NAME
 from .pins import FileEntry, Pin
 
 PULL_RECORD = ".bundler-pull.json"
@@ -591,24 +593,11 @@ def _record(result: PullResult, pin: Pin, entry: FileEntry, check: Check | None,
 
 
 def land_store_models(result: PullResult, pins: list[Pin]) -> None:
-    from .store import Store
-
-    store = Store()
+    """Each model whose files travel in the bundle, landed where its services find it."""
     for pin in pins:
-        if pin.source == "bentoml-store":
-            from . import bentoml_store
-
-            if bentoml_store.land(pin, result.dest / result.manifest.model_dir(pin)):
-                result.store_imported.append(f"bentoml:{bentoml_store.parse_tag(pin.id)[0]}:{pin.version}")
-            continue
-        tag = f"{pin.id.partition(':')[0]}:{pin.version}"
-        try:
-            store.get(tag)
-            continue
-        except UsageError:
-            pass
-        store.place_verified(tag, result.dest / result.manifest.model_dir(pin), list(pin.files))
-        result.store_imported.append(tag)
+        where = result.manifest.model_dir(pin)
+        if where is not None and (tag := kinds.of(pin).land(pin, result.dest / where)) is not None:
+            result.store_imported.append(tag)
 
 
 def pull(
@@ -723,8 +712,8 @@ def _pull(
     keys = select(manifest, service=only.service, model=only.model)  # before anything is written: a bad name is exit 2
     chosen = [p for p in manifest.pins if keys is None or p.key in keys]
     result.services = runnable(manifest, keys)
-    hub_pins = [p for p in chosen if p.source == "huggingface"]
-    store_pins = [p for p in chosen if p.source in ("store", "bentoml-store")]
+    hub_pins = [p for p in chosen if kinds.of(p).hub]
+    store_pins = [p for p in chosen if not kinds.of(p).hub]
     if verify_only:
         members = manifest.members()
         for name in _unpacked_problems(dest, manifest, full=True):

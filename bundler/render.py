@@ -11,6 +11,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
+from . import kinds
 from .manifest import Manifest
 from .units import human_size
 
@@ -148,8 +149,8 @@ def inspect_table(m: Manifest, report=None) -> None:
         ("source", "id", "revision", "pinned", "files", "size", "embedded"),
         [
             (p.source, (p.id if p.hub_id is None else f"{p.id} (Hub: {p.hub_id})") + (f" (for {p.required_by})" if p.required_by else ""),
-             p.revision or ("main" if p.source == "huggingface" else "-"), p.short, len(p.files), human_size(p.size),
-             "yes" if p.source != "huggingface" or carried.get(p.key) else "no")
+             p.revision or ("main" if kinds.of(p).hub else "-"), p.short, len(p.files), human_size(p.size),
+             "yes" if not kinds.of(p).hub or carried.get(p.key) else "no")
             for p in m.pins
         ],
     )

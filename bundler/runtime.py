@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundlerError, NotInBundleError, ProblemFound, UsageError
-from .manifest import MANIFEST_NAME, Manifest
+from .manifest import Manifest
+from .layout import MANIFEST_NAME
 from .pins import Pin
 
 _contexts: dict[Path, "BundleContext"] = {}
@@ -103,9 +104,10 @@ class BundleContext:
         bundle's own store directories."""
         from .cache import snapshot_dir
 
-        if pin.source == "huggingface":
+        where = self.manifest.model_dir(pin)
+        if where is None:  # a Hub kind's files are in the Hugging Face cache
             return snapshot_dir(self.cache, pin.id, pin.commit or "")
-        return self.root / self.manifest.model_dir(pin)
+        return self.root / where
 
     def check_models(self, *, full: bool = False) -> dict[str, Path]:
         """Every pinned file of every model (Hub and stores, whoever's descriptor declares it)
@@ -135,7 +137,7 @@ class BundleContext:
         from .cache import check_file
 
         pin = self.pin_for(key, label)
-        base = self.root / self.manifest.model_dir(pin)
+        base = self.model_dir(pin)
         for entry in pin.files:
             check = check_file(base / entry.path, entry)
             if not check.ok:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .manifest import MANIFEST_NAME, SOURCE_PREFIX, Manifest
+from .manifest import Manifest
+from .layout import MANIFEST_NAME, SOURCE_PREFIX
 from .pins import FileEntry, Pin
 
 
@@ -103,13 +104,11 @@ def _hashes(value: str) -> list[Any]:
 def _model(p: Pin) -> Any:
     from cyclonedx.model import Property
     from cyclonedx.model.component import Component, ComponentType
-    from packageurl import PackageURL
 
-    version = p.commit if p.source == "huggingface" else p.version
-    purl = None
-    if p.source == "huggingface":
-        namespace, _, name = p.id.rpartition("/")
-        purl = PackageURL(type="huggingface", namespace=namespace or None, name=name, version=version)
+    from . import kinds
+
+    version = p.pinned
+    purl = kinds.of(p).purl(p)
     props = [Property(name="bundler:source", value=p.source)]
     if p.revision:
         props.append(Property(name="bundler:revision", value=p.revision))

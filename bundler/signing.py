@@ -35,7 +35,7 @@ def member_digests(bundle: Path) -> dict[str, str]:
     signed, and a verified one is the bundle its manifest describes."""
     from .archive import ExpectedMembers, iter_members, read_manifest, read_member
     from .hashing import new_hasher
-    from .manifest import MANIFEST_NAME
+    from .layout import MANIFEST_NAME
 
     manifest = read_manifest(bundle)
     raw = read_member(bundle, MANIFEST_NAME, 64 << 20)

@@ -8,31 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..descriptors import normalise_patterns
+from .. import kinds
 from ..errors import DynamicValueError, IntrospectionError, UsageError
-from ..pins import ENDPOINT
 from .project import ClassSym, External, FunctionSym, Opaque, Project, Scope, Symbol, ValueBinding, ValueSym, last_name
 from .values import Evaluator
 
 SERVICE = {"bundler.service", "bundler.services.service", "bentoml.service"}
 DEPENDS = {"bundler.depends", "bundler.services.depends", "bentoml.depends"}
-HUGGINGFACE = {
-    "bundler.HuggingFaceModel",
-    "bundler.models.HuggingFaceModel",
-    "bundler.descriptors.HuggingFaceModel",
-    "bentoml.models.HuggingFaceModel",
-}
-STORE = {
-    "bundler.StoreModel",
-    "bundler.models.StoreModel",
-    "bundler.descriptors.StoreModel",
-}
-# BentoML's own model store (``$BENTOML_HOME/models``): kind ``bentoml-store``.
-BENTOML_STORE = {"bentoml.models.BentoModel", "bentoml.models.get", "bentoml.models.BentoModel.from_tag"}
-# The older per-framework lookups: ``bentoml.transformers.get("tag")`` and the like.
-_FRAMEWORK_GET = re.compile(r"^bentoml\.[a-z_][a-z0-9_]*\.get\Z")
 # A call whose last name is one of these but that can't be resolved is an error, not a skip.
-_MODEL_NAMES = {"HuggingFaceModel", "StoreModel", "BentoModel"}
+_MODEL_NAMES = {m.rsplit(".", 1)[-1] for k in kinds.all_kinds() for m in k.markers if m.rsplit(".", 1)[-1][:1].isupper()}
 _MARKER_NAMES = _MODEL_NAMES | {"depends"}
 
 # Loads that fetch a model at serve time without declaring it (warned as ``undeclared``).
@@ -48,20 +32,15 @@ _LOADERS: dict[str, tuple[int | None, tuple[str, ...]]] = {
 }
 # The older per-framework loads, ``bentoml.transformers.load_model("tag")`` and the like.
 _FRAMEWORK_LOAD = re.compile(r"^bentoml\.[a-z_][a-z0-9_]*\.load_model\Z")
-_STORE_TAG_KW = ("tag", "bento_model")
+_FRAMEWORK_LOAD_KW = ("tag", "bento_model")
 _FROM_PRETRAINED_KW = ("pretrained_model_name_or_path", "pretrained_model_or_path", "model_id", "repo_id")
 
-# Parameters in positional order; bentoml's HuggingFaceModel differs after `revision`, so only
-# the first two may be positional there.
-_HF_PARAMS = ("model_id", "revision", "include", "exclude", "endpoint")  # endpoint: keyword only
-_HF_IGNORED: set[str] = set()
-_STORE_PARAMS = ("tag",)
 
 
 @dataclass(frozen=True)
 class ModelRef:
     attribute: str
-    kind: str  # "huggingface" | "store" | "bentoml-store"
+    kind: str  # the kind's name (``bundler.kinds``)
     id: str
     revision: str | None
     include: list[str] | None
@@ -281,14 +260,8 @@ class _Scanner:
             )
         return sym.qualname if isinstance(sym, External) else None
 
-    def _model_kind(self, qualname: str | None) -> str | None:
-        if qualname in HUGGINGFACE:
-            return "huggingface"
-        if qualname in STORE:
-            return "store"
-        if qualname in BENTOML_STORE or (qualname and _FRAMEWORK_GET.match(qualname) and qualname != "bentoml.models.get"):
-            return "bentoml-store"
-        return None
+    def _model_kind(self, qualname: str | None) -> kinds.ModelKind | None:
+        return kinds.for_call(qualname)
 
     def _err(self, scope: Scope, node: ast.AST, message: str, hint: str | None = None) -> IntrospectionError:
         return IntrospectionError(message, file=self.project.shown(scope.module), line=getattr(node, "lineno", None), hint=hint)
@@ -498,46 +471,16 @@ class _Scanner:
             bound[kw.arg] = kw.value
         return {k: self.values.eval(v, scope) for k, v in bound.items()}
 
-    def _model(self, attr: str, marker: str, kind: str, call: ast.Call, scope: Scope) -> ModelRef:
-        file = self.project.relative(scope.module.path)
-        if kind == "huggingface":
-            positional = 4 if marker.startswith("bundler.") else 2
-            a = self._args(call, scope, _HF_PARAMS, positional, _HF_IGNORED, "HuggingFaceModel")
-            model_id = a.get("model_id")
-            if not isinstance(model_id, str) or not model_id.strip():
-                raise self._err(scope, call, "HuggingFaceModel needs a repository id string like 'org/name'")
-            revision = a.get("revision")
-            if revision is not None and (not isinstance(revision, str) or not revision):
-                raise self._err(scope, call, f"revision must be a non-empty string, not {revision!r}")
-            endpoint = a.get("endpoint")
-            if endpoint is not None and (not isinstance(endpoint, str) or not ENDPOINT.match(endpoint)):
-                shown = re.sub(r"//[^/@]*@", "//***@", str(endpoint))[:80]  # never echo credentials
-                raise self._err(scope, call, f"endpoint must be an http(s) URL without credentials, not {shown!r}",
-                                hint="give the mirror's URL; its token comes from HF_TOKEN or `hf auth login`, never from the source")
-            return ModelRef(
-                attribute=attr,
-                kind="huggingface",
-                id=model_id,
-                revision=revision,
-                include=self._patterns(a.get("include"), "include", scope, call),
-                exclude=self._patterns(a.get("exclude"), "exclude", scope, call),
-                file=file,
-                line=call.lineno,
-                endpoint=endpoint.rstrip("/") if endpoint else None,
-            )
-        what = marker.rsplit(".", 1)[-1] if kind != "bentoml-store" or "BentoModel" in marker else marker
-        ignored = {"alias"} if kind == "bentoml-store" else set()
-        a = self._args(call, scope, _STORE_PARAMS, 1, ignored, what)
-        tag = a.get("tag")
-        if not isinstance(tag, str) or not tag.strip():
-            raise self._err(scope, call, "a store model needs a tag string like 'name:version'")
-        return ModelRef(attr, kind, tag, None, None, None, file, call.lineno)
-
-    def _patterns(self, value: Any, what: str, scope: Scope, call: ast.Call) -> list[str] | None:
+    def _model(self, attr: str, marker: str, kind: kinds.ModelKind, call: ast.Call, scope: Scope) -> ModelRef:
+        spec = kind.call_spec(marker)
+        a = self._args(call, scope, spec.params, spec.positional, set(spec.ignored), spec.what)
         try:
-            return normalise_patterns(value, f"`{what}`")
-        except ValueError as e:
-            raise self._err(scope, call, str(e)) from None
+            fields = kind.ref_fields(a)
+        except kinds.BadDescriptor as e:
+            raise self._err(scope, call, str(e), hint=e.hint) from None
+        return ModelRef(attribute=attr, kind=kind.name, id=fields["id"], revision=fields.get("revision"),
+                        include=fields.get("include"), exclude=fields.get("exclude"),
+                        file=self.project.relative(scope.module.path), line=call.lineno, endpoint=fields.get("endpoint"))
 
     def _depends(self, call: ast.Call, scope: Scope) -> str:
         target: ast.expr | None = call.args[0] if call.args else None
@@ -673,7 +616,8 @@ class _Scanner:
             return None, None, False
         if self._model_kind(qualname) is not None or _FRAMEWORK_LOAD.match(qualname):
             # bundler's and BentoML's own spellings: whatever id they are given is a model
-            names: tuple[str, ...] = ("model_id",) if self._model_kind(qualname) == "huggingface" else _STORE_TAG_KW
+            kind = self._model_kind(qualname)
+            names = kind.id_keywords if kind is not None else _FRAMEWORK_LOAD_KW
             arg = call.args[0] if call.args else next((kw[k] for k in names if k in kw), None)
             return arg, qualname.rpartition(".")[2], True
         if qualname not in _LOADERS:

@@ -63,7 +63,7 @@ def test_mutated_lock_files_are_refused_or_stay_safe(picks):
 
     from bundler.errors import UsageError
     from bundler.lock import loads
-    from bundler.pins import check_pin
+    from bundler.kinds import check_pin
 
     text = (Path(__file__).parents[2] / "fixtures" / "lock" / "golden.lock").read_text()
     pattern = r'(?<== )("[^"\n]*"|-?\d+|true|false)'
