@@ -367,7 +367,7 @@ def _write_archive(
                 if not src.is_file():
                     raise ProblemFound(f"store model {tag}: {fe.path} is missing", hint=f"re-import it: bundler models import {tag} DIR")
                 # A size that differs (bytes appended, or cut) is a modified copy as much as other bytes are.
-                if src.stat().st_size != fe.size or writer.add_file(f"{base}/{fe.path}", src, fe.size) != fe.hash:
+                if src.stat().st_size != fe.size or writer.add_file(f"{base}/{fe.path}", src, fe.size, fe.hash.partition(":")[0]) != fe.hash:
                     raise ProblemFound(
                         f"store model {tag}: {fe.path} does not match its recorded hash",
                         hint=f"the store copy was modified; delete and re-import it (bundler models delete {tag})",
