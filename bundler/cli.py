@@ -575,7 +575,7 @@ def run(
     from pathlib import Path
 
     from .envinstall import venv_python
-    from .runtime import report, run_in_venv
+    from .run import report, run_in_venv
 
     python = venv_python(Path(bundle_dir))
     if python is not None and Path(sys.prefix).resolve() != python.parent.parent.resolve():
