@@ -242,7 +242,7 @@ class ExpectedMembers:
 
 
 def write_member(
-    root: Path, name: str, src: IO[bytes], entry: FileEntry, *, executable: bool = False, tee=None, made: set[str] | None = None
+    root: Path, name: str, src: IO[bytes], entry: FileEntry, *, executable: bool = False, tee: Any = None, made: set[str] | None = None
 ) -> None:
     """Write one member of a bundle under ``root``, checked against its manifest ``entry``.
 
@@ -436,7 +436,7 @@ def _plain_members(path: Path) -> list[tuple[str, tarfile.TarInfo]]:
 _WINDOW = 32 << 20  # hashed at once on every core, then unmapped: RSS stays near this
 
 
-def _hash_region(view: memoryview, mm, offset: int, size: int, algorithm: str) -> str:
+def _hash_region(view: memoryview, mm: Any, offset: int, size: int, algorithm: str) -> str:
     """Hash a member in place from the mapped bundle: no copy out of the page cache (a read
     into a buffer cost a third of verify's time), blake3 on every core for large members, and
     each window dropped from the mapping once hashed so memory stays flat."""

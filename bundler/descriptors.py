@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .kinds import huggingface as _hf, store as _store
 from .pins import normalise_patterns
+
+if TYPE_CHECKING:
+    from .runtime import BundleContext
 
 
 def _patterns(value: Any, what: str) -> list[str] | None:
@@ -33,7 +36,7 @@ class _Descriptor:
         info = self.to_info()
         return key_of(self.kind, info["id"], info.get("revision"), info.get("include"), info.get("exclude"))
 
-    def _bundle(self):
+    def _bundle(self) -> BundleContext | None:
         from .runtime import bundle_for
 
         return bundle_for(self._module)

@@ -6,7 +6,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     import queue
@@ -16,13 +16,13 @@ _MMAP_THRESHOLD = 8 << 20
 CHUNK = 4 << 20
 
 
-def _blake3(**kwargs):
+def _blake3(**kwargs: Any) -> Any:
     from blake3 import blake3
 
     return blake3(**kwargs)
 
 
-def new_hasher(algorithm: str, size: int = 0):
+def new_hasher(algorithm: str, size: int = 0) -> Any:
     """A hash object for a recorded ``algo:hex`` hash: ``blake3``, ``sha256`` or ``git-sha1``
     (a git blob id hashes a ``blob <size>\\0`` header first, so it needs the size)."""
     if algorithm == "blake3":
@@ -172,7 +172,7 @@ class HashingWriter:
     download is checked whole; a truncate (a server that ignored the range) re-hashes what is left.
     """
 
-    def __init__(self, f, algorithm: str, size: int, stop: threading.Event | None = None) -> None:
+    def __init__(self, f: BinaryIO, algorithm: str, size: int, stop: threading.Event | None = None) -> None:
         self.f = f
         self.algorithm = algorithm
         self.size = size
@@ -212,7 +212,7 @@ class HashingWriter:
     def tell(self) -> int:
         return self.f.tell()
 
-    def seek(self, *args) -> int:
+    def seek(self, *args: int) -> int:
         return self.f.seek(*args)
 
     def truncate(self, size: int | None = None) -> int:

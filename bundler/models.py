@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any, ContextManager
+
 from .descriptors import HuggingFaceModel, StoreModel
 
 __all__ = ["HuggingFaceModel", "StoreModel", "create"]
 
 
-def create(tag: str):
+def create(tag: str) -> ContextManager[Any]:
     """Context manager for training code: write files into ``model.path``; on a clean exit they
     are imported into the local store (``model.model`` is then the stored model), on an exception
     nothing is left behind::

@@ -27,10 +27,13 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, TYPE_CHECKING, Any, Sequence
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from .errors import ProblemFound, UsageError
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPE = "application/vnd.bundler.bundle.v1"
@@ -766,6 +769,6 @@ def open_pushed(target: str, *, insecure: bool = False, token: str | None = None
     return Pushed(registry, ref, oci, raw, loads(raw, str(ref)))
 
 
-def read_manifest(target: str, *, insecure: bool = False, token: str | None = None):
+def read_manifest(target: str, *, insecure: bool = False, token: str | None = None) -> Manifest:
     """The bundle manifest of a pushed bundle: only the OCI manifest and config are read."""
     return open_pushed(target, insecure=insecure, token=token).manifest

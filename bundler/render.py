@@ -16,7 +16,9 @@ from .manifest import Manifest
 from .units import human_size
 
 if TYPE_CHECKING:  # the scanner costs ~30 ms to import; inspect, pull and diff never need it
+    from .archive import VerifyReport
     from .introspect import ScanResult
+    from .pins import FileEntry, Pin
 
 # C0 and C1 controls, DEL and the bidi overrides: a hostile bundle's strings must not move the
 # cursor, clear the screen or reorder what the user reads.
@@ -101,7 +103,7 @@ def scan_table(result: ScanResult) -> None:
             print(shown(f"  undeclared: {undeclared_label(u)} loaded by {u['call']}() at {u['file']}:{u['line']}"))
 
 
-def inspect_table(m: Manifest, report=None) -> None:
+def inspect_table(m: Manifest, report: VerifyReport | None = None) -> None:
     d = m.data
     _say(shown(f"{m.name} {m.version}"), "bold")
     lines = [f"  digest      {m.digest}", f"  entrypoint  {d.get('entrypoint')}"]
@@ -188,7 +190,7 @@ class PullProgress:
         if self._bar is not None:
             self._bar.stop()
 
-    def __call__(self, event: str, pin, entry) -> None:
+    def __call__(self, event: str, pin: Pin, entry: FileEntry) -> None:
         import sys
 
         if not self.enabled:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 from urllib.parse import unquote, urlparse
 
 from .envlock import RELOCK, LockedFile, Package
@@ -125,7 +125,7 @@ def _credentials(index_urls: Iterable[str]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _open_url(url: str, auth: dict[str, tuple[str, str]]):
+def _open_url(url: str, auth: dict[str, tuple[str, str]]) -> Any:
     import base64
     import urllib.request
 

@@ -704,12 +704,12 @@ def _looks_like_repo(value: str) -> bool:
     return bool(_REPO.match(value)) and not value.endswith((".py", ".json", ".bin", ".safetensors", ".pt", ".pth"))
 
 
-def _calls_with_context(tree: ast.Module):
+def _calls_with_context(tree: ast.Module) -> list[tuple[ast.Call, ast.ClassDef | None, ast.AST | None]]:
     """Every call in the module with its top-level class (or None) and enclosing function.
 
     Iterative: a recursive generator pays for every level of nesting on every node it yields.
     """
-    out = []
+    out: list[tuple[ast.Call, ast.ClassDef | None, ast.AST | None]] = []
     stack: list[tuple[ast.AST, ast.ClassDef | None, ast.AST | None]] = [(tree, None, None)]
     function_types = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
     while stack:
