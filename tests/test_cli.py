@@ -113,11 +113,11 @@ def test_json_failures_are_one_object_on_stdout(tmp_path):
 
 
 def test_the_environment_is_read_in_one_module():
-    """settings.py reads every variable; runtime.py only sets the serving process's own."""
+    """settings.py reads every variable; run.py only sets the serving process's own."""
     import re
     from pathlib import Path
 
     package = Path(bundler.__file__).parent
     readers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
                      if re.search(r"(?<![\"'`])os\.(?:environ\b|getenv\()(?![\"'`])", p.read_text()))  # code, not a name in a string
-    assert readers == ["runtime.py", "settings.py"]
+    assert readers == ["run.py", "settings.py"]
