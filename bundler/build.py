@@ -101,10 +101,10 @@ def build(
     path, only = split_target(str(target))
     early = load_config(find_root(Path(path), Path(path).parent), Path(path))  # bad settings fail before the lock is written
     if locked:
-        pinned = lock(path, check=True, arguments=arguments, env=env, deps=deps, no_pickle=no_pickle)
+        pinned = lock(path, check=True, arguments=arguments, env=env, deps=deps, no_pickle=no_pickle, config=early)
         require_fresh(pinned)
     else:
-        pinned = lock(path, offline=offline, arguments=arguments, env=env, deps=deps, no_pickle=no_pickle)
+        pinned = lock(path, offline=offline, arguments=arguments, env=env, deps=deps, no_pickle=no_pickle, config=early)
     scan: ScanResult = pinned.scan
     if strict:
         _refuse_undeclared(scan)

@@ -11,13 +11,16 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .atomic import write_atomic
 from .envlock import PYLOCK_NAME, EnvOptions, EnvPin, EnvResult, sha256_of
 from .errors import ProblemFound, UsageError
 from .kinds import check_pin, of as kind_of
 from .pins import FileEntry, Pin, key_of
+
+if TYPE_CHECKING:
+    from .sources import ProjectConfig
 
 LOCK_NAME = "bundler.lock"
 LOCK_VERSION = 1
@@ -236,6 +239,7 @@ def lock(
     env: EnvOptions | None = None,
     deps: bool = True,
     no_pickle: bool = False,
+    config: ProjectConfig | None = None,
 ) -> LockResult:
     """Pin every reference of ``service`` and write ``bundler.lock`` beside it.
 
@@ -248,10 +252,14 @@ def lock(
     (``env``: the target and index settings; ``env.skip`` leaves the environment entry alone).
     ``deps`` pins the repositories the pinned Hub models load by themselves (``closure.py``),
     with ``required_by`` naming the parent; they stay fresh while their parent does.
+    ``config``: the project's settings when the caller has read them (they are read once).
     """
     from .introspect import scan, split_target
+    from .sources import find_root, load_config
 
     path, _only = split_target(str(service))
+    if config is None:
+        config = load_config(find_root(Path(path), Path(path).parent), Path(path))
     result = scan(path, arguments=arguments)
     lock_file = lock_path_for(path)
     me = Path(path).name
@@ -267,8 +275,8 @@ def lock(
     out = LockResult(lock_file, scan=result)
     if check:
         _check(out, refs, by_key, others, deps)
-        _pickle_policy(out, path, no_pickle)
-        out.env = _plan_env(path, lock_file, old_env, env, upgrade=False, check=True, offline=True, image_python=result.image_python)
+        _pickle_policy(out, no_pickle or config.no_pickle)
+        out.env = _plan_env(config, path, lock_file, old_env, env, upgrade=False, check=True, offline=True, image_python=result.image_python)
         if out.env is not None:
             out.stale += out.env.stale
         return out
@@ -280,8 +288,8 @@ def lock(
                          "an offline host fails where they load")
     out.removed = [p for k, p in by_key.items() if k not in refs and k not in others and k not in deps_of]
     out.pins = sorted([*(by_key[k] for k in refs), *deps_of.values()], key=_sort_key)
-    _pickle_policy(out, path, no_pickle)
-    out.env = _plan_env(path, lock_file, old_env, env, upgrade=upgrade is True, check=False, offline=offline,
+    _pickle_policy(out, no_pickle or config.no_pickle)
+    out.env = _plan_env(config, path, lock_file, old_env, env, upgrade=upgrade is True, check=False, offline=offline,
                         image_python=result.image_python)
     new_env = old_env if out.env is None else out.env.pin
     if write:
@@ -299,15 +307,12 @@ def lock(
     return out
 
 
-def _pickle_policy(out: LockResult, service: str | Path, no_pickle: bool) -> None:
+def _pickle_policy(out: LockResult, no_pickle: bool) -> None:
     """Pickle-format weights run code when loaded: refused under ``--no-pickle`` or
     ``[tool.bundler] weights = "no-pickle"`` (before anything is written), else a warning for
     each newly pinned model that has them."""
     from .lean import pickle_files
-    from .sources import find_root, load_config
 
-    if not no_pickle:
-        no_pickle = load_config(find_root(Path(service), Path(service).parent), Path(service)).no_pickle
     new = {p.key for p in out.pinned} | {n.key for _, n in out.upgraded}
     for p in out.pins:
         found = pickle_files(p) if kind_of(p).hub else []
@@ -388,15 +393,14 @@ def _dependencies(by_key: dict[tuple, Pin], parents: list[Pin]) -> dict[tuple, P
     return out
 
 
-def _plan_env(service: str | Path, lock_file: Path, old: EnvPin | None, options: EnvOptions | None, *,
+def _plan_env(config: ProjectConfig, service: str | Path, lock_file: Path, old: EnvPin | None, options: EnvOptions | None, *,
               upgrade: bool, check: bool, offline: bool, image_python: str | None = None) -> EnvResult | None:
     from .envlock import plan
-    from .sources import find_root, load_config, python_choice
+    from .sources import python_choice
 
     options = options or EnvOptions()
     if options.skip:
         return None
-    config = load_config(find_root(Path(service), Path(service).parent), Path(service))
     origin = config.origins.get("requirements", "requirements").partition(" ")[0]
     shown = os.path.relpath(config.root / origin)
     return plan(config.requirements, shown, lock_file.parent, old, requires_python=config.python,

@@ -64,6 +64,23 @@ def test_manifest_matches_golden(example):
     assert result.digest == (FIXTURES / "build" / "example.digest").read_text().strip()
 
 
+def test_a_build_reads_the_project_settings_once(example, monkeypatch):
+    import bundler.build
+    import bundler.sources
+
+    reads: list[Path] = []
+    real = bundler.sources.load_config
+
+    def counted(root, service_file=None):
+        reads.append(root)
+        return real(root, service_file)
+
+    monkeypatch.setattr(bundler.sources, "load_config", counted)
+    monkeypatch.setattr(bundler.build, "load_config", counted)
+    build(example / "service.py", offline=True)
+    assert reads == [example]
+
+
 def test_archive_layout_is_normalised(example):
     result = build(example / "service.py", offline=True)
     infos = members(result.path)
