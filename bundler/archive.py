@@ -303,6 +303,11 @@ def read_member(path: str | os.PathLike[str], name: str, limit: int) -> bytes | 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Read only the first member: time does not grow with the bundle's size."""
+    return loads(manifest_bytes(path), str(path))
+
+
+def manifest_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The first member's bytes, which must be the manifest (unchecked: ``loads`` checks them)."""
     path = Path(path)
     tar = _open(path)
     try:
@@ -316,7 +321,7 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
         raise UsageError(f"{path}: truncated or corrupt archive ({e})") from None
     finally:
         tar.close()
-    return loads(raw, str(path))
+    return raw
 
 
 @dataclass

@@ -31,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, Sequence
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from .errors import ProblemFound, UsageError
+from .layout import MANIFEST_NAME, SOURCE_PREFIX
 
 if TYPE_CHECKING:
     from .manifest import Manifest
@@ -550,7 +551,7 @@ PARALLEL = 8  # requests in flight at once during a push
 def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None,
          tags: Sequence[str] = ()) -> PushResult:
     """Push a bundle archive; blobs the registry already has are not uploaded again."""
-    from .archive import ArchiveWriter, ExpectedMembers, check_member, require_ok, verify
+    from .archive import require_ok, verify
 
     bundle = Path(bundle)
     ref = parse_reference(target)
@@ -565,68 +566,9 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
     result = PushResult(ref, "", manifest.digest)
     with tempfile.TemporaryDirectory(prefix="bundler-push-") as d:
         plain = _plain_tar(bundle, Path(d), _tar_limit(manifest))
-        # The source layer goes to a file, not memory: a large file among the sources must not
-        # make memory grow with it.
-        source_path = Path(d) / "sources.tar"
-        sources = open(source_path, "w+b")
-        writer = ArchiveWriter(sources, compress=False)
-        layers: list[tuple[dict[str, Any], Any]] = []
-        with tarfile.open(plain, "r:") as tar:
-            members = tar.getmembers()
-            names = [check_member(m, str(bundle)) for m in members]
-            if not names or names[0] != "bundle.yaml":
-                raise UsageError(f"{bundle}: no bundle.yaml at the start of the archive")
-            config = tar.extractfile(members[0]).read()  # type: ignore[union-attr]
-            expected = ExpectedMembers(manifest, str(bundle))
-            for m, name in zip(members[1:], names[1:]):
-                entry = expected.accept(name, m.size)
-                if name.startswith("src/"):
-                    f = tar.extractfile(m)
-                    assert f is not None
-                    if writer.add_stream(name[len("src/") :], f, m.size) != entry.hash:
-                        raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
-                    continue
-                sha = _known_sha256(entry.hash)
-                if sha is None:
-                    sha, recorded = _hash_slice(plain, m.offset_data, m.size, entry.hash.partition(":")[0])
-                    if recorded != entry.hash:
-                        raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
-                    _remember_sha256(entry.hash, sha)
-                layers.append(({"mediaType": MODEL_FILE_TYPE, "digest": sha, "size": m.size, "annotations": {TITLE: name}}, (plain, m.offset_data, m.size)))
-            expected.require_all()
-        writer.close()
-        sources.close()
-        from .hashing import sha256_file
-
-        src_size = source_path.stat().st_size
-        src_sha = "sha256:" + sha256_file(source_path)
-        blobs: list[tuple[dict[str, Any], Any]] = [
-            ({"mediaType": SOURCE_TYPE, "digest": src_sha, "size": src_size, "annotations": {TITLE: SOURCE_TITLE}}, (source_path, 0, src_size)),
-            *layers,
-        ]
+        config, blobs = _blobs(bundle, plain, manifest, Path(d) / "sources.tar")
         cfg = {"mediaType": CONFIG_TYPE, "digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)}
-        todo = [(cfg, config), *blobs]
-        # Existence checks and uploads run several at a time over keep-alive connections: a
-        # model of thousands of small files is round trips, not bytes.
-        from concurrent.futures import ThreadPoolExecutor
-
-        def upload(item: tuple[dict[str, Any], Any]) -> None:
-            desc, body = item
-            if isinstance(body, tuple):
-                with _Slice(*body) as f:
-                    registry.upload_blob(ref.repo, desc["digest"], desc["size"], f)  # type: ignore[arg-type]  # file-like: read()
-            else:
-                registry.upload_blob(ref.repo, desc["digest"], desc["size"], body)
-
-        present = _present_by_manifest(registry, ref)
-        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            there = list(pool.map(lambda item: item[0]["digest"] in present or registry.blob_exists(ref.repo, item[0]["digest"]), todo))
-            missing = [item for item, found in zip(todo, there) if not found]
-            list(pool.map(upload, missing))
-        result.blobs_skipped = len(todo) - len(missing)
-        result.skipped = sum(d["size"] for (d, _), found in zip(todo, there) if found)
-        result.blobs_uploaded = len(missing)
-        result.uploaded = sum(d["size"] for d, _ in missing)
+        _upload(registry, ref, [(cfg, config), *blobs], result)
         oci_manifest = {
             "schemaVersion": 2,
             "mediaType": MANIFEST_TYPE,
@@ -645,11 +587,71 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
         result.digest = registry.put_manifest(ref, data)
         # More tags for the same manifest: one upload, the same bytes under each name.
         for tag in tags:
-            extra = Reference(ref.host, ref.repo, tag, None)
-            registry.put_manifest(extra, data)
+            registry.put_manifest(Reference(ref.host, ref.repo, tag, None), data)
             result.tags.append(tag)
     _remember_pushed(ref, result.digest)
     return result
+
+
+#: a blob to send: its descriptor, and its bytes or the (file, offset, size) slice holding them
+_Blob = tuple[dict[str, Any], Any]
+
+
+def _blobs(bundle: Path, plain: Path, manifest: Manifest, source_path: Path) -> tuple[bytes, list[_Blob]]:
+    """The config (the manifest's own bytes) and the layers of an uncompressed copy of the
+    bundle: the sources as one tar, then each model file in place, read through the archive's one
+    validated member reader and checked against the manifest."""
+    from .archive import ArchiveWriter, ExpectedMembers, iter_members, manifest_bytes
+    from .hashing import sha256_file
+
+    expected = ExpectedMembers(manifest, str(bundle))
+    layers: list[_Blob] = []
+    # The source layer goes to a file, not memory: a large file among the sources must not make
+    # memory grow with it.
+    with open(source_path, "w+b") as sources:
+        writer = ArchiveWriter(sources, compress=False)
+        for name, m, f in iter_members(plain):
+            entry = expected.accept(name, m.size)
+            if name.startswith(SOURCE_PREFIX):
+                if writer.add_stream(name[len(SOURCE_PREFIX):], f, m.size) != entry.hash:
+                    raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
+                continue
+            sha = _known_sha256(entry.hash)
+            if sha is None:
+                sha, recorded = _hash_slice(plain, m.offset_data, m.size, entry.hash.partition(":")[0])
+                if recorded != entry.hash:
+                    raise ProblemFound(f"{bundle}: member {name!r} does not match the manifest", hint="rebuild the bundle")
+                _remember_sha256(entry.hash, sha)
+            layers.append(({"mediaType": MODEL_FILE_TYPE, "digest": sha, "size": m.size, "annotations": {TITLE: name}}, (plain, m.offset_data, m.size)))
+        expected.require_all()
+        writer.close()
+    size = source_path.stat().st_size
+    source = {"mediaType": SOURCE_TYPE, "digest": "sha256:" + sha256_file(source_path), "size": size, "annotations": {TITLE: SOURCE_TITLE}}
+    return manifest_bytes(plain), [(source, (source_path, 0, size)), *layers]
+
+
+def _upload(registry: Registry, ref: Reference, todo: list[_Blob], result: PushResult) -> None:
+    """Every blob the registry lacks, uploaded; existence checks and uploads run several at a
+    time over keep-alive connections (a model of thousands of small files is round trips, not bytes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def upload(item: _Blob) -> None:
+        desc, body = item
+        if isinstance(body, tuple):
+            with _Slice(*body) as f:
+                registry.upload_blob(ref.repo, desc["digest"], desc["size"], f)  # type: ignore[arg-type]  # file-like: read()
+        else:
+            registry.upload_blob(ref.repo, desc["digest"], desc["size"], body)
+
+    present = _present_by_manifest(registry, ref)
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        there = list(pool.map(lambda item: item[0]["digest"] in present or registry.blob_exists(ref.repo, item[0]["digest"]), todo))
+        missing = [item for item, found in zip(todo, there) if not found]
+        list(pool.map(upload, missing))
+    result.blobs_skipped = len(todo) - len(missing)
+    result.skipped = sum(d["size"] for (d, _), found in zip(todo, there) if found)
+    result.blobs_uploaded = len(missing)
+    result.uploaded = sum(d["size"] for d, _ in missing)
 
 
 def _pushed_record(ref: Reference) -> Path:
@@ -717,7 +719,6 @@ class Pushed:
         against the registry digest (sha256) and the bundle manifest (size, blake3). Only members
         the manifest lists, at safe paths, are accepted."""
         from .archive import ExpectedMembers, check_member, write_member
-        from .layout import MANIFEST_NAME, SOURCE_PREFIX
 
         expected = ExpectedMembers(self.manifest, str(self.ref))
 
