@@ -211,13 +211,7 @@ def download_pinned(
     etag is known from the pin (LFS sha256 or git blob id), so no metadata request is needed, and
     the file is verified before it enters the cache.
     """
-    from huggingface_hub import hf_hub_url
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import build_hf_headers
-
-    from . import __version__
-    from .hashing import HashingWriter, TooLarge
-    from .hub import endpoint_for, token as hub_token
+    from huggingface_hub.utils import WeakFileLock
 
     etag = entry.hash.partition(":")[2]
     repo_dir = repo_folder(cache, pin.id)
@@ -226,69 +220,90 @@ def download_pinned(
     locks = cache / ".locks" / repo_dir.name
     for d in (blob.parent, link.parent, locks):
         d.mkdir(parents=True, exist_ok=True)
+    linked = False
     # huggingface_hub's own lock for the blob (group-writable, soft-lock fallback where flock is
     # missing): a cache shared by several users or processes waits the same way hf_hub_download does.
-    from huggingface_hub.utils import WeakFileLock
-
-    linked = False
     with WeakFileLock(locks / f"{etag}.lock"):
         if local is None and not (blob.is_file() and blob.stat().st_size == entry.size):
             linked = _link_twin(blob, entry, twins)
         if not blob.is_file() or blob.stat().st_size != entry.size:
-            partial = blob.with_name(f"{etag}.bundler-partial")
-            url = hf_hub_url(pin.id, entry.path, revision=pin.commit, endpoint=endpoint_for(pin, at_pull=True))
-            headers = build_hf_headers(token=hub_token(), library_name="bundler", library_version=__version__)
-            # A Range from the very first request: the Hub's bridge answers a plain GET of a file
-            # over 50 GB with 400. http_get moves the start when it resumes or retries.
-            headers["Range"] = "bytes=0-"
-            if local is not None:
-                partial.unlink(missing_ok=True)  # a local copy is cheap to redo whole
-            # Left by an earlier bundler, which had hf_xet's parallel writer fill a fresh file
-            # under this name: a killed one has holes, so it is nothing to resume from.
-            partial.with_name(f"{etag}.bundler-xet").unlink(missing_ok=True)
-            with open(partial, "ab") as f:
-                done = f.tell()
-                if done > entry.size:  # not a prefix of this file: start over, from byte 0
-                    f.truncate(0)
-                    f.seek(0)
-                    done = 0
-                # Hash while writing: verification costs no second read of the file.
-                writer = HashingWriter(f, entry.hash.partition(":")[0], entry.size, stop)
-                try:
-                    if local is not None:
-                        with open(local, "rb") as src:
-                            shutil.copyfileobj(src, writer, 4 << 20)
-                    elif done < entry.size:
-                        if not (entry.xet and _xet_download(pin, entry, writer, done, headers)):
-                            # No expected_size: the size is checked here, the same way for every
-                            # source; a network failure propagates and leaves the partial file to
-                            # resume from (after a failed Xet attempt too: from where it stopped).
-                            http_get(url, writer, resume_size=writer.tell(), headers=headers)  # type: ignore[arg-type]  # file-like: write()
-                    # else every byte is here already (a range request would only get 416):
-                    # the writer hashed them, and they are verified below like any download.
-                except TooLarge:
-                    partial.unlink(missing_ok=True)
-                    return Check(link, entry, "mismatch", f"more than {entry.size} bytes")
-                finally:
-                    writer.close()
-            got = partial.stat().st_size
-            if got != entry.size or writer.digest != entry.hash:
-                partial.unlink(missing_ok=True)
-                return Check(link, entry, "mismatch", f"size {got}" if got != entry.size else writer.digest)
-            if no_pickle:
-                _refuse_pickle(partial, entry)
-            os.chmod(partial, 0o644)
-            os.replace(partial, blob)
-            remember(blob, entry)
-        tmp_link = link.with_name(f".{link.name}.{os.getpid()}.link")
-        tmp_link.unlink(missing_ok=True)
-        if _use_symlinks(link.parent):
-            os.symlink(os.path.relpath(blob, link.parent), tmp_link)
-        else:  # as huggingface_hub does without symlinks: a real file in the snapshot
-            shutil.copyfile(blob, tmp_link)
-        os.replace(tmp_link, link)
+            problem = _download_blob(pin, entry, blob, local, stop, no_pickle)
+            if problem is not None:
+                return Check(link, entry, "mismatch", problem)
+        _link_snapshot(blob, link)
     check = check_file(link, entry)
     return Check(check.path, entry, check.status, linked=True) if linked and check.ok else check
+
+
+def _download_blob(pin: Pin, entry: FileEntry, blob: Path, local: Path | None, stop: threading.Event | None,
+                   no_pickle: bool) -> str | None:
+    """The blob's bytes into a partial file beside it (resumed where an earlier pull stopped),
+    hashed while written, then verified and moved in; else what was wrong with them."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    from . import __version__
+    from .hashing import HashingWriter, TooLarge
+    from .hub import endpoint_for, token as hub_token
+
+    partial = blob.with_name(f"{blob.name}.bundler-partial")
+    url = hf_hub_url(pin.id, entry.path, revision=pin.commit, endpoint=endpoint_for(pin, at_pull=True))
+    headers = build_hf_headers(token=hub_token(), library_name="bundler", library_version=__version__)
+    # A Range from the very first request: the Hub's bridge answers a plain GET of a file
+    # over 50 GB with 400. http_get moves the start when it resumes or retries.
+    headers["Range"] = "bytes=0-"
+    if local is not None:
+        partial.unlink(missing_ok=True)  # a local copy is cheap to redo whole
+    # Left by an earlier bundler, which had hf_xet's parallel writer fill a fresh file
+    # under this name: a killed one has holes, so it is nothing to resume from.
+    partial.with_name(f"{blob.name}.bundler-xet").unlink(missing_ok=True)
+    with open(partial, "ab") as f:
+        done = f.tell()
+        if done > entry.size:  # not a prefix of this file: start over, from byte 0
+            f.truncate(0)
+            f.seek(0)
+            done = 0
+        # Hash while writing: verification costs no second read of the file.
+        writer = HashingWriter(f, entry.hash.partition(":")[0], entry.size, stop)
+        try:
+            if local is not None:
+                with open(local, "rb") as src:
+                    shutil.copyfileobj(src, writer, 4 << 20)
+            elif done < entry.size:
+                if not (entry.xet and _xet_download(pin, entry, writer, done, headers)):
+                    # No expected_size: the size is checked here, the same way for every
+                    # source; a network failure propagates and leaves the partial file to
+                    # resume from (after a failed Xet attempt too: from where it stopped).
+                    http_get(url, writer, resume_size=writer.tell(), headers=headers)  # type: ignore[arg-type]  # file-like: write()
+            # else every byte is here already (a range request would only get 416):
+            # the writer hashed them, and they are verified below like any download.
+        except TooLarge:
+            partial.unlink(missing_ok=True)
+            return f"more than {entry.size} bytes"
+        finally:
+            writer.close()
+    got = partial.stat().st_size
+    if got != entry.size or writer.digest != entry.hash:
+        partial.unlink(missing_ok=True)
+        return f"size {got}" if got != entry.size else writer.digest
+    if no_pickle:
+        _refuse_pickle(partial, entry)
+    os.chmod(partial, 0o644)
+    os.replace(partial, blob)
+    remember(blob, entry)
+    return None
+
+
+def _link_snapshot(blob: Path, link: Path) -> None:
+    """``snapshots/<commit>/<path>`` -> the blob, replaced at once (a reader never sees it missing)."""
+    tmp_link = link.with_name(f".{link.name}.{os.getpid()}.link")
+    tmp_link.unlink(missing_ok=True)
+    if _use_symlinks(link.parent):
+        os.symlink(os.path.relpath(blob, link.parent), tmp_link)
+    else:  # as huggingface_hub does without symlinks: a real file in the snapshot
+        shutil.copyfile(blob, tmp_link)
+    os.replace(tmp_link, link)
 
 
 def _pickle_problem(path: Path) -> str | None:
@@ -441,15 +456,39 @@ def fetch(
     result: PullResult, pins: list[Pin], *, jobs: int, verify_only: bool, progress: Progress | None,
     no_pickle: bool = False,
 ) -> None:
-    todo: list[tuple[Pin, FileEntry, Path]] = []
-    # Spellings of one repository (the Hub's ids ignore case; ``hub_id`` names a renamed one):
-    # each keeps its own cache folder, where its loaders look, but a blob is fetched once.
+    """Every pinned Hub file checked in the cache; the missing and modified ones fetched (from
+    the bundle's embedded copy, or the Hub) on ``jobs`` threads, unless ``verify_only``."""
+    todo = _unverified(result, pins, verify_only=verify_only, progress=progress, no_pickle=no_pickle)
+    if not todo:
+        return
+    # Files a bundle carries (--embed-hub) are placed from the unpacked bundle, not downloaded.
+    local = {
+        (pin.key, entry.path): result.dest / hub_model_dir(pin) / entry.path
+        for pin in result.manifest.embedded_hub
+        for entry in pin.files
+    }
+    if hub_offline():
+        _refuse_offline(result, [t for t in todo if (t[0].key, t[1].path) not in local])
+    _download_all(result, todo, local, _spellings(result.cache, pins), jobs=jobs, progress=progress, no_pickle=no_pickle)
+
+
+def _spellings(cache: Path, pins: list[Pin]) -> dict[str, list[Path]]:
+    """Spellings of one repository (the Hub's ids ignore case; ``hub_id`` names a renamed one):
+    each keeps its own cache folder, where its loaders look, but a blob is fetched once."""
     spellings: dict[str, list[Path]] = {}
     for pin in pins:
         folders = spellings.setdefault(_repo_key(pin), [])
         for rid in (pin.id, pin.hub_id):
-            if rid and repo_folder(result.cache, rid) not in folders:
-                folders.append(repo_folder(result.cache, rid))
+            if rid and repo_folder(cache, rid) not in folders:
+                folders.append(repo_folder(cache, rid))
+    return spellings
+
+
+def _unverified(result: PullResult, pins: list[Pin], *, verify_only: bool, progress: Progress | None,
+                no_pickle: bool) -> list[tuple[Pin, FileEntry, Path]]:
+    """The pinned files the cache lacks or holds modified (a modified one is removed); the rest
+    are counted as cached, or as failures when ``verify_only``."""
+    todo: list[tuple[Pin, FileEntry, Path]] = []
     for pin in pins:
         if not verify_only:
             pin_ref(result.cache, pin)
@@ -474,18 +513,11 @@ def fetch(
                 result.failures.append(_failure(pin, check, "missing"))
                 continue
             todo.append((pin, entry, snap / entry.path))
-    if not todo:
-        return
-    # Files a bundle carries (--embed-hub) are placed from the unpacked bundle, not downloaded.
-    local = {
-        (pin.key, entry.path): result.dest / hub_model_dir(pin) / entry.path
-        for pin in result.manifest.embedded_hub
-        for entry in pin.files
-    }
-    def twins(pin: Pin) -> list[Path]:
-        own = repo_folder(result.cache, pin.id)
-        return [f for f in spellings[_repo_key(pin)] if f != own]
+    return todo
 
+
+def _download_all(result: PullResult, todo: list[tuple[Pin, FileEntry, Path]], local: dict[tuple[Any, str], Path],
+                  spellings: dict[str, list[Path]], *, jobs: int, progress: Progress | None, no_pickle: bool) -> None:
     # A blob that another spelling in this pull fetches too waits for that download, then is linked;
     # the Hub's own spelling (no hub_id) is the one that downloads.
     first: dict[tuple[str, str], str] = {}
@@ -495,24 +527,17 @@ def fetch(
         owner = first.setdefault((_repo_key(t[0]), t[1].hash), t[0].id)
         (now if owner == t[0].id else later).append(t)
 
-    if hub_offline():
-        _refuse_offline(result, [t for t in todo if (t[0].key, t[1].path) not in local])
-
     def one(pin: Pin, entry: FileEntry, path: Path) -> tuple[Pin, FileEntry, Check | None, str | None]:
         if progress:
             progress("start", pin, entry)
+        own = repo_folder(result.cache, pin.id)
+        twins = [f for f in spellings[_repo_key(pin)] if f != own]
         try:
-            check = download_pinned(pin, entry, result.cache, local.get((pin.key, entry.path)), twins(pin), stop, no_pickle)
+            check = download_pinned(pin, entry, result.cache, local.get((pin.key, entry.path)), twins, stop, no_pickle)
         except PickleRefused as e:
             return pin, entry, None, e.message
         except Exception as e:  # noqa: BLE001 - reported per file below
-            from .hub import hub_error
-
-            try:
-                err: BundlerError = hub_error(e, pin, None, None, action="fetch", path=entry.path)
-            except Exception:  # noqa: BLE001 - unknown: report it as it is
-                return pin, entry, None, f"{type(e).__name__}: {e}"
-            return pin, entry, None, err.message + (f" ({err.hint})" if err.hint else "")
+            return pin, entry, None, _fetch_problem(e, pin, entry)
         return pin, entry, check, None
 
     # Ctrl-C lands in this thread: the downloads on the workers are told to stop at their next
@@ -531,6 +556,17 @@ def fetch(
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
+
+
+def _fetch_problem(e: Exception, pin: Pin, entry: FileEntry) -> str:
+    """One line for a file that could not be fetched: the Hub's error translated, else as it is."""
+    from .hub import hub_error
+
+    try:
+        err: BundlerError = hub_error(e, pin, None, None, action="fetch", path=entry.path)
+    except Exception:  # noqa: BLE001 - unknown: report it as it is
+        return f"{type(e).__name__}: {e}"
+    return err.message + (f" ({err.hint})" if err.hint else "")
 
 
 @contextmanager
