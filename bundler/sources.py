@@ -64,21 +64,11 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
     """The project's settings: ``[tool.bundler]`` first, then BentoML's build settings
     (``bentofile.yaml`` or ``[tool.bentoml.build]``), then ``[project]``."""
     from . import bentofile
-    from .safe_read import read_regular
 
     pyproject = root / "pyproject.toml"
-    data: dict[str, Any] = {}
-    if pyproject.is_file():
-        try:
-            data = tomllib.loads(read_regular(pyproject, 4 << 20).decode("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UsageError(f"{_shown(pyproject)}: not valid TOML: {e}", hint="fix pyproject.toml") from None
-        except RecursionError:
-            raise UsageError(f"{_shown(pyproject)}: nested too deeply", hint="fix pyproject.toml") from None
+    data = _pyproject(pyproject)
     project = data.get("project", {}) if isinstance(data.get("project"), dict) else {}
-    tool = data.get("tool", {}).get("bundler", {}) if isinstance(data.get("tool"), dict) else {}
-    if not isinstance(tool, dict):
-        raise UsageError(f"{_shown(pyproject)}: [tool.bundler] must be a table")
+    tool = _tool_settings(data, pyproject)
 
     def strings(key: str) -> tuple[str, ...]:
         value = tool.get(key, [])
@@ -87,23 +77,6 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {key} must be a list of strings")
         return tuple(value)
-
-    for key in ("name", "version", "service", "python", "weights"):
-        if key in tool and not isinstance(tool[key], str):
-            raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {key} must be a string")
-    unknown = set(tool) - {"name", "version", "service", "include", "exclude", "python", "weights"}
-    if unknown:
-        raise UsageError(
-            f"{_shown(pyproject)}: unknown [tool.bundler] setting(s): {', '.join(sorted(unknown))}",
-            hint="known: name, version, service, include, exclude, python, weights",
-        )
-    if tool.get("weights", "any") not in ("any", "no-pickle"):
-        raise UsageError(f"{_shown(pyproject)}: [tool.bundler] weights must be \"any\" or \"no-pickle\"")
-    if "version" in tool:
-        try:
-            safe_name(tool["version"], "version")
-        except ValueError as e:
-            raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {e}", hint='a version names a file: e.g. version = "1.2.0"') from None
 
     bento = bentofile.find(service_file or root / "service.py", root)
     here = "pyproject.toml [tool.bundler]"
@@ -122,24 +95,7 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
     name = pick("name", tool.get("name"), bento.name)
     if not name and isinstance(project.get("name"), str) and project["name"].strip():
         name, origins["name"] = project["name"], "pyproject.toml [project]"
-    requirements: tuple[str, ...] = ()
-    if isinstance(project.get("dependencies"), list):
-        requirements = tuple(str(r) for r in project["dependencies"])
-        origins["requirements"] = "pyproject.toml [project]"
-    elif bento.packages:
-        requirements, origins["requirements"] = bento.packages, there
-    else:
-        req_file = root / (bento.requirements_txt or "requirements.txt")
-        if bento.requirements_txt:
-            req_file = (bento.path.parent if bento.path else root) / bento.requirements_txt
-            _inside_project(req_file, root, f"{there}: python.requirements_txt {bento.requirements_txt!r}")
-        if req_file.is_file():
-            try:
-                lines = read_regular(req_file, 4 << 20).decode("utf-8").splitlines()
-            except UnicodeDecodeError as e:
-                raise UsageError(f"{_shown(req_file)}: not UTF-8 ({e})", hint="save it as UTF-8") from None
-            requirements = tuple(s for line in lines if (s := line.split(" #", 1)[0].strip()) and not s.startswith("#"))
-            origins["requirements"] = _rel(req_file, root)
+    requirements = _requirements(root, project, bento, there, origins)  # before the rest: origins keep this order
     python_target = _python_target(root, tool.get("python"), bento.python_version, there, origins)
     return ProjectConfig(
         root=root,
@@ -155,6 +111,69 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
         origins=origins,
         arguments=dict(bento.args),
     )
+
+
+def _pyproject(pyproject: Path) -> dict[str, Any]:
+    """``pyproject.toml`` parsed (empty when there is none); exit 2 naming it when it is broken."""
+    from .safe_read import read_regular
+
+    if not pyproject.is_file():
+        return {}
+    try:
+        return tomllib.loads(read_regular(pyproject, 4 << 20).decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{_shown(pyproject)}: not valid TOML: {e}", hint="fix pyproject.toml") from None
+    except RecursionError:
+        raise UsageError(f"{_shown(pyproject)}: nested too deeply", hint="fix pyproject.toml") from None
+
+
+def _tool_settings(data: dict[str, Any], pyproject: Path) -> dict[str, Any]:
+    """``[tool.bundler]``, every key known and of its type."""
+    tool = data.get("tool", {}).get("bundler", {}) if isinstance(data.get("tool"), dict) else {}
+    if not isinstance(tool, dict):
+        raise UsageError(f"{_shown(pyproject)}: [tool.bundler] must be a table")
+    for key in ("name", "version", "service", "python", "weights"):
+        if key in tool and not isinstance(tool[key], str):
+            raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {key} must be a string")
+    unknown = set(tool) - {"name", "version", "service", "include", "exclude", "python", "weights"}
+    if unknown:
+        raise UsageError(
+            f"{_shown(pyproject)}: unknown [tool.bundler] setting(s): {', '.join(sorted(unknown))}",
+            hint="known: name, version, service, include, exclude, python, weights",
+        )
+    if tool.get("weights", "any") not in ("any", "no-pickle"):
+        raise UsageError(f"{_shown(pyproject)}: [tool.bundler] weights must be \"any\" or \"no-pickle\"")
+    if "version" in tool:
+        try:
+            safe_name(tool["version"], "version")
+        except ValueError as e:
+            raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {e}", hint='a version names a file: e.g. version = "1.2.0"') from None
+    return tool
+
+
+def _requirements(root: Path, project: dict[str, Any], bento: Any, there: str, origins: dict[str, str]) -> tuple[str, ...]:
+    """The project's Python requirements: ``[project] dependencies``, else the bentofile's
+    packages, else its requirements file (inside the project), else ``requirements.txt``."""
+    from .safe_read import read_regular
+
+    if isinstance(project.get("dependencies"), list):
+        origins["requirements"] = "pyproject.toml [project]"
+        return tuple(str(r) for r in project["dependencies"])
+    if bento.packages:
+        origins["requirements"] = there
+        return tuple(bento.packages)
+    req_file = root / (bento.requirements_txt or "requirements.txt")
+    if bento.requirements_txt:
+        req_file = (bento.path.parent if bento.path else root) / bento.requirements_txt
+        _inside_project(req_file, root, f"{there}: python.requirements_txt {bento.requirements_txt!r}")
+    if not req_file.is_file():
+        return ()
+    try:
+        lines = read_regular(req_file, 4 << 20).decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{_shown(req_file)}: not UTF-8 ({e})", hint="save it as UTF-8") from None
+    origins["requirements"] = _rel(req_file, root)
+    return tuple(s for line in lines if (s := line.split(" #", 1)[0].strip()) and not s.startswith("#"))
 
 
 def _python_target(root: Path, mine: str | None, theirs: str | None, there: str, origins: dict[str, str]) -> str | None:
@@ -412,25 +431,11 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
         for d in sorted(dirnames):
             full = here / d
             rel = _checked_rel(f"{rel_dir}/{d}" if rel_dir else d, full)
-            try:
-                is_venv = (full / "pyvenv.cfg").exists()
-            except PermissionError:
-                raise UsageError(f"{_shown(full)}: can't read this directory: permission denied", hint="fix its permissions or exclude it") from None
-            if d in DEFAULT_EXCLUDE_DIRS or d.endswith(".egg-info") or is_venv:
-                sel.left_out.append((rel + "/", "default exclude"))
-                continue
-            if _matches(rel, config.exclude):
-                sel.left_out.append((rel + "/", f"exclude pattern ({origin_ex})"))
-                continue
-            if full.is_symlink():
-                _inside(full, root)  # raises when it escapes; inside, its files are already here
-                sel.left_out.append((rel + "/", "symbolic link to a directory inside the project"))
-                continue
-            why = ignores.why(rel, True)
+            why = _dir_left_out(rel, full, root, config, ignores, origin_ex)
             if why:
                 sel.left_out.append((rel + "/", why))
-                continue
-            keep.append(d)
+            else:
+                keep.append(d)
         dirnames[:] = keep
         for fn in sorted(filenames):
             full = here / fn
@@ -444,35 +449,60 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
                 why = ignores.why(rel, False) or (f"exclude pattern ({origin_ex})" if _matches(rel, config.exclude) else None)
                 if why:
                     sel.kept_despite.append((rel, why))
-            else:
-                if _matches(rel, DEFAULT_EXCLUDE_FILES):
-                    sel.left_out.append((rel, "default exclude"))
-                    continue
-                if _matches(rel, config.exclude):
-                    sel.left_out.append((rel, f"exclude pattern ({origin_ex})"))
-                    continue
-                why = ignores.why(rel, False)
-                if why:
-                    sel.left_out.append((rel, why))
-                    continue
-                if config.include and not _matches(rel, config.include):
-                    sel.left_out.append((rel, f"not matched by include ({origin_in})"))
-                    continue
-            try:
-                mode = os.lstat(full).st_mode  # one lstat: a link, a regular file or neither
-            except OSError:
-                mode = 0
-            if stat.S_ISLNK(mode):
-                target = _inside(full, root)
-                if not target.is_file():
-                    raise UsageError(f"{_shown(full)}: symbolic link to something that is not a file", hint="replace it with the file")
-                full = target
-            elif not stat.S_ISREG(mode):
+            elif why := _file_left_out(rel, config, ignores, origin_in, origin_ex):
+                sel.left_out.append((rel, why))
+                continue
+            source = _regular(full, root)
+            if source is None:
                 sel.left_out.append((rel, "not a regular file"))
                 continue
-            sel.files.append((rel, full))
+            sel.files.append((rel, source))
     sel.files.sort(key=lambda t: t[0])
     return sel
+
+
+def _dir_left_out(rel: str, full: Path, root: Path, config: ProjectConfig, ignores: _Ignores, origin_ex: str) -> str | None:
+    """Why a directory of the project is not walked, or None."""
+    try:
+        is_venv = (full / "pyvenv.cfg").exists()
+    except PermissionError:
+        raise UsageError(f"{_shown(full)}: can't read this directory: permission denied", hint="fix its permissions or exclude it") from None
+    if full.name in DEFAULT_EXCLUDE_DIRS or full.name.endswith(".egg-info") or is_venv:
+        return "default exclude"
+    if _matches(rel, config.exclude):
+        return f"exclude pattern ({origin_ex})"
+    if full.is_symlink():
+        _inside(full, root)  # raises when it escapes; inside, its files are already here
+        return "symbolic link to a directory inside the project"
+    return ignores.why(rel, True)
+
+
+def _file_left_out(rel: str, config: ProjectConfig, ignores: _Ignores, origin_in: str, origin_ex: str) -> str | None:
+    """Why a file (not one of ``ALWAYS``) is not a source, or None."""
+    if _matches(rel, DEFAULT_EXCLUDE_FILES):
+        return "default exclude"
+    if _matches(rel, config.exclude):
+        return f"exclude pattern ({origin_ex})"
+    if why := ignores.why(rel, False):
+        return why
+    if config.include and not _matches(rel, config.include):
+        return f"not matched by include ({origin_in})"
+    return None
+
+
+def _regular(full: Path, root: Path) -> Path | None:
+    """The regular file to pack for ``full`` (a link inside the project: its target), or None
+    when it is not a regular file; a link out of the project is an error."""
+    try:
+        mode = os.lstat(full).st_mode  # one lstat: a link, a regular file or neither
+    except OSError:
+        return None
+    if stat.S_ISLNK(mode):
+        target = _inside(full, root)
+        if not target.is_file():
+            raise UsageError(f"{_shown(full)}: symbolic link to something that is not a file", hint="replace it with the file")
+        return target
+    return full if stat.S_ISREG(mode) else None
 
 
 def _checked_rel(rel: str, full: Path) -> str:
