@@ -300,16 +300,7 @@ def build(
 
     target = _service_target(target)
     if list_sources:
-        selection = do_list(target, output)
-        if as_json:
-            emit_json(selection.to_json())
-            return
-        for rel, _ in selection.files:
-            print(rel)
-        for rel, why in selection.left_out:
-            print(f"left out: {rel}  ({why})", file=sys.stderr)
-        for rel, why in selection.kept_despite:
-            print(f"always packed: {rel}  (overrides {why})", file=sys.stderr)
+        _print_selection(do_list(target, output), as_json)
         return
     result = do_build(
         target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub,
@@ -327,7 +318,6 @@ def build(
         emit_json(result.to_json())
         return
     m = result.manifest
-
     print(
         f"built {os.path.relpath(result.path)}\n"
         f"  name {m.name}  version {m.version}\n"
@@ -336,6 +326,19 @@ def build(
         + (f"\n  Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages"
            + (f", {len(env['wheels'])} files embedded" if env.get("wheels") else "") if (env := m.data.get("environment")) else "")
     )
+
+
+def _print_selection(selection: Any, as_json: bool) -> None:
+    """``build --list-sources``: the files on stdout, what is left out (and why) on stderr."""
+    if as_json:
+        emit_json(selection.to_json())
+        return
+    for rel, _ in selection.files:
+        print(rel)
+    for rel, why in selection.left_out:
+        print(f"left out: {rel}  ({why})", file=sys.stderr)
+    for rel, why in selection.kept_despite:
+        print(f"always packed: {rel}  (overrides {why})", file=sys.stderr)
 
 
 @app.command(short_help="Show what a bundle holds; --verify re-hashes it.")

@@ -263,11 +263,7 @@ def lock(
     result = scan(path, arguments=arguments)
     lock_file = lock_path_for(path)
     me = Path(path).name
-    existing, users, old_env = read_all(lock_file) or ([], {}, None)
-    # Entries of other service files beside this one stay; a file that is gone loses its entries.
-    users = {k: {u for u in v if u == me or (lock_file.parent / u).is_file()} for k, v in users.items()}
-    others = {p.key: p for p in existing if users.get(p.key) and users[p.key] != {me}}
-    by_key = {p.key: p for p in existing if not users.get(p.key) or me in users[p.key]}
+    others, by_key, users, old_env = _existing(lock_file, me)
     refs: dict[tuple, Any] = {}
     for m in result.models:
         refs.setdefault(key_of(m.kind, m.id, m.revision, m.include, m.exclude), m)
@@ -291,20 +287,34 @@ def lock(
     _pickle_policy(out, no_pickle or config.no_pickle)
     out.env = _plan_env(config, path, lock_file, old_env, env, upgrade=upgrade is True, check=False, offline=offline,
                         image_python=result.image_python)
-    new_env = old_env if out.env is None else out.env.pin
     if write:
-        every = {**others, **{k: by_key[k] for k in refs}, **deps_of}
-        used_by = {k: (users.get(k, set()) - {me}) | ({me} if k in refs or k in deps_of else set()) for k in every}
-        every = {k: p for k, p in every.items() if used_by[k]}
-        pylock = lock_file.parent / PYLOCK_NAME
-        # pylock.toml first: if bundler.lock's write never happens, its recorded sha256 no longer
-        # matches and the next run re-resolves instead of trusting a half-finished lock.
-        if out.env is not None and out.env.pylock is not None:
-            write_atomic(pylock, out.env.pylock)
-        elif old_env is not None and new_env is None and pylock.is_file() and sha256_of(pylock.read_bytes()) == old_env.sha256:
-            pylock.unlink()  # ours and unchanged: the requirements are gone, so is their lock
-        out.written = write_atomic(lock_file, dumps(every.values(), used_by, new_env).encode())
+        mine = {**{k: by_key[k] for k in refs}, **deps_of}
+        used_by = {k: (users.get(k, set()) - {me}) | ({me} if k in mine else set()) for k in {**others, **mine}}
+        _write_files(out, {k: p for k, p in {**others, **mine}.items() if used_by[k]}, used_by, old_env)
     return out
+
+
+def _existing(lock_file: Path, me: str) -> tuple[dict[tuple, Pin], dict[tuple, Pin], dict[tuple, set[str]], EnvPin | None]:
+    """The lock's entries used by other service files beside ``me`` (they stay), the ones ``me``
+    may use, who uses each, and the locked environment."""
+    existing, users, old_env = read_all(lock_file) or ([], {}, None)
+    # A service file that is gone loses its entries.
+    users = {k: {u for u in v if u == me or (lock_file.parent / u).is_file()} for k, v in users.items()}
+    others = {p.key: p for p in existing if users.get(p.key) and users[p.key] != {me}}
+    by_key = {p.key: p for p in existing if not users.get(p.key) or me in users[p.key]}
+    return others, by_key, users, old_env
+
+
+def _write_files(out: LockResult, every: dict[tuple, Pin], used_by: dict[tuple, set[str]], old_env: EnvPin | None) -> None:
+    new_env = old_env if out.env is None else out.env.pin
+    pylock = out.path.parent / PYLOCK_NAME
+    # pylock.toml first: if bundler.lock's write never happens, its recorded sha256 no longer
+    # matches and the next run re-resolves instead of trusting a half-finished lock.
+    if out.env is not None and out.env.pylock is not None:
+        write_atomic(pylock, out.env.pylock)
+    elif old_env is not None and new_env is None and pylock.is_file() and sha256_of(pylock.read_bytes()) == old_env.sha256:
+        pylock.unlink()  # ours and unchanged: the requirements are gone, so is their lock
+    out.written = write_atomic(out.path, dumps(every.values(), used_by, new_env).encode())
 
 
 def _pickle_policy(out: LockResult, no_pickle: bool) -> None:
