@@ -96,22 +96,27 @@ def hub_error(e: Exception, ref: Any, where: str | None, line: int | None, actio
             file=where, line=line,
         )
     if isinstance(e, HfHubHTTPError):
-        status = getattr(getattr(e, "response", None), "status_code", "?")
-        if status in (401, 403):
-            return UsageError(f"access to {label} denied (HTTP {status})", hint="set HF_TOKEN to a token with access", file=where, line=line)
-        if status == 429:
-            after = getattr(getattr(e, "response", None), "headers", {}).get("Retry-After")
-            return ProblemFound(f"the Hub rate-limits requests for {label} (HTTP 429" + (f", retry after {after} s)" if after else ")"),
-                                hint="wait and try again; a token (HF_TOKEN) gets a higher limit", file=where, line=line)
-        if isinstance(status, int) and status >= 500:
-            return ProblemFound(f"the Hub answered HTTP {status} for {label}", hint="the Hub is busy or failing: try again later", file=where, line=line)
-        return ProblemFound(
-            f"the Hub refused the request for {label}{' ' + path if path else ''} (HTTP {status})",
-            hint="this is not transient: check HF_ENDPOINT and the pin; run with --debug for details", file=where, line=line,
-        )
+        return _http_error(e, label, where, line, path)
     if isinstance(e, (ValueError, TypeError, KeyError, AttributeError)):  # JSONDecodeError is one
         return malformed(ref, where, e)
     raise e
+
+
+def _http_error(e: Exception, label: str, where: str | None, line: int | None, path: str | None) -> BundlerError:
+    """An HTTP answer the Hub gave for ``label``, by its status."""
+    status = getattr(getattr(e, "response", None), "status_code", "?")
+    if status in (401, 403):
+        return UsageError(f"access to {label} denied (HTTP {status})", hint="set HF_TOKEN to a token with access", file=where, line=line)
+    if status == 429:
+        after = getattr(getattr(e, "response", None), "headers", {}).get("Retry-After")
+        return ProblemFound(f"the Hub rate-limits requests for {label} (HTTP 429" + (f", retry after {after} s)" if after else ")"),
+                            hint="wait and try again; a token (HF_TOKEN) gets a higher limit", file=where, line=line)
+    if isinstance(status, int) and status >= 500:
+        return ProblemFound(f"the Hub answered HTTP {status} for {label}", hint="the Hub is busy or failing: try again later", file=where, line=line)
+    return ProblemFound(
+        f"the Hub refused the request for {label}{' ' + path if path else ''} (HTTP {status})",
+        hint="this is not transient: check HF_ENDPOINT and the pin; run with --debug for details", file=where, line=line,
+    )
 
 
 #: 429 / 503 answers are waited out, as their Retry-After asks, this many times at most.

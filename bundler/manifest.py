@@ -407,6 +407,17 @@ def _check_schema(d: dict[str, Any]) -> None:
         _keys(d["settings"], "settings", set(), {"name", "service", "include", "exclude", "requirements"} | ({"python"} if d["schema"] >= 4 else set()))
         for k, v in d["settings"].items():
             _str(v, f"settings {k}")
+    _check_services(d)
+    if type(d["models"]) is not list:
+        raise TypeError("models must be a list")
+    for m in d["models"]:
+        _check_model(m, d["schema"])
+    _files(d["sources"], "sources", sources=True)
+    if "environment" in d:
+        _check_environment(d)
+
+
+def _check_services(d: dict[str, Any]) -> None:
     services = d.get("services", [])
     if type(services) is not list:
         raise TypeError("services must be a list")
@@ -426,27 +437,25 @@ def _check_schema(d: dict[str, Any]) -> None:
         cls = d["entrypoint"].rpartition(":")[2]
         if not any(s["class"] == cls for s in services):
             raise ValueError(f"entrypoint {d['entrypoint']!r} names no service of the bundle")
-    if type(d["models"]) is not list:
-        raise TypeError("models must be a list")
-    for m in d["models"]:
-        _keys(m, "a model", {"source", "id", "files"},
-              {"revision", "include", "exclude", "commit", "hub_id", "required_by", "endpoint", "version", "path", "embedded"})
-        _str(m["source"], "model source")
-        _str(m["id"], "model id")
-        for k in ("revision", "commit", "hub_id", "required_by", "endpoint", "version", "path"):
-            if k in m:
-                _str(m[k], f"model {k}")
-        if ("required_by" in m or "endpoint" in m) and d["schema"] < 4:
-            raise ValueError("required_by and endpoint need manifest schema 4")
-        for k in ("include", "exclude"):
-            if k in m:
-                _strs(m[k], f"model {k}")
-        if "embedded" in m and type(m["embedded"]) is not bool:
-            raise TypeError("model embedded must be true or false")
-        _files(m["files"], f"model {m['id']} files", frozenset({"xet"}))
-    _files(d["sources"], "sources", sources=True)
-    if "environment" in d:
-        _check_environment(d)
+
+
+def _check_model(m: dict[str, Any], schema: int) -> None:
+    """One entry of ``models``: its fields and their types (the pin's values: ``check_pin``)."""
+    _keys(m, "a model", {"source", "id", "files"},
+          {"revision", "include", "exclude", "commit", "hub_id", "required_by", "endpoint", "version", "path", "embedded"})
+    _str(m["source"], "model source")
+    _str(m["id"], "model id")
+    for k in ("revision", "commit", "hub_id", "required_by", "endpoint", "version", "path"):
+        if k in m:
+            _str(m[k], f"model {k}")
+    if ("required_by" in m or "endpoint" in m) and schema < 4:
+        raise ValueError("required_by and endpoint need manifest schema 4")
+    for k in ("include", "exclude"):
+        if k in m:
+            _strs(m[k], f"model {k}")
+    if "embedded" in m and type(m["embedded"]) is not bool:
+        raise TypeError("model embedded must be true or false")
+    _files(m["files"], f"model {m['id']} files", frozenset({"xet"}))
 
 
 def _check_environment(d: dict[str, Any]) -> None:

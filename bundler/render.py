@@ -106,28 +106,7 @@ def scan_table(result: ScanResult) -> None:
 def inspect_table(m: Manifest, report: VerifyReport | None = None) -> None:
     d = m.data
     _say(shown(f"{m.name} {m.version}"), "bold")
-    lines = [f"  digest      {m.digest}", f"  entrypoint  {d.get('entrypoint')}"]
-    if d.get("python"):
-        lines.append(f"  python      {d['python']}")
-    src = d.get("sources", [])  # the raw entries: no object per file just to count them
-    lines.append(f"  sources     {len(src)} files, {human_size(sum(f['size'] for f in src))}")
-    if d.get("requirements"):
-        lines.append(f"  requires    {', '.join(d['requirements'])}")
-    if env := m.environment:
-        embedded = f", {len(env['wheels'])} files embedded" if env.get("wheels") else ""
-        lines.append(f"  environment Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages{embedded} (src/{env['lock']})")
-        import textwrap
-
-        # wrapped at a terminal's width: a real environment lists hundreds of packages
-        wrapped = textwrap.wrap(", ".join(f"{n}\0{v}" for n, v in env["packages"].items()), width=100,
-                                initial_indent="  packages    ", subsequent_indent=" " * 14, break_on_hyphens=False)
-        lines += [w.replace("\0", " ") for w in wrapped]  # a name and its version stay on one line
-    for key, origin in (d.get("settings") or {}).items():
-        lines.append(f"  setting     {key}: from {origin}")
-    origins = m.argument_origins
-    for key, value in m.arguments.items():
-        lines.append(f"  argument    {key}={value!r} (from {origins.get(key, 'given')})")
-    for text in lines:
+    for text in _summary(m):
         print(shown(text))
     print()
     _table(
@@ -165,6 +144,33 @@ def inspect_table(m: Manifest, report: VerifyReport | None = None) -> None:
                 f"{len(report.extra)} extra",
                 "red",
             )
+
+
+def _summary(m: Manifest) -> list[str]:
+    """The lines above the tables: digest, entry point, sources, environment, settings, arguments."""
+    d = m.data
+    lines = [f"  digest      {m.digest}", f"  entrypoint  {d.get('entrypoint')}"]
+    if d.get("python"):
+        lines.append(f"  python      {d['python']}")
+    src = d.get("sources", [])  # the raw entries: no object per file just to count them
+    lines.append(f"  sources     {len(src)} files, {human_size(sum(f['size'] for f in src))}")
+    if d.get("requirements"):
+        lines.append(f"  requires    {', '.join(d['requirements'])}")
+    if env := m.environment:
+        embedded = f", {len(env['wheels'])} files embedded" if env.get("wheels") else ""
+        lines.append(f"  environment Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages{embedded} (src/{env['lock']})")
+        import textwrap
+
+        # wrapped at a terminal's width: a real environment lists hundreds of packages
+        wrapped = textwrap.wrap(", ".join(f"{n}\0{v}" for n, v in env["packages"].items()), width=100,
+                                initial_indent="  packages    ", subsequent_indent=" " * 14, break_on_hyphens=False)
+        lines += [w.replace("\0", " ") for w in wrapped]  # a name and its version stay on one line
+    for key, origin in (d.get("settings") or {}).items():
+        lines.append(f"  setting     {key}: from {origin}")
+    origins = m.argument_origins
+    for key, value in m.arguments.items():
+        lines.append(f"  argument    {key}={value!r} (from {origins.get(key, 'given')})")
+    return lines
 
 
 class PullProgress:
