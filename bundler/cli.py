@@ -307,13 +307,7 @@ def build(
         arguments=_arguments(arg), strict=strict, allow_secrets=tuple(allow_secret), embed_wheels=embed_wheels,
         env=_env_options(python, platform, index_url, find_links, no_index, no_env), deps=not no_deps, no_pickle=no_pickle,
     )
-    print_findings([result.lock.scan])
-    for note in result.lock.notes:
-        print(f"warning: {note}", file=sys.stderr)
-    for rel in result.selection.credentials:
-        print(f"left out: {rel} (a credential file: never packed)", file=sys.stderr)
-    for rel, why in result.selection.kept_despite:
-        print(f"note: {rel} is always packed (overrides {why})", file=sys.stderr)
+    _print_build_notes(result)
     if as_json:
         emit_json(result.to_json())
         return
@@ -326,6 +320,17 @@ def build(
         + (f"\n  Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages"
            + (f", {len(env['wheels'])} files embedded" if env.get("wheels") else "") if (env := m.data.get("environment")) else "")
     )
+
+
+def _print_build_notes(result: Any) -> None:
+    """What the scan, the lock and the source selection found worth saying, on stderr."""
+    print_findings([result.lock.scan])
+    for note in result.lock.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    for rel in result.selection.credentials:
+        print(f"left out: {rel} (a credential file: never packed)", file=sys.stderr)
+    for rel, why in result.selection.kept_despite:
+        print(f"note: {rel} is always packed (overrides {why})", file=sys.stderr)
 
 
 def _print_selection(selection: Any, as_json: bool) -> None:

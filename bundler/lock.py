@@ -264,10 +264,7 @@ def lock(
     lock_file = lock_path_for(path)
     me = Path(path).name
     others, by_key, users, old_env = _existing(lock_file, me)
-    refs: dict[tuple, Any] = {}
-    for m in result.models:
-        refs.setdefault(key_of(m.kind, m.id, m.revision, m.include, m.exclude), m)
-
+    refs = _refs(result.models)
     out = LockResult(lock_file, scan=result)
     if check:
         _check(out, refs, by_key, others, deps)
@@ -278,10 +275,7 @@ def lock(
         return out
 
     _pin_refs(out, refs, by_key, upgrade, offline)
-    deps_of = _lock_dependencies(out, refs, by_key, offline) if deps else {}
-    if not deps and any(p.required_by for p in by_key.values()):
-        out.notes.append("--no-deps: the repositories the models load by themselves are left out of the lock; "
-                         "an offline host fails where they load")
+    deps_of = _lock_dependencies(out, refs, by_key, offline) if deps else _without_dependencies(out, by_key)
     out.removed = [p for k, p in by_key.items() if k not in refs and k not in others and k not in deps_of]
     out.pins = sorted([*(by_key[k] for k in refs), *deps_of.values()], key=_sort_key)
     _pickle_policy(out, no_pickle or config.no_pickle)
@@ -292,6 +286,22 @@ def lock(
         used_by = {k: (users.get(k, set()) - {me}) | ({me} if k in mine else set()) for k in {**others, **mine}}
         _write_files(out, {k: p for k, p in {**others, **mine}.items() if used_by[k]}, used_by, old_env)
     return out
+
+
+def _refs(models: list[Any]) -> dict[tuple, Any]:
+    """Each reference the scan found, by its key (the first spelling of one seen twice)."""
+    refs: dict[tuple, Any] = {}
+    for m in models:
+        refs.setdefault(key_of(m.kind, m.id, m.revision, m.include, m.exclude), m)
+    return refs
+
+
+def _without_dependencies(out: LockResult, by_key: dict[tuple, Pin]) -> dict[tuple, Pin]:
+    """``--no-deps``: none are pinned; a lock that had some says what leaving them out means."""
+    if any(p.required_by for p in by_key.values()):
+        out.notes.append("--no-deps: the repositories the models load by themselves are left out of the lock; "
+                         "an offline host fails where they load")
+    return {}
 
 
 def _existing(lock_file: Path, me: str) -> tuple[dict[tuple, Pin], dict[tuple, Pin], dict[tuple, set[str]], EnvPin | None]:

@@ -198,97 +198,130 @@ def _absolute(module: Module, level: int, name: str | None) -> str:
 
 
 def _collect(body: list[ast.stmt], module: Module) -> tuple[dict, list]:
-    names: dict[str, list[tuple[int, Binding]]] = {}
-    stars: list[tuple[int, str]] = []
+    binder = _Binder(module)
+    binder.visit(body, None)
+    return binder.names, binder.stars
 
-    tests: tuple[tuple[ast.expr, bool], ...] = ()
-    if_reason = ""
 
-    def bind(name: str, line: int, b: Binding) -> None:
-        if tests:
-            b = CondBinding(tests, b, if_reason)
-        names.setdefault(name, []).append((line, b))
+class _Binder:
+    """The names a module (or class body) binds at its top level, and how: one ``visit_<Node>``
+    per statement type (griffe's visitor shape). A binding under an ``if`` keeps the tests that
+    lead to it; one inside another block is opaque, with the reason."""
 
-    def targets(t: ast.expr, line: int, reason: str) -> None:
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.names: dict[str, list[tuple[int, Binding]]] = {}
+        self.stars: list[tuple[int, str]] = []
+        self.tests: tuple[tuple[ast.expr, bool], ...] = ()
+        self.if_reason = ""
+        self.conditional: str | None = None  # why a binding here is opaque (inside a loop, a with, ...)
+
+    def visit(self, stmts: list[ast.stmt], conditional: str | None) -> None:
+        outer, self.conditional = self.conditional, conditional
+        try:
+            for s in stmts:
+                getattr(self, f"visit_{type(s).__name__}", self.generic_visit)(s)
+        finally:
+            self.conditional = outer
+
+    def bind(self, name: str, line: int, b: Binding) -> None:
+        if self.tests:
+            b = CondBinding(self.tests, b, self.if_reason)
+        self.names.setdefault(name, []).append((line, b))
+
+    def targets(self, t: ast.expr, line: int, reason: str) -> None:
         for n in ast.walk(t):
             if isinstance(n, ast.Name):
-                bind(n.id, line, OpaqueBinding(reason))
+                self.bind(n.id, line, OpaqueBinding(reason))
 
-    def visit(stmts: list[ast.stmt], conditional: str | None) -> None:
-        nonlocal tests, if_reason
-        for s in stmts:
-            line = s.lineno
-            if isinstance(s, ast.Import):
-                for a in s.names:
-                    if a.asname:
-                        bind(a.asname, line, ImportBinding(a.name))
-                    else:
-                        top = a.name.split(".")[0]
-                        bind(top, line, ImportBinding(top))
-            elif isinstance(s, ast.ImportFrom):
-                try:
-                    mod = _absolute(module, s.level, s.module)
-                except IntrospectionError as e:
-                    e.line = line
-                    raise
-                for a in s.names:
-                    if a.name == "*":
-                        stars.append((line, mod))
-                    else:
-                        bind(a.asname or a.name, line, ImportBinding(mod, a.name))
-            elif isinstance(s, ast.ClassDef):
-                bind(s.name, line, ClassBinding(s) if not conditional else OpaqueBinding(conditional))
-            elif isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                bind(s.name, line, FunctionBinding(s) if not conditional else OpaqueBinding(conditional))
-            elif isinstance(s, (ast.Assign, ast.AnnAssign)):
-                if s.value is None:
-                    continue
-                tgts = s.targets if isinstance(s, ast.Assign) else [s.target]
-                for t in tgts:
-                    if conditional:
-                        targets(t, line, conditional)
-                    elif isinstance(t, ast.Name):
-                        bind(t.id, line, ValueBinding(s.value))
-                    elif isinstance(t, (ast.Tuple, ast.List)) and isinstance(s.value, (ast.Tuple, ast.List)) and len(
-                        t.elts
-                    ) == len(s.value.elts) and all(isinstance(e, ast.Name) for e in t.elts):
-                        for elt, v in zip(t.elts, s.value.elts):
-                            assert isinstance(elt, ast.Name)
-                            bind(elt.id, line, ValueBinding(v))
-                    else:
-                        targets(t, line, "assigned by unpacking at line %d" % line)
-            elif isinstance(s, ast.AugAssign):
-                targets(s.target, line, "modified in place at line %d" % line)
-            elif isinstance(s, ast.Delete):
-                for t in s.targets:
-                    targets(t, line, "deleted at line %d" % line)
-            elif isinstance(s, ast.If) and not conditional:
-                saved = (tests, if_reason)
-                if_reason = if_reason or "assigned under an `if` at line %d" % line
-                tests = (*saved[0], (s.test, True))
-                visit(s.body, None)
-                tests = (*saved[0], (s.test, False))
-                visit(s.orelse, None)
-                tests, if_reason = saved
-            elif isinstance(s, _COMPOUND):
-                why = {
-                    ast.If: "assigned under an `if` at line %d",
-                    ast.For: "a loop variable or assigned in a loop at line %d",
-                    ast.AsyncFor: "a loop variable or assigned in a loop at line %d",
-                    ast.While: "assigned in a loop at line %d",
-                }.get(type(s), "assigned inside a block at line %d") % line
-                if isinstance(s, (ast.For, ast.AsyncFor)):
-                    targets(s.target, line, why)
-                if isinstance(s, (ast.With, ast.AsyncWith)):
-                    for item in s.items:
-                        if item.optional_vars is not None:
-                            targets(item.optional_vars, line, why)
-                for block in _blocks(s):
-                    visit(block, why)
-            # other statements bind nothing a descriptor could use
+    def generic_visit(self, s: ast.stmt) -> None:
+        if isinstance(s, _COMPOUND):
+            self._block(s)
+        # other statements bind nothing a descriptor could use
 
-    visit(body, None)
-    return names, stars
+    def visit_Import(self, s: ast.Import) -> None:
+        for a in s.names:
+            if a.asname:
+                self.bind(a.asname, s.lineno, ImportBinding(a.name))
+            else:
+                top = a.name.split(".")[0]
+                self.bind(top, s.lineno, ImportBinding(top))
+
+    def visit_ImportFrom(self, s: ast.ImportFrom) -> None:
+        try:
+            mod = _absolute(self.module, s.level, s.module)
+        except IntrospectionError as e:
+            e.line = s.lineno
+            raise
+        for a in s.names:
+            if a.name == "*":
+                self.stars.append((s.lineno, mod))
+            else:
+                self.bind(a.asname or a.name, s.lineno, ImportBinding(mod, a.name))
+
+    def visit_ClassDef(self, s: ast.ClassDef) -> None:
+        self.bind(s.name, s.lineno, ClassBinding(s) if not self.conditional else OpaqueBinding(self.conditional))
+
+    def visit_FunctionDef(self, s: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.bind(s.name, s.lineno, FunctionBinding(s) if not self.conditional else OpaqueBinding(self.conditional))
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Assign(self, s: ast.Assign | ast.AnnAssign) -> None:
+        if s.value is None:
+            return
+        line = s.lineno
+        for t in s.targets if isinstance(s, ast.Assign) else [s.target]:
+            if self.conditional:
+                self.targets(t, line, self.conditional)
+            elif isinstance(t, ast.Name):
+                self.bind(t.id, line, ValueBinding(s.value))
+            elif isinstance(t, (ast.Tuple, ast.List)) and isinstance(s.value, (ast.Tuple, ast.List)) and len(
+                t.elts
+            ) == len(s.value.elts) and all(isinstance(e, ast.Name) for e in t.elts):
+                for elt, v in zip(t.elts, s.value.elts):
+                    assert isinstance(elt, ast.Name)
+                    self.bind(elt.id, line, ValueBinding(v))
+            else:
+                self.targets(t, line, "assigned by unpacking at line %d" % line)
+
+    visit_AnnAssign = visit_Assign
+
+    def visit_AugAssign(self, s: ast.AugAssign) -> None:
+        self.targets(s.target, s.lineno, "modified in place at line %d" % s.lineno)
+
+    def visit_Delete(self, s: ast.Delete) -> None:
+        for t in s.targets:
+            self.targets(t, s.lineno, "deleted at line %d" % s.lineno)
+
+    def visit_If(self, s: ast.If) -> None:
+        if self.conditional:
+            self._block(s)
+            return
+        saved = (self.tests, self.if_reason)
+        self.if_reason = self.if_reason or "assigned under an `if` at line %d" % s.lineno
+        self.tests = (*saved[0], (s.test, True))
+        self.visit(s.body, None)
+        self.tests = (*saved[0], (s.test, False))
+        self.visit(s.orelse, None)
+        self.tests, self.if_reason = saved
+
+    def _block(self, s: ast.stmt) -> None:
+        """A loop, ``with``, ``try`` (or an ``if`` inside one): what it binds is opaque."""
+        why = {
+            ast.If: "assigned under an `if` at line %d",
+            ast.For: "a loop variable or assigned in a loop at line %d",
+            ast.AsyncFor: "a loop variable or assigned in a loop at line %d",
+            ast.While: "assigned in a loop at line %d",
+        }.get(type(s), "assigned inside a block at line %d") % s.lineno
+        if isinstance(s, (ast.For, ast.AsyncFor)):
+            self.targets(s.target, s.lineno, why)
+        if isinstance(s, (ast.With, ast.AsyncWith)):
+            for item in s.items:
+                if item.optional_vars is not None:
+                    self.targets(item.optional_vars, s.lineno, why)
+        for block in _blocks(s):
+            self.visit(block, why)
 
 
 def _blocks(s: ast.stmt) -> list[list[ast.stmt]]:
