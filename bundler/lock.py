@@ -17,7 +17,7 @@ from .atomic import write_atomic
 from .envlock import PYLOCK_NAME, EnvOptions, EnvPin, EnvResult, sha256_of
 from .errors import ProblemFound, UsageError
 from .kinds import check_pin, of as kind_of
-from .pins import FileEntry, Pin, key_of
+from .pins import Pin, key_of
 
 if TYPE_CHECKING:
     from .sources import ProjectConfig
@@ -52,27 +52,7 @@ def dumps(pins: Iterable[Pin], used_by: dict[tuple, set[str]] | None = None, env
                 f"{p.label}: can't be locked: {e}",
                 hint="rename the file in the model, or leave it out with exclude=[...]",
             ) from None
-        entry: dict[str, Any] = {"source": p.source, "id": p.id}
-        if p.revision is not None:
-            entry["revision"] = p.revision
-        if p.include is not None:
-            entry["include"] = list(p.include)
-        if p.exclude is not None:
-            entry["exclude"] = list(p.exclude)
-        if p.commit is not None:
-            entry["commit"] = p.commit
-        if p.hub_id is not None:
-            entry["hub_id"] = p.hub_id
-        if p.required_by is not None:
-            entry["required_by"] = p.required_by
-        if p.endpoint is not None:
-            entry["endpoint"] = p.endpoint
-        if p.version is not None:
-            entry["version"] = p.version
-        if used_by and used_by.get(p.key):
-            entry["used_by"] = sorted(used_by[p.key])
-        entry["files"] = [f.to_json() for f in p.files]
-        models.append(entry)
+        models.append(p.to_dict({"used_by": sorted(used_by[p.key])} if used_by and used_by.get(p.key) else None))
     doc: dict[str, Any] = {"version": LOCK_VERSION}
     if environment is not None:
         doc["environment"] = environment.to_toml()
@@ -108,22 +88,7 @@ def _loads(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]], Env
         raise UsageError(f"{shown}: `model` must be an array of tables", hint="delete it and run `bundler lock` again")
     for i, m in enumerate(models):
         try:
-            pins.append(
-                Pin(
-                    source=_str(m["source"]),
-                    id=_str(m["id"]),
-                    revision=_opt_str(m.get("revision")),
-                    include=_patterns(m.get("include")),
-                    exclude=_patterns(m.get("exclude")),
-                    commit=_opt_str(m.get("commit")),
-                    version=_opt_str(m.get("version")),
-                    files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"]), _opt_str(f.get("xet"))) for f in m["files"]),
-                    hub_id=_opt_str(m.get("hub_id")),
-                    required_by=_opt_str(m.get("required_by")),
-                    endpoint=_opt_str(m.get("endpoint")),
-                )
-            )
-            check_pin(pins[-1])
+            pins.append(check_pin(Pin.from_dict(m)))
             if any(p.key == pins[-1].key for p in pins[:-1]):
                 raise ValueError(f"{pins[-1].label} is locked twice")
             used = m.get("used_by", [])
@@ -142,26 +107,6 @@ def _loads(text: str, shown: str) -> tuple[list[Pin], dict[tuple, set[str]], Env
         except ValueError as e:
             raise UsageError(f"{shown}: the environment entry is malformed ({e})", hint="delete it and run `bundler lock` again") from None
     return pins, users, environment
-
-
-def _str(v: Any) -> str:
-    if not isinstance(v, str):
-        raise TypeError(f"expected a string, got {v!r}")
-    return v
-
-
-def _size(v: Any) -> int:
-    if type(v) is not int or v < 0:
-        raise TypeError(f"size {v!r} is not a byte count")
-    return v
-
-
-def _opt_str(v: Any) -> str | None:
-    return None if v is None else _str(v)
-
-
-def _patterns(v: Any) -> tuple[str, ...] | None:
-    return None if v is None else tuple(_str(x) for x in v)
 
 
 def read_all(path: Path) -> tuple[list[Pin], dict[tuple, set[str]], EnvPin | None] | None:

@@ -39,34 +39,13 @@ DEFAULT_ORIGIN = "default"
 
 
 def pin_to_dict(p: Pin, *, embedded: bool = False, schema: int = SCHEMA) -> dict[str, Any]:
-    d: dict[str, Any] = {"source": p.source, "id": p.id}
-    for key in ("revision", "include", "exclude", "commit", "hub_id", "required_by", "endpoint", "version"):
-        value = getattr(p, key)
-        if value is not None:
-            d[key] = list(value) if isinstance(value, tuple) else value
+    """A model entry: the pin, where its files are in the bundle, whether they travel in it."""
+    extra: dict[str, Any] = {}
     if (where := kind(p.source).bundle_dir(p, schema)) is not None:
-        d["path"] = where
+        extra["path"] = where
     if embedded:
-        d["embedded"] = True
-    d["files"] = [f.to_json() for f in p.files]
-    return d
-
-
-def pin_from_dict(d: dict[str, Any]) -> Pin:
-    t = lambda v: tuple(v) if v is not None else None  # noqa: E731
-    return Pin(
-        source=d["source"],
-        id=d["id"],
-        revision=d.get("revision"),
-        include=t(d.get("include")),
-        exclude=t(d.get("exclude")),
-        commit=d.get("commit"),
-        version=d.get("version"),
-        files=tuple(FileEntry(f["path"], int(f["size"]), f["hash"], f.get("xet")) for f in d["files"]),
-        hub_id=d.get("hub_id"),
-        required_by=d.get("required_by"),
-        endpoint=d.get("endpoint"),
-    )
+        extra["embedded"] = True
+    return p.to_dict(extra)
 
 
 def hub_model_dir(p: Pin) -> str:
@@ -98,9 +77,9 @@ class Manifest:
     def digest(self) -> str:
         return digest_of(self.data)
 
-    @property
+    @cached_property
     def pins(self) -> list[Pin]:
-        return [pin_from_dict(m) for m in self.data.get("models", [])]
+        return [Pin.from_dict(m) for m in self.data.get("models", [])]
 
     @property
     def embedded_hub(self) -> list[Pin]:

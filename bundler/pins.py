@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,47 @@ class Pin:
     # host sets HF_ENDPOINT); None: the host's Hub
     endpoint: str | None = None
 
+    #: the optional fields, in the order lock files and manifests write them
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("revision", "include", "exclude", "commit", "hub_id", "required_by", "endpoint", "version")
+
+    def to_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The pin as lock files and manifests write it: ``source``, ``id``, the fields that are
+        set (in ``OPTIONAL``'s order), the writer's own ``extra`` fields, then ``files``."""
+        d: dict[str, Any] = {"source": self.source, "id": self.id}
+        for key in self.OPTIONAL:
+            value = getattr(self, key)
+            if value is not None:
+                d[key] = list(value) if isinstance(value, tuple) else value
+        if extra:
+            d.update(extra)
+        d["files"] = [f.to_json() for f in self.files]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Pin:
+        """The pin of an entry a lock file or a manifest holds (untrusted): every value of its
+        type, or TypeError / KeyError; the kind's own rules are ``kinds.check_pin``'s."""
+        def patterns(v: Any) -> tuple[str, ...] | None:
+            if v is None:
+                return None
+            if not isinstance(v, list):
+                raise TypeError(f"expected a list of patterns, got {v!r}")
+            return tuple(_str(x) for x in v)
+
+        return cls(
+            source=_str(d["source"]),
+            id=_str(d["id"]),
+            revision=_opt_str(d.get("revision")),
+            include=patterns(d.get("include")),
+            exclude=patterns(d.get("exclude")),
+            commit=_opt_str(d.get("commit")),
+            version=_opt_str(d.get("version")),
+            files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"]), _opt_str(f.get("xet"))) for f in d["files"]),
+            hub_id=_opt_str(d.get("hub_id")),
+            required_by=_opt_str(d.get("required_by")),
+            endpoint=_opt_str(d.get("endpoint")),
+        )
+
     @property
     def key(self) -> tuple:
         """The inputs: a pin is fresh for a reference whose key is the same."""
@@ -70,6 +111,22 @@ class Pin:
     @property
     def label(self) -> str:
         return f"{self.id}@{self.revision}" if self.revision else self.id
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"expected a string, got {v!r}")
+    return v
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None else _str(v)
+
+
+def _size(v: Any) -> int:
+    if type(v) is not int or v < 0:
+        raise TypeError(f"size {v!r} is not a byte count")
+    return v
 
 
 def normalise_patterns(value: Any, what: str) -> list[str] | None:
