@@ -16,7 +16,6 @@ from pathlib import Path
 from . import kinds
 from .kinds import BENTO_EPOCH
 from .manifest import Manifest
-from .pins import key_of
 
 BENTO_YAML = "bento.yaml"
 
@@ -26,21 +25,20 @@ def bento_yaml(m: Manifest) -> bytes:
     import yaml
 
     pins = {p.key: p for p in m.pins}
-    entry = m.data.get("entrypoint", "")
-    file, _, entry_cls = entry.rpartition(":")
+    file, _, entry_cls = (m.entrypoint or "").rpartition(":")
     services = []
     entry_name = entry_cls
-    for s in m.data.get("services", []):
-        if s["class"] == entry_cls:
-            entry_name = s["name"]
+    for s in m.services:
+        if s.cls == entry_cls:
+            entry_name = s.name
         models = []
         # BentoML lists a service's models in ``dir()`` order: by attribute name.
-        for ref in sorted(s.get("models", []), key=lambda r: r["attribute"]):
-            pin = pins.get(key_of(ref["source"], ref["id"], ref.get("revision"), ref.get("include"), ref.get("exclude")))
+        for ref in sorted(s.models, key=lambda r: r.attribute):
+            pin = pins.get(ref.key)
             info = kinds.of(pin).bento_model(pin) if pin is not None else None
             if info is not None:  # None: resolved by bundler (its own StoreModel), not BentoML
                 models.append(info)
-        services.append({"name": s["name"], "service": "", "models": models, "dependencies": [], "config": {}})
+        services.append({"name": s.name, "service": "", "models": models, "dependencies": [], "config": {}})
     module = file[:-3].replace("/", ".") if file.endswith(".py") else file
     data = {
         "service": f"{module}:{entry_cls}",

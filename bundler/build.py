@@ -11,7 +11,7 @@ from . import kinds
 from .errors import ProblemFound, UsageError
 from .introspect import ScanResult, Service
 from .lock import LockResult
-from .manifest import SCHEMA, schema_for, VERSION_LENGTH, Manifest, digest_of, hub_model_dir, pin_to_dict
+from .manifest import SCHEMA, schema_for, VERSION_LENGTH, Manifest, ServiceEntry, ServiceModel, digest_of, hub_model_dir, pin_to_dict
 from .layout import MANIFEST_NAME, SOURCE_PREFIX, WHEEL_PREFIX
 from .sources import ProjectConfig, default_name, find_root, load_config, python_choice, select_sources
 
@@ -55,22 +55,9 @@ def pick_entry(scan: ScanResult, only: str | None, config: ProjectConfig) -> Ser
 
 
 def _service_entry(s: Service, module: str, rel_file: str) -> dict[str, Any]:
-    models = []
-    for m in s.models:
-        d: dict[str, Any] = {"attribute": m.attribute, "source": m.kind, "id": m.id}
-        for key in ("revision", "include", "exclude"):
-            if getattr(m, key) is not None:
-                d[key] = getattr(m, key)
-        models.append(d)
-    return {
-        "name": s.name,
-        "class": s.cls,
-        "module": module,
-        "file": rel_file,
-        "resources": s.resources,
-        "depends": s.depends,
-        "models": models,
-    }
+    t = lambda v: tuple(v) if v is not None else None  # noqa: E731
+    models = tuple(ServiceModel(m.attribute, m.kind, m.id, m.revision, t(m.include), t(m.exclude)) for m in s.models)
+    return ServiceEntry(s.name, s.cls, module, rel_file, models, s.resources, tuple(s.depends)).to_dict()
 
 
 def build(

@@ -318,7 +318,7 @@ def build(
         f"  digest {result.digest}\n"
         f"  {len(m.sources)} source files, {len(m.pins)} models, {human_size(result.path.stat().st_size)}"
         + (f"\n  Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages"
-           + (f", {len(env['wheels'])} files embedded" if env.get("wheels") else "") if (env := m.data.get("environment")) else "")
+           + (f", {len(env['wheels'])} files embedded" if env.get("wheels") else "") if (env := m.environment) else "")
     )
 
 

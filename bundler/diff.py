@@ -60,7 +60,7 @@ def diff(a: Manifest, b: Manifest) -> dict[str, Any]:
         )
     sa = {f.path: f for f in a.sources}
     sb = {f.path: f for f in b.sources}
-    ra, rb = a.data.get("requirements", []), b.data.get("requirements", [])
+    ra, rb = a.requirements, b.requirements
     return {
         "identical": a.digest == b.digest,
         "a": {"name": a.name, "version": a.version, "digest": a.digest},
@@ -81,7 +81,7 @@ def diff(a: Manifest, b: Manifest) -> dict[str, Any]:
         },
         "arguments": _arguments_diff(a.arguments, b.arguments),
         "packages": _packages_diff(a.environment, b.environment),
-        "entrypoint": None if a.data.get("entrypoint") == b.data.get("entrypoint") else [a.data.get("entrypoint"), b.data.get("entrypoint")],
+        "entrypoint": None if a.entrypoint == b.entrypoint else [a.entrypoint, b.entrypoint],
     }
 
 

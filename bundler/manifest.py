@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -17,7 +17,7 @@ from .jsontext import canonical_json, json_text
 from .plain import plain
 from .kinds import check_pin, get as kind
 from .layout import HUB_PREFIX, SOURCE_PREFIX, WHEEL_PREFIX
-from .pins import FileEntry, Pin, check_hash, safe_name, safe_path, safe_paths
+from .pins import FileEntry, Pin, check_hash, key_of, safe_name, safe_path, safe_paths
 
 #: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
 #: layout (``bentoml serve DIR`` reads it); 3: ``environment`` (the locked Python packages,
@@ -54,6 +54,62 @@ def hub_model_dir(p: Pin) -> str:
 
 
 @dataclass(frozen=True)
+class ServiceModel:
+    """A descriptor a service declares: its attribute and the reference (a pin's key)."""
+
+    attribute: str
+    source: str
+    id: str
+    revision: str | None = None
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+
+    @property
+    def key(self) -> tuple:
+        return key_of(self.source, self.id, self.revision, self.include, self.exclude)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"attribute": self.attribute, "source": self.source, "id": self.id}
+        for key in ("revision", "include", "exclude"):
+            if (value := getattr(self, key)) is not None:
+                d[key] = list(value) if isinstance(value, tuple) else value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ServiceModel:
+        t = lambda v: tuple(v) if v is not None else None  # noqa: E731 - validated by _check_services
+        return cls(d["attribute"], d["source"], d["id"], d.get("revision"), t(d.get("include")), t(d.get("exclude")))
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """A service of the bundle: its name, class, module, file, resources, the services it
+    depends on and the models it declares."""
+
+    name: str
+    cls: str
+    module: str
+    file: str
+    models: tuple[ServiceModel, ...] = ()
+    resources: dict[str, Any] = field(default_factory=dict)
+    depends: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "class": self.cls, "module": self.module, "file": self.file, "resources": self.resources,
+                "depends": list(self.depends), "models": [m.to_dict() for m in self.models]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ServiceEntry:
+        return cls(d["name"], d["class"], d["module"], d["file"], tuple(ServiceModel.from_dict(m) for m in d["models"]),
+                   dict(d.get("resources") or {}), tuple(d.get("depends", [])))
+
+    @property
+    def keys(self) -> set[tuple]:
+        """The keys of the pins this service's own models need."""
+        return {m.key for m in self.models}
+
+
+@dataclass(frozen=True)
 class Manifest:
     data: dict[str, Any]
 
@@ -73,6 +129,35 @@ class Manifest:
     def version(self) -> str:
         return self.data["version"]
 
+    @property
+    def entrypoint(self) -> str | None:
+        """``file.py:Class`` of the service the bundle runs (None in a bundle that records none)."""
+        return self.data.get("entrypoint")
+
+    @cached_property
+    def services(self) -> list[ServiceEntry]:
+        return [ServiceEntry.from_dict(s) for s in self.data.get("services", [])]
+
+    @property
+    def entry_service(self) -> ServiceEntry | None:
+        """The service the entry point names."""
+        cls = (self.entrypoint or "").rpartition(":")[2]
+        return next((s for s in self.services if s.cls == cls), None)
+
+    @property
+    def requirements(self) -> list[str]:
+        return list(self.data.get("requirements", []))
+
+    @property
+    def python(self) -> str | None:
+        """``requires-python`` as the project gave it."""
+        return self.data.get("python")
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Each project setting the build used, and the file it came from."""
+        return dict(self.data.get("settings") or {})
+
     @cached_property
     def digest(self) -> str:
         return digest_of(self.data)
@@ -85,6 +170,12 @@ class Manifest:
     def embedded_hub(self) -> list[Pin]:
         """The Hub models whose files travel inside the bundle (built with ``--embed-hub``)."""
         return [p for m, p in zip(self.data.get("models", []), self.pins) if m.get("embedded") and kind(p.source).hub]
+
+    @property
+    def sources_total(self) -> tuple[int, int]:
+        """How many source files, and their bytes (from the raw entries: no object per file)."""
+        src = self.data.get("sources", [])
+        return len(src), sum(f["size"] for f in src)
 
     @cached_property
     def sources(self) -> list[FileEntry]:

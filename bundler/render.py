@@ -104,7 +104,6 @@ def scan_table(result: ScanResult) -> None:
 
 
 def inspect_table(m: Manifest, report: VerifyReport | None = None) -> None:
-    d = m.data
     _say(shown(f"{m.name} {m.version}"), "bold")
     for text in _summary(m):
         print(shown(text))
@@ -114,13 +113,13 @@ def inspect_table(m: Manifest, report: VerifyReport | None = None) -> None:
         ("service", "class", "resources", "depends", "models"),
         [
             (
-                s["name"],
-                f"{s['module']}:{s['class']}",
-                ", ".join(f"{k}={v}" for k, v in s.get("resources", {}).items()) or "-",
-                ", ".join(s.get("depends", [])) or "-",
-                ", ".join(x["attribute"] for x in s.get("models", [])) or "-",
+                s.name,
+                f"{s.module}:{s.cls}",
+                ", ".join(f"{k}={v}" for k, v in s.resources.items()) or "-",
+                ", ".join(s.depends) or "-",
+                ", ".join(x.attribute for x in s.models) or "-",
             )
-            for s in d.get("services", [])
+            for s in m.services
         ],
     )
     print()
@@ -148,14 +147,13 @@ def inspect_table(m: Manifest, report: VerifyReport | None = None) -> None:
 
 def _summary(m: Manifest) -> list[str]:
     """The lines above the tables: digest, entry point, sources, environment, settings, arguments."""
-    d = m.data
-    lines = [f"  digest      {m.digest}", f"  entrypoint  {d.get('entrypoint')}"]
-    if d.get("python"):
-        lines.append(f"  python      {d['python']}")
-    src = d.get("sources", [])  # the raw entries: no object per file just to count them
-    lines.append(f"  sources     {len(src)} files, {human_size(sum(f['size'] for f in src))}")
-    if d.get("requirements"):
-        lines.append(f"  requires    {', '.join(d['requirements'])}")
+    lines = [f"  digest      {m.digest}", f"  entrypoint  {m.entrypoint}"]
+    if m.python:
+        lines.append(f"  python      {m.python}")
+    count, size = m.sources_total
+    lines.append(f"  sources     {count} files, {human_size(size)}")
+    if m.requirements:
+        lines.append(f"  requires    {', '.join(m.requirements)}")
     if env := m.environment:
         embedded = f", {len(env['wheels'])} files embedded" if env.get("wheels") else ""
         lines.append(f"  environment Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages{embedded} (src/{env['lock']})")
@@ -165,7 +163,7 @@ def _summary(m: Manifest) -> list[str]:
         wrapped = textwrap.wrap(", ".join(f"{n}\0{v}" for n, v in env["packages"].items()), width=100,
                                 initial_indent="  packages    ", subsequent_indent=" " * 14, break_on_hyphens=False)
         lines += [w.replace("\0", " ") for w in wrapped]  # a name and its version stay on one line
-    for key, origin in (d.get("settings") or {}).items():
+    for key, origin in m.settings.items():
         lines.append(f"  setting     {key}: from {origin}")
     origins = m.argument_origins
     for key, value in m.arguments.items():

@@ -40,12 +40,12 @@ def _import_and_resolve(root: Path, ctx: BundleContext, audit: Any = None) -> tu
 
     from .descriptors import _Descriptor
 
-    entry = ctx.manifest.data.get("entrypoint", "")
-    file, _, cls_name = entry.rpartition(":")
-    service = next((s for s in ctx.manifest.data.get("services", []) if s["class"] == cls_name), None)
+    entry = ctx.manifest.entrypoint or ""
+    cls_name = entry.rpartition(":")[2]
+    service = ctx.manifest.entry_service
     if service is None:
         raise UsageError(f"{root / MANIFEST_NAME}: entry point {entry!r} names no service")
-    ctx.require_runnable(service["name"])
+    ctx.require_runnable(service.name)
     os.environ["BUNDLER_BUNDLE"] = str(root)
     # The pull put every pinned file in place: BentoML's HuggingFaceModel (and huggingface_hub)
     # must read that cache, with no network, exactly as `bentoml serve DIR` would after a pull.
@@ -59,18 +59,18 @@ def _import_and_resolve(root: Path, ctx: BundleContext, audit: Any = None) -> tu
     if ctx.manifest.environment:
         requirements = f"install the bundle's locked packages with `bundler env {root}`, then run it again"
     else:
-        requirements = "install the bundle's requirements: " + (", ".join(ctx.manifest.data.get("requirements", [])) or "none recorded")
+        requirements = "install the bundle's requirements: " + (", ".join(ctx.manifest.requirements) or "none recorded")
     _set_arguments(ctx.manifest.given_arguments)
     try:
-        module = importlib.import_module(service["module"])
+        module = importlib.import_module(service.module)
     except ImportError as e:
-        raise UsageError(f"can't import {service['module']} from {src}: {e}", hint=requirements) from None
+        raise UsageError(f"can't import {service.module} from {src}: {e}", hint=requirements) from None
     except Exception as e:  # the user's module failed while being imported: one line, not a traceback
-        raise ProblemFound(f"importing {service['module']} from {src} failed: {type(e).__name__}: {e}",
+        raise ProblemFound(f"importing {service.module} from {src} failed: {type(e).__name__}: {e}",
                            hint="the service's module raised while it was imported (in BUNDLE_DIR/src, as `bentoml serve DIR` does); run with --debug for the traceback") from None
     cls = getattr(module, cls_name, None)
     if cls is None:
-        raise UsageError(f"{root / MANIFEST_NAME}: module {service['module']} has no class `{cls_name}`", hint="rebuild the bundle")
+        raise UsageError(f"{root / MANIFEST_NAME}: module {service.module} has no class `{cls_name}`", hint="rebuild the bundle")
     # ``@bentoml.service`` returns a Service object wrapping the class: load it the way
     # `bentoml serve DIR` does (the bento.yaml pins replace each HuggingFaceModel's revision),
     # then instantiate the class.

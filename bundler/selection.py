@@ -3,24 +3,17 @@ model, out of a bundle of many; and which services the models on a host can run.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .errors import UsageError
-from .manifest import Manifest
-from .pins import key_of
+from .manifest import Manifest, ServiceEntry
 
 
-def _service_keys(s: dict[str, Any]) -> set[tuple]:
-    return {key_of(m["source"], m["id"], m.get("revision"), m.get("include"), m.get("exclude")) for m in s["models"]}
-
-
-def _closure(manifest: Manifest, name: str) -> list[dict[str, Any]]:
-    services = manifest.data.get("services", [])
-    by_name = {s["name"]: s for s in services} | {s["class"]: s for s in services}
+def _closure(manifest: Manifest, name: str) -> list[ServiceEntry]:
+    services = manifest.services
+    by_name = {s.name: s for s in services} | {s.cls: s for s in services}
     if name not in by_name:
         raise UsageError(f"--service {name!r}: the bundle has no such service",
-                         hint="services: " + (", ".join(s["name"] for s in services) or "none"))
-    seen: list[dict[str, Any]] = []
+                         hint="services: " + (", ".join(s.name for s in services) or "none"))
+    seen: list[ServiceEntry] = []
     todo = [by_name[name]]
     while todo:
         s = todo.pop()
@@ -28,7 +21,7 @@ def _closure(manifest: Manifest, name: str) -> list[dict[str, Any]]:
             continue
         seen.append(s)
         # a dependency is named by its class (or a qualified name ending in it)
-        todo += [by_name[d.rpartition(".")[2]] for d in s.get("depends", []) if d.rpartition(".")[2] in by_name]
+        todo += [by_name[d.rpartition(".")[2]] for d in s.depends if d.rpartition(".")[2] in by_name]
     return seen
 
 
@@ -39,10 +32,9 @@ def select(manifest: Manifest, *, service: str | None = None, model: str | None 
     keys: set[tuple] = set()
     if service is not None:
         for s in _closure(manifest, service):
-            keys |= _service_keys(s)
+            keys |= s.keys
     if model is not None:
-        found = {key_of(m["source"], m["id"], m.get("revision"), m.get("include"), m.get("exclude"))
-                 for s in manifest.data.get("services", []) for m in s["models"] if model in (m["attribute"], m["id"])}
+        found = {m.key for s in manifest.services for m in s.models if model in (m.attribute, m.id)}
         found |= {p.key for p in manifest.pins if model in (p.id, p.label)}
         if not found:
             raise UsageError(f"--model {model!r}: no model of the bundle has that attribute or id",
@@ -53,7 +45,6 @@ def select(manifest: Manifest, *, service: str | None = None, model: str | None 
 
 def runnable(manifest: Manifest, keys: set[tuple] | None) -> list[str]:
     """The services whose every model (and every dependency's) is among ``keys``."""
-    services = manifest.data.get("services", [])
     if keys is None:
-        return [s["name"] for s in services]
-    return [s["name"] for s in services if all(_service_keys(t) <= keys for t in _closure(manifest, s["name"]))]
+        return [s.name for s in manifest.services]
+    return [s.name for s in manifest.services if all(t.keys <= keys for t in _closure(manifest, s.name))]
