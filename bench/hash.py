@@ -27,7 +27,7 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from bundler.hashing import blake3_file, sha256_file
+    from bundler.io.hashing import blake3_file, sha256_file
 
     size = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bundler.hashing import blake3_file  # noqa: E402
-from bundler.secrets import hash_and_scan  # noqa: E402
+from bundler.io.hashing import blake3_file  # noqa: E402
+from bundler.project.secrets import hash_and_scan  # noqa: E402
 
 
 def best(fn, files, n=5) -> float:

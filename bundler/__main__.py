@@ -1,5 +1,5 @@
 """``python -m bundler``: the same as the ``bundler`` command."""
 
-from .cli import main
+from .cli.app import main
 
 main()

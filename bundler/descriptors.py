@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .kinds import huggingface as _hf, store as _store
-from .pins import normalise_patterns
+from .model.pins import normalise_patterns
 
 if TYPE_CHECKING:
     from .runtime import BundleContext
@@ -31,7 +31,7 @@ class _Descriptor:
     @property
     def key(self) -> tuple:
         """The identity a lock or bundle pin is matched on."""
-        from .pins import key_of
+        from .model.pins import key_of
 
         info = self.to_info()
         return key_of(self.kind, info["id"], info.get("revision"), info.get("include"), info.get("exclude"))
@@ -109,7 +109,7 @@ class HuggingFaceModel(_Descriptor):
         if self._resolved is None:
             from huggingface_hub import snapshot_download
 
-            from .hub import endpoint
+            from .hub.api import endpoint
 
             kwargs: dict[str, Any] = {
                 "endpoint": endpoint(),
@@ -148,7 +148,7 @@ class StoreModel(_Descriptor):
         if self._resolved is None and (ctx := self._bundle()) is not None:
             self._resolved = ctx.resolve_store(self.key, repr(self))
         if self._resolved is None:
-            from .store import Store
+            from .stores.local import Store
 
             self._resolved = str(Store().get(self.tag).path)
         return self._resolved

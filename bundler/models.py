@@ -17,6 +17,6 @@ def create(tag: str) -> ContextManager[Any]:
         with bundler.models.create("intent-clf") as model:
             save(model.path / "weights.safetensors")
     """
-    from .store import Store
+    from .stores.local import Store
 
     return Store().create(tag)

@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from .errors import NotInBundleError, ProblemFound, UsageError
-from .manifest import Manifest
-from .layout import MANIFEST_NAME
-from .pins import Pin
+from .model.manifest import Manifest
+from .model.layout import MANIFEST_NAME
+from .model.pins import Pin
 
 _contexts: dict[Path, "BundleContext"] = {}
 
 
 class BundleContext:
     def __init__(self, root: Path) -> None:
-        from .manifest import loads
+        from .model.manifest import loads
 
         self.root = root
         self.manifest: Manifest = loads((root / MANIFEST_NAME).read_bytes(), str(root / MANIFEST_NAME))
@@ -42,7 +42,7 @@ class BundleContext:
     @cached_property
     def cache(self) -> Path:
         """Where `bundler pull` put this bundle's Hub files (it records it), else the default cache."""
-        from .cache import hub_cache_dir
+        from .hub.cache import hub_cache_dir
 
         where = self.pulled.get("cache_dir")
         return Path(where) if isinstance(where, str) else hub_cache_dir()
@@ -50,7 +50,7 @@ class BundleContext:
     @property
     def pins_here(self) -> list[Pin]:
         """The pins a pull brought to this host: all, or a selective pull's."""
-        from .pins import key_of
+        from .model.pins import key_of
 
         chosen = self.pulled.get("pins")
         if not isinstance(chosen, list):
@@ -81,7 +81,7 @@ class BundleContext:
         return pin
 
     def resolve_huggingface(self, key: tuple, label: str) -> str:
-        from .cache import check_file, snapshot_dir
+        from .hub.cache import check_file, snapshot_dir
 
         pin = self.pin_for(key, label)
         snap = snapshot_dir(self.cache, pin.id, pin.commit or "")
@@ -102,7 +102,7 @@ class BundleContext:
     def model_dir(self, pin: Pin) -> Path:
         """Where a pinned model's files are on this host: the Hub cache's snapshot, or the
         bundle's own store directories."""
-        from .cache import snapshot_dir
+        from .hub.cache import snapshot_dir
 
         where = self.manifest.model_dir(pin)
         if where is None:  # a Hub kind's files are in the Hugging Face cache
@@ -118,7 +118,7 @@ class BundleContext:
         every byte. A missing or changed file is exit 1 naming the model and the file."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from .cache import check_file
+        from .hub.cache import check_file
 
         todo = [(pin, entry, self.model_dir(pin)) for pin in self.pins_here for entry in pin.files]
         # Files are hashed side by side (hashlib and blake3 release the GIL): a model is shards.
@@ -134,7 +134,7 @@ class BundleContext:
         return {pin.label: self.model_dir(pin) for pin in self.pins_here}
 
     def resolve_store(self, key: tuple, label: str) -> str:
-        from .cache import check_file
+        from .hub.cache import check_file
 
         pin = self.pin_for(key, label)
         base = self.model_dir(pin)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import build
-from bundler.lock import lock
-from bundler.pull import pull
+from bundler.ops.build import build
+from bundler.ops.lock import lock
+from bundler.ops.pull import pull
 
 from .conftest import ROOT
 
@@ -182,7 +182,7 @@ def test_bentoml_store_models_are_pinned_embedded_and_served_from_the_bundle(hub
 
 
 def test_the_shipped_example_runs_under_real_bentoml(hub, tmp_path):
-    from bundler.store import Store
+    from bundler.stores.local import Store
 
     Store().import_dir("intent-clf", ROOT / "examples" / "search" / "models" / "intent-clf")
     example = tmp_path / "search"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bundler.archive import FIXED_EPOCH, read_manifest, verify
-from bundler.envlock import EnvOptions
-from bundler.build import build
+from bundler.io.archive import FIXED_EPOCH, read_manifest, verify
+from bundler.env.lock import EnvOptions
+from bundler.ops.build import build
 from bundler.errors import ProblemFound, UsageError
-from bundler.store import Store
+from bundler.stores.local import Store
 
 from .conftest import FIXTURES, ROOT, run_cli
 
@@ -65,18 +65,18 @@ def test_manifest_matches_golden(example):
 
 
 def test_a_build_reads_the_project_settings_once(example, monkeypatch):
-    import bundler.build
-    import bundler.sources
+    from bundler.ops import build as build_module
+    from bundler.project import sources as sources_module
 
     reads: list[Path] = []
-    real = bundler.sources.load_config
+    real = sources_module.load_config
 
     def counted(root, service_file=None):
         reads.append(root)
         return real(root, service_file)
 
-    monkeypatch.setattr(bundler.sources, "load_config", counted)
-    monkeypatch.setattr(bundler.build, "load_config", counted)
+    monkeypatch.setattr(sources_module, "load_config", counted)
+    monkeypatch.setattr(build_module, "load_config", counted)
     build(example / "service.py", offline=True)
     assert reads == [example]
 
@@ -407,7 +407,7 @@ def test_member_headers_are_the_bytes_tarfile_writes(executable):
     import io
     import random
 
-    from bundler.archive import ArchiveWriter
+    from bundler.io.archive import ArchiveWriter
 
     rng = random.Random(7)
     for name in ["a", "x" * 100, "y" * 101, "src/ü.txt", "src/" + "z" * 96, "n" * 99]:
@@ -452,7 +452,7 @@ def test_a_store_file_of_another_size_is_the_same_clear_error(example, change):
 def test_parallel_gzip_bytes_do_not_depend_on_the_thread_count():
     import os as _os
 
-    from bundler.pgzip import BLOCK, ParallelGzipWriter
+    from bundler.io.pgzip import BLOCK, ParallelGzipWriter
 
     data = _os.urandom(BLOCK + 123) + b"text " * (BLOCK // 2) + _os.urandom(77)
     outs = []

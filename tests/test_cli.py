@@ -64,7 +64,7 @@ def _help(app, name: str) -> str:
 def test_a_start_builds_only_the_command_it_runs():
     import typer.main
 
-    from bundler.cli import _app_for, app
+    from bundler.cli.app import _app_for, app
 
     for argv in ([], ["--help"], ["--debug"], ["inspct", "b.tar"]):  # typer's own listing and suggestions
         assert _app_for(argv) is app
@@ -113,11 +113,11 @@ def test_json_failures_are_one_object_on_stdout(tmp_path):
 
 
 def test_the_environment_is_read_in_one_module():
-    """settings.py reads every variable; run.py only sets the serving process's own."""
+    """settings.py reads every variable; ops/run.py only sets the serving process's own."""
     import re
     from pathlib import Path
 
     package = Path(bundler.__file__).parent
     readers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
                      if re.search(r"(?<![\"'`])os\.(?:environ\b|getenv\()(?![\"'`])", p.read_text()))  # code, not a name in a string
-    assert readers == ["run.py", "settings.py"]
+    assert readers == ["ops/run.py", "settings.py"]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import build
-from bundler.lock import lock
-from bundler.pull import pull
+from bundler.ops.build import build
+from bundler.ops.lock import lock
+from bundler.ops.pull import pull
 
 from .conftest import run_cli
 

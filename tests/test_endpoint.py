@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import build
-from bundler.pull import pull
+from bundler.ops.build import build
+from bundler.ops.pull import pull
 
 from .conftest import run_cli
 from .fakehub import FakeHub

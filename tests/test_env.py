@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler.envlock import check_requirements
+from bundler.env.lock import check_requirements
 from bundler.errors import UsageError
-from bundler.manifest import loads as load_manifest
+from bundler.model.manifest import loads as load_manifest
 
 from .conftest import run_cli
 from .wheels import make_wheel
@@ -370,7 +370,7 @@ def test_env_waits_for_a_pull_into_the_same_place(embedded, tmp_path):
     import subprocess
     import time
 
-    from bundler.scratch import exclusive
+    from bundler.io.scratch import exclusive
 
     dest = tmp_path / "deployed"
     assert run_cli("pull", str(embedded), "--to", str(dest)).code == 0
@@ -386,9 +386,9 @@ def test_env_waits_for_a_pull_into_the_same_place(embedded, tmp_path):
 
 
 def test_embedding_a_package_locked_only_as_an_sdist_is_refused_naming_it(tmp_path):
-    from bundler.envlock import LockedFile, Package
+    from bundler.env.lock import LockedFile, Package
     from bundler.errors import ProblemFound
-    from bundler.wheels import locked_files
+    from bundler.env.wheels import locked_files
 
     sdist = LockedFile("tinyc-2.0.tar.gz", "0" * 64, 10, url="https://example.invalid/tinyc-2.0.tar.gz")
     with pytest.raises(ProblemFound, match="tinyc 2.0: only a source distribution is locked") as err:
@@ -397,9 +397,9 @@ def test_embedding_a_package_locked_only_as_an_sdist_is_refused_naming_it(tmp_pa
 
 
 def test_a_file_locked_in_another_checkout_is_found_by_name_in_this_builds_find_links(tmp_path, wheelhouse):
-    from bundler.envlock import LockedFile, Package
+    from bundler.env.lock import LockedFile, Package
     from bundler.errors import ProblemFound
-    from bundler.wheels import locked_files
+    from bundler.env.wheels import locked_files
 
     wheel = wheelhouse / "tinyb-1.0-py3-none-any.whl"
     elsewhere = LockedFile(wheel.name, sha256(wheel), wheel.stat().st_size, url=f"file:///first/checkout/wheelhouse/{wheel.name}")
@@ -417,9 +417,9 @@ def test_embedding_from_an_index_with_credentials_authenticates_and_never_follow
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from bundler.envlock import LockedFile, Package
+    from bundler.env.lock import LockedFile, Package
     from bundler.errors import ProblemFound
-    from bundler.wheels import locked_files
+    from bundler.env.wheels import locked_files
 
     wheel = wheelhouse / "tinyb-1.0-py3-none-any.whl"
     seen: list[tuple[str, str | None]] = []

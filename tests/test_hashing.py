@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from bundler.hashing import PIPELINE_MIN, Hashers, HashingWriter, TooLarge
+from bundler.io.hashing import PIPELINE_MIN, Hashers, HashingWriter, TooLarge
 
 DATA = os.urandom(PIPELINE_MIN + (5 << 20) + 3)  # large enough for the hash thread
 
@@ -63,7 +63,7 @@ def test_too_many_bytes_stop_the_hash_thread_too(tmp_path):
 
 
 def test_busy_pipelines_hash_inline_and_agree(monkeypatch):
-    import bundler.hashing as hashing
+    import bundler.io.hashing as hashing
 
     monkeypatch.setattr(hashing, "_pipelines", threading.BoundedSemaphore(1))
     first, second = hashlib.sha256(), hashlib.sha256()

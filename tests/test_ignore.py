@@ -10,7 +10,7 @@ import pathspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bundler.ignore import IgnoreFile
+from bundler.project.ignore import IgnoreFile
 
 _part = st.text(alphabet="ab.*?", min_size=1, max_size=5)
 _pattern = st.builds(

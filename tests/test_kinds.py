@@ -13,7 +13,7 @@ import pytest
 from bundler import kinds
 from bundler.errors import ProblemFound, UsageError
 from bundler.kinds import BadDescriptor, CallSpec, ModelKind
-from bundler.pins import FileEntry, Pin, safe_name
+from bundler.model.pins import FileEntry, Pin, safe_name
 
 
 class LocalDir(ModelKind):
@@ -83,11 +83,11 @@ class Echo:
 
 
 def test_a_fourth_source_registered_from_outside_goes_from_scan_to_pull(local_dir_kind, tmp_path):
-    from bundler.archive import verify
-    from bundler.build import build
-    from bundler.envlock import EnvOptions
+    from bundler.io.archive import verify
+    from bundler.ops.build import build
+    from bundler.env.lock import EnvOptions
     from bundler.introspect import scan
-    from bundler.pull import pull
+    from bundler.ops.pull import pull
     from bundler.runtime import BundleContext
 
     folder = tmp_path / "weights"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bundler.errors import ProblemFound, UsageError
-from bundler.hub import HubUnreachable
-from bundler.lock import lock
+from bundler.hub.api import HubUnreachable
+from bundler.ops.lock import lock
 
 from .conftest import FIXTURES, run_cli
 from .fakehub import GOOD_TOKEN, blob_id
@@ -159,7 +159,7 @@ def test_check_lists_stale_entries_and_exits_1(hub, tmp_path):
 def test_check_without_a_lock_file_is_stale(tmp_path):
     svc = write_service(tmp_path, RERANK)
     with pytest.raises(ProblemFound):
-        from bundler.lock import require_fresh
+        from bundler.ops.lock import require_fresh
 
         require_fresh(lock(svc, check=True))
     assert not (tmp_path / "bundler.lock").exists()
@@ -242,7 +242,7 @@ def test_malformed_lock_is_a_clear_error(tmp_path):
 
 
 def test_store_models_are_pinned_to_a_version_until_upgrade(tmp_path):
-    from bundler.store import Store
+    from bundler.stores.local import Store
 
     model_dir = tmp_path / "clf"
     model_dir.mkdir()
@@ -348,7 +348,7 @@ def test_a_repo_id_the_hub_knows_by_another_name_is_pinned_with_a_warning(hub, t
 
 
 def test_a_hub_id_in_a_lock_is_validated_like_any_id(tmp_path):
-    from bundler.lock import loads
+    from bundler.ops.lock import loads
 
     lock = (FIXTURES / "lock" / "golden.lock").read_text()
     bad = lock.replace('id = "acme/embed-small"\n', 'id = "acme/embed-small"\nhub_id = "../../etc"\n', 1)

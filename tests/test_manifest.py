@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bundler.errors import UsageError
-from bundler.manifest import loads
+from bundler.model.manifest import loads
 
 
 def manifest(**extra) -> dict:
@@ -61,3 +61,20 @@ def test_a_bentoml_model_version_must_be_concrete_and_lowercase():
              "files": [{"path": "w.bin", "size": 1, "hash": "blake3:" + "0" * 64}]}
     with pytest.raises(UsageError, match="'LATEST' is not a concrete lowercase version"):
         loads(json.dumps(manifest(models=[model])).encode(), "bundle.yaml")
+
+
+@pytest.mark.parametrize("source, version", [("store", "../x"), ("bentoml-store", "a/b")])
+def test_a_store_model_with_an_unsafe_version_names_the_manifest(source, version):
+    model = {"source": source, "id": "clf", "version": version, "files": [{"path": "w.bin", "size": 1, "hash": "blake3:" + "0" * 64}]}
+    with pytest.raises(UsageError) as e:
+        loads(json.dumps(manifest(models=[model])).encode(), "bundle.yaml")
+    assert e.value.message.startswith("bundle.yaml: the manifest is malformed or unsafe: ")
+    assert repr(version) in e.value.message
+
+
+def test_a_lock_with_an_unsafe_store_version_names_the_lock_and_the_entry():
+    from bundler.ops.lock import loads as lock_loads
+
+    text = 'version = 1\n[[model]]\nsource = "store"\nid = "clf"\nversion = "../x"\nfiles = []\n'
+    with pytest.raises(UsageError, match=r"^bundler.lock: model entry 1 is malformed \(ValueError: invalid model version '../x'\)"):
+        lock_loads(text, "bundler.lock")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import build
+from bundler.ops.build import build
 from bundler.errors import UsageError
-from bundler.oci import Registry, docker_auth, parse_reference, push
-from bundler.store import Store
+from bundler.oci.registry import Registry, docker_auth, parse_reference, push
+from bundler.stores.local import Store
 
 from .conftest import run_cli, sizes_of
 
@@ -43,7 +43,7 @@ def make_bundle(tmp_path: Path, name: str, weights: bytes, note: str = "") -> Pa
     proj = tmp_path / f"proj-{name}"
     proj.mkdir()
     (proj / "service.py").write_text(SERVICE + note)
-    from bundler.lock import lock
+    from bundler.ops.lock import lock
 
     lock(proj / "service.py", upgrade=True)
     return build(proj / "service.py", output=tmp_path / f"{name}.bundle.tar").path
@@ -72,7 +72,7 @@ def test_push_then_pull_round_trips_the_bundle(hub, registry, tmp_path):
     out = json.loads(res.stdout)
     assert out["ok"] and out["downloaded"]["files"] == 2 and out["bundle"] == ref
     # The same bundle: same manifest digest, same sources, same weights.
-    from bundler.archive import read_manifest
+    from bundler.io.archive import read_manifest
 
     assert out["digest"] == read_manifest(bundle).digest
     with tarfile.open(bundle) as tar:
@@ -109,7 +109,7 @@ def test_second_push_uploads_only_what_changed(hub, registry, tmp_path):
     assert second["uploaded_bytes"] < 64_000  # manifest config and source layer only
     assert second["blobs_uploaded"] == 2 and second["digest"] != first["digest"]
     # one meaning per key: the registry's sha256 and the bundle's blake3, each by its own name
-    from bundler.archive import read_manifest
+    from bundler.io.archive import read_manifest
 
     assert second["manifest_digest"] == second["digest"] and second["manifest_digest"].startswith("sha256:")
     assert second["bundle_digest"] == read_manifest(v2).digest and second["bundle_digest"].startswith("blake3:")
@@ -306,7 +306,7 @@ def test_blobs_a_live_manifest_references_are_not_asked_about_again(hub, registr
     """A second push asks the registry for the manifest bundler last pushed there (and the
     target tag's); the blobs it references exist, so only the others get a HEAD each. A record
     naming a manifest the registry does not have changes nothing but the number of questions."""
-    from bundler import oci
+    from bundler.oci import registry as oci
 
     asked: list[str] = []
     original = Registry.blob_exists

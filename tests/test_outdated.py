@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bundler.lock import lock
+from bundler.ops.lock import lock
 
 from .conftest import run_cli
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import build
-from bundler.cache import snapshot_dir
-from bundler.pull import pull
-from bundler.store import Store
+from bundler.ops.build import build
+from bundler.hub.cache import snapshot_dir
+from bundler.ops.pull import pull
+from bundler.stores.local import Store
 
 from .conftest import FIXTURES, run_cli, sizes_of
 
@@ -320,7 +320,7 @@ def test_embed_hub_bundles_pull_with_no_network(hub, tmp_path, monkeypatch):
 
 def test_embed_hub_offline_needs_the_files_cached(hub, tmp_path):
     svc = make_project(tmp_path / "proj-off", 'import bundler\n\n@bundler.service\nclass Off:\n    m = bundler.HuggingFaceModel("acme/rerank-tiny", exclude="*.bin")\n')
-    from bundler.lock import lock
+    from bundler.ops.lock import lock
 
     lock(svc)
     res = run_cli("build", str(svc), "--embed-hub", "--offline", "-o", str(tmp_path / "off.bundle.tar"))
@@ -369,7 +369,7 @@ def test_a_gated_model_pulled_without_a_token_says_set_hf_token(hub, tmp_path, m
 
 
 def test_a_partial_file_that_already_holds_every_byte_is_verified_not_refetched(bundle, hub, tmp_path):
-    from bundler.archive import read_manifest
+    from bundler.io.archive import read_manifest
 
     pin = next(p for p in read_manifest(bundle).pins if p.source == "huggingface")
     entry = next(f for f in pin.files if f.path == "model.safetensors")
@@ -475,7 +475,7 @@ def test_parallel_downloads_agree_that_symlinks_work(tmp_path):
     probe they shared made some of them see the other's file, fail, and copy instead of link."""
     import threading
 
-    from bundler import pull as pull_module
+    from bundler.ops import pull as pull_module
 
     for i in range(40):
         directory = tmp_path / f"snap{i}"
@@ -584,7 +584,7 @@ def test_pull_of_a_pulled_directory_verifies_and_completes_it_in_place(bundle, t
 
 
 def test_a_leftover_partial_larger_than_the_pinned_file_is_started_over(bundle, hub):
-    from bundler.archive import read_manifest
+    from bundler.io.archive import read_manifest
 
     pin = next(p for p in read_manifest(bundle).pins if p.id == "acme/embed-small")
     entry = max(pin.files, key=lambda f: f.size)

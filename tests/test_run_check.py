@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bundler.build import build
-from bundler.cache import _marker, _stamp
-from bundler.pull import pull
+from bundler.ops.build import build
+from bundler.hub.cache import _marker, _stamp
+from bundler.ops.pull import pull
 
 from .conftest import run_cli
 

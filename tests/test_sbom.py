@@ -8,8 +8,8 @@ from pathlib import Path
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from bundler.build import build
-from bundler.pull import pull
+from bundler.ops.build import build
+from bundler.ops.pull import pull
 
 from .conftest import run_cli
 

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from bundler.build import build
+from bundler.ops.build import build
 
 from .conftest import run_cli
 

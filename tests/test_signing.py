@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bundler.build import build
+from bundler.ops.build import build
 
 from .conftest import run_cli
 
@@ -106,7 +106,7 @@ def test_a_signed_bundle_pulls_when_its_signature_is_required(signed, tmp_path):
 
 
 def test_verify_a_pulled_directory_against_the_bundles_signature(signed, tmp_path):
-    from bundler.pull import pull
+    from bundler.ops.pull import pull
 
     bundle, public = signed
     pull(bundle, to=tmp_path / "deploy")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import build
+from bundler.ops.build import build
 
 from .conftest import run_cli
 
@@ -117,8 +117,8 @@ def test_a_secret_in_a_source_fails_the_build_naming_file_line_and_kind_never_th
 
 
 def test_a_secret_across_a_read_chunk_boundary_is_found(tmp_path):
-    from bundler.hashing import CHUNK
-    from bundler.secrets import hash_and_scan
+    from bundler.io.hashing import CHUNK
+    from bundler.project.secrets import hash_and_scan
 
     token = "hf_" + "Z9" * 17
     f = tmp_path / "big.txt"
@@ -196,7 +196,7 @@ def test_a_requirements_file_outside_the_project_is_refused_unread(tmp_path, whe
 
 @pytest.mark.parametrize("name", [".ENV", ".Env.production", ".AWS/credentials", ".Docker/config.json", ".NETRC", "Server.PEM"])
 def test_credential_files_are_matched_without_case(name):
-    from bundler.sources import is_credential
+    from bundler.project.sources import is_credential
 
     assert is_credential(name) and is_credential(f"sub/{name}")
     assert not is_credential("server.pem.pub") and not is_credential(".ENV.example")
@@ -204,7 +204,7 @@ def test_credential_files_are_matched_without_case(name):
 
 @pytest.mark.parametrize("escape", ["\\n", "\\t", "\\r"])
 def test_a_token_right_after_an_escape_is_found(tmp_path, escape):
-    from bundler.secrets import hash_and_scan
+    from bundler.project.secrets import hash_and_scan
 
     token = "hf_" + "Q7" * 17
     f = tmp_path / "cells.ipynb"

@@ -11,8 +11,8 @@ import pytest
 
 import bundler.models
 from bundler.errors import UsageError
-from bundler.hashing import blake3_bytes
-from bundler.store import Store
+from bundler.io.hashing import blake3_bytes
+from bundler.stores.local import Store
 
 from .conftest import run_cli
 

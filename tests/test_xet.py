@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import build
-from bundler.cache import snapshot_dir
+from bundler.ops.build import build
+from bundler.hub.cache import snapshot_dir
 
 from .conftest import run_cli, sizes_of
 

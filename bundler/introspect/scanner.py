@@ -175,7 +175,7 @@ def scan(
         raise UsageError(f"{path}: is a directory", hint="pass the service's .py file (optionally file.py:ClassName)")
     import gc
 
-    from .. import bentofile
+    from ..project import bentofile
 
     given = dict(arguments or {})
     given_from = {k: "--arg" for k in given}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..walk import walk
+from ..io.walk import walk
 from ..errors import BundlerError
 from .scanner import ScanResult, scan
 
@@ -34,7 +34,7 @@ class TreeScan:
 
 def candidates(root: Path) -> list[Path]:
     """Python files under ``root`` that may declare services, skipping what a build skips."""
-    from ..sources import DEFAULT_EXCLUDE_DIRS
+    from ..project.sources import DEFAULT_EXCLUDE_DIRS
 
     out = []
     for dirpath, dirnames, filenames in walk(root):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import BundlerError, DynamicValueError, IntrospectionError, UsageError
-from ..plain import NotPlain, plain
+from ..model.plain import NotPlain, plain
 from .project import ClassSym, External, FunctionSym, Module, ModuleSym, Opaque, Project, Scope, ValueSym, last_name
 
 _HINT = "use a string literal or a constant defined in the project's own modules"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .base import BENTO_EPOCH, BadDescriptor, CallSpec, ModelKind, register, unregister, _KINDS
 
 if TYPE_CHECKING:
-    from ..pins import Pin
+    from ..model.pins import Pin
 
 __all__ = ["BENTO_EPOCH", "BadDescriptor", "CallSpec", "ModelKind", "all_kinds", "check_pin", "for_call", "get", "of",
            "register", "unregister"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from ..pins import Pin
+    from ..model.pins import Pin
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,13 @@ class ModelKind:
     def checked(self, p: Pin) -> Pin:
         """``p``, after this kind's rules and the ones every pin keeps (ValueError names the first
         broken one): what a lock or a bundle may hold."""
-        from ..pins import check_files
+        from ..errors import BundlerError
+        from ..model.pins import check_files
 
-        self.check(p)
+        try:
+            self.check(p)
+        except BundlerError as e:  # a store's tag grammar speaks to users; a reader names its file
+            raise ValueError(e.message) from None
         if not self.hub and (p.hub_id is not None or p.required_by is not None or p.endpoint is not None):
             raise ValueError(f"a Hub id, required_by or endpoint for the {p.source} model {p.id}")
         check_files(p, xet=self.hub)

@@ -8,12 +8,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..layout import MODEL_PREFIX
+from ..model.layout import MODEL_PREFIX
 from .base import BENTO_EPOCH, CallSpec, ModelKind, register
 from .store import STORE_TAG_KEYWORDS, tag_fields
 
 if TYPE_CHECKING:
-    from ..pins import Pin
+    from ..model.pins import Pin
 
 # The older per-framework look-ups: ``bentoml.transformers.get("tag")`` and the like.
 _FRAMEWORK_GET = re.compile(r"^bentoml\.[a-z_][a-z0-9_]*\.get\Z")
@@ -36,14 +36,14 @@ class BentoMLStore(ModelKind):
         return tag_fields(args)
 
     def pin(self, ref: Any, *, where: str | None, offline: bool, notes: list[str] | None) -> Pin:
-        from .. import bentoml_store
-        from ..pins import Pin
+        from ..stores import bentoml as bentoml_store
+        from ..model.pins import Pin
 
         version, files = bentoml_store.pinned_files(ref.id)
         return Pin(source=self.name, id=ref.id, version=version, files=files)
 
     def check(self, p: Pin) -> None:
-        from ..bentoml_store import parse_tag
+        from ..stores.bentoml import parse_tag
 
         parse_tag(p.id)
         if p.version is None:
@@ -54,7 +54,7 @@ class BentoMLStore(ModelKind):
             raise ValueError(f"BentoML model {p.id}: version {p.version!r} is not a concrete lowercase version")
 
     def _name(self, p: Pin) -> str:
-        from ..bentoml_store import parse_tag
+        from ..stores.bentoml import parse_tag
 
         return parse_tag(p.id)[0]
 
@@ -62,13 +62,13 @@ class BentoMLStore(ModelKind):
         return f"{MODEL_PREFIX}{self._name(p)}/{p.version}"
 
     def local_copy(self, p: Pin) -> tuple[Path, str]:
-        from .. import bentoml_store
+        from ..stores import bentoml as bentoml_store
 
         name, version, path = bentoml_store.resolve(f"{self._name(p)}:{p.version}")
         return path, f"{name}:{version}"
 
     def land(self, p: Pin, src: Path) -> str | None:
-        from .. import bentoml_store
+        from ..stores import bentoml as bentoml_store
 
         return f"bentoml:{self._name(p)}:{p.version}" if bentoml_store.land(p, src) else None
 

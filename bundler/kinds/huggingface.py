@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..pins import COMMIT, ENDPOINT, REPO_ID, normalise_patterns
+from ..model.pins import COMMIT, ENDPOINT, REPO_ID, normalise_patterns
 from .base import BENTO_EPOCH, BadDescriptor, CallSpec, ModelKind, register
 
 if TYPE_CHECKING:
-    from ..pins import Pin
+    from ..model.pins import Pin
 
 #: the endpoint ``bento.yaml`` records: BentoML only compares it, and the pull already chose
 _BENTO_ENDPOINT = "https://huggingface.co"
@@ -54,7 +54,7 @@ class HuggingFace(ModelKind):
         return {"id": model_id, "revision": revision, **patterns, "endpoint": endpoint.rstrip("/") if endpoint else None}
 
     def pin(self, ref: Any, *, where: str | None, offline: bool, notes: list[str] | None) -> Pin:
-        from .. import hub
+        from ..hub import api as hub
 
         pin = hub.pin(ref, where=where, no_network=offline, notes=notes)
         try:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..layout import MODEL_PREFIX, STORE_PREFIX
+from ..model.layout import MODEL_PREFIX, STORE_PREFIX
 from .base import BadDescriptor, CallSpec, ModelKind, register
 
 if TYPE_CHECKING:
-    from ..pins import Pin
+    from ..model.pins import Pin
 
 #: the keywords a store descriptor or a BentoML loader names its model with
 STORE_TAG_KEYWORDS = ("tag", "bento_model")
@@ -35,14 +35,14 @@ class BundlerStore(ModelKind):
         return tag_fields(args)
 
     def pin(self, ref: Any, *, where: str | None, offline: bool, notes: list[str] | None) -> Pin:
-        from ..pins import Pin
-        from ..store import Store
+        from ..model.pins import Pin
+        from ..stores.local import Store
 
         model = Store().get(ref.id)
         return Pin(source=self.name, id=ref.id, version=model.version, files=model.files)
 
     def check(self, p: Pin) -> None:
-        from ..store import parse_tag
+        from ..stores.local import parse_tag
 
         parse_tag(f"{p.id.partition(':')[0]}:{p.version}")
 
@@ -50,14 +50,14 @@ class BundlerStore(ModelKind):
         return f"{MODEL_PREFIX if schema < 2 else STORE_PREFIX}{p.id.partition(':')[0]}/{p.version}"
 
     def local_copy(self, p: Pin) -> tuple[Path, str]:
-        from ..store import Store
+        from ..stores.local import Store
 
         model = Store().get(f"{p.id.partition(':')[0]}:{p.version}")
         return model.path, model.tag
 
     def land(self, p: Pin, src: Path) -> str | None:
         from ..errors import UsageError
-        from ..store import Store
+        from ..stores.local import Store
 
         store = Store()
         tag = f"{p.id.partition(':')[0]}:{p.version}"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import build
-from bundler.store import Store
+from bundler.ops.build import build
+from bundler.stores.local import Store
 
 from .helpers import SERVICE
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bundler.build import build
+from bundler.ops.build import build
 
 from ..conftest import run_cli
 
@@ -25,11 +25,11 @@ from .helpers import _damage, FUZZ, one_clear_error, tree_digest
     bit=st.integers(0, 7),
 )
 def test_damaged_bundles_end_in_a_bundler_error_and_write_nothing_outside(bundle, tmp_path, compressed, how, where, bit):
-    from bundler.archive import read_manifest, require_ok, verify
-    from bundler.diff import diff
+    from bundler.io.archive import read_manifest, require_ok, verify
+    from bundler.ops.diff import diff
     from bundler.errors import BundlerError
-    from bundler.oci import push
-    from bundler.pull import pull
+    from bundler.oci.registry import push
+    from bundler.ops.pull import pull
 
     source = bundle
     if compressed:
@@ -86,7 +86,7 @@ def test_a_gzip_bomb_is_refused_without_filling_the_disk(bundle, tmp_path):
     import gzip as gz
 
     from bundler.errors import UsageError
-    from bundler.oci import _plain_tar
+    from bundler.oci.registry import _plain_tar
 
     bomb = tmp_path / "bomb.bundle.tar.gz"
     with gz.open(bomb, "wb") as f:
@@ -113,7 +113,7 @@ def test_verify_only_rehashes_and_a_second_pull_restores_a_same_size_edit(bundle
 
 
 def test_a_member_larger_than_the_file_is_refused_at_once(bundle, tmp_path):
-    from bundler.archive import verify
+    from bundler.io.archive import verify
     from bundler.errors import UsageError
 
     raw = bytearray(bundle.read_bytes())

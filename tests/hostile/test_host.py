@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import build
-from bundler.store import Store
+from bundler.ops.build import build
+from bundler.stores.local import Store
 
 from ..conftest import run_cli
 
@@ -132,7 +132,7 @@ def test_a_leftover_just_left_by_a_killed_run_is_removed_whatever_its_age(bundle
 def test_a_leftover_still_in_use_is_kept(tmp_path):
     import fcntl
 
-    from bundler.scratch import sweep
+    from bundler.io.scratch import sweep
 
     busy = _leftover(tmp_path / ".x.busy_123.unpack", dir=True)
     fd = os.open(busy, os.O_RDONLY)
@@ -272,8 +272,8 @@ def test_ctrl_c_is_not_an_exception_anything_may_catch():
     """Ctrl-C lands wherever the main thread is, inside code that turns an Exception into a
     fallback or a report: ``Thread.start()`` caught it there and broke its books (1 run in 25 of
     the test above printed a KeyError from a hash thread above the message)."""
-    from bundler.cli import Interrupted
-    from bundler.hashing import Stopped
+    from bundler.cli.app import Interrupted
+    from bundler.io.hashing import Stopped
 
     assert not issubclass(Interrupted, Exception) and not issubclass(Interrupted, KeyboardInterrupt)
     assert not issubclass(Stopped, Exception)

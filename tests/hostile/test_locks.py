@@ -62,7 +62,7 @@ def test_mutated_lock_files_are_refused_or_stay_safe(picks):
     import re as _re
 
     from bundler.errors import UsageError
-    from bundler.lock import loads
+    from bundler.ops.lock import loads
     from bundler.kinds import check_pin
 
     text = (Path(__file__).parents[2] / "fixtures" / "lock" / "golden.lock").read_text()

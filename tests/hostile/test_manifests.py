@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bundler.pins import safe_path, safe_paths
+from bundler.model.pins import safe_path, safe_paths
 
 from ..conftest import run_cli
 
@@ -70,10 +70,10 @@ def test_yaml_alias_bomb_is_refused_at_once(bundle, tmp_path):
 def test_mutated_manifests_are_refused_or_stay_safe(bundle, picks):
     import re as _re
 
-    from bundler.archive import read_manifest
+    from bundler.io.archive import read_manifest
     from bundler.errors import UsageError
-    from bundler.manifest import loads
-    from bundler.pins import safe_path
+    from bundler.model.manifest import loads
+    from bundler.model.pins import safe_path
 
     text = read_manifest(bundle).to_yaml().decode()
     values = list(_re.finditer(r'(?<=": )("[^"\\n]*"|-?\d+|true|false|null)', text))
@@ -167,7 +167,7 @@ def test_the_column_check_of_sources_accepts_only_what_the_entry_check_accepts(e
     bool), a lowercase blake3 hash, no path twice."""
     import re
 
-    from bundler.manifest import _plain_sources
+    from bundler.model.manifest import _plain_sources
 
     def one_ok(f):
         return (f.keys() == {"path", "size", "hash"} and type(f["path"]) is str and type(f["size"]) is int and f["size"] >= 0

@@ -1,0 +1,1 @@
+"""The Python environment: ``pylock.toml`` planning, locked files, ``DIR/.venv``, running uv."""
