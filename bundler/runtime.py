@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import NotInBundleError, ProblemFound, UsageError
-from .model.manifest import Manifest
+from .bundle.manifest import Manifest
 from .model.layout import MANIFEST_NAME
 from .model.pins import Pin
 
@@ -23,7 +23,7 @@ _contexts: dict[Path, "BundleContext"] = {}
 
 class BundleContext:
     def __init__(self, root: Path) -> None:
-        from .model.manifest import loads
+        from .bundle.manifest import loads
 
         self.root = root
         self.manifest: Manifest = loads((root / MANIFEST_NAME).read_bytes(), str(root / MANIFEST_NAME))

@@ -97,6 +97,39 @@ def test_the_import_graph_sees_lazy_and_relative_imports():
     assert "bundler.kinds.base" in edges["bundler.kinds"]
 
 
+#: The floors, lowest first (ARCHITECTURE.md): a module imports from its own floor and below.
+FLOORS = [
+    {"errors", "settings", "notes", "units", "model"},
+    {"io"},
+    {"hub"},
+    {"stores"},
+    {"env"},
+    {"project"},
+    {"kinds"},
+    {"bundle"},
+    {"introspect"},
+    {"runtime", "descriptors", "services", "models", ""},  # "": the package's __init__ (the public API)
+    {"oci"},
+    {"ops"},
+    {"cli", "__main__"},
+]
+
+
+def floor(module: str) -> int:
+    part = module.split(".")[1] if "." in module else ""
+    return next(i for i, names in enumerate(FLOORS) if part in names)
+
+
+def test_a_lower_floor_never_imports_a_higher_one():
+    upward = sorted(f"{a} -> {b}" for a, targets in import_graph().items() for b in targets if floor(b) > floor(a))
+    assert upward == []
+
+
+def test_every_module_has_a_floor():
+    for module in import_graph():
+        floor(module)  # StopIteration names a module no floor holds
+
+
 def test_no_function_is_longer_than_sixty_lines():
     long = []
     for f in PACKAGE.rglob("*.py"):

@@ -227,7 +227,7 @@ def test_a_build_never_writes_arguments_its_own_reader_refuses(tmp_path_factory,
     """Whatever a bentofile holds, either it is refused at the door or the manifest reads back."""
     from bundler.errors import BundlerError
     from bundler.introspect.values import checked_argument
-    from bundler.model.manifest import loads
+    from bundler.bundle.manifest import loads
 
     try:
         recorded = checked_argument("x", value, "bentofile.yaml")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.io.archive import FIXED_EPOCH, read_manifest, verify
+from bundler.bundle.archive import FIXED_EPOCH, read_manifest, verify
 from bundler.env.lock import EnvOptions
 from bundler.ops.build import build
 from bundler.errors import ProblemFound, UsageError
@@ -407,7 +407,7 @@ def test_member_headers_are_the_bytes_tarfile_writes(executable):
     import io
     import random
 
-    from bundler.io.archive import ArchiveWriter
+    from bundler.bundle.archive import ArchiveWriter
 
     rng = random.Random(7)
     for name in ["a", "x" * 100, "y" * 101, "src/ü.txt", "src/" + "z" * 96, "n" * 99]:

@@ -19,7 +19,7 @@ import pytest
 
 from bundler.env.lock import check_requirements
 from bundler.errors import UsageError
-from bundler.model.manifest import loads as load_manifest
+from bundler.bundle.manifest import loads as load_manifest
 
 from .conftest import run_cli
 from .wheels import make_wheel

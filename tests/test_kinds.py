@@ -83,7 +83,7 @@ class Echo:
 
 
 def test_a_fourth_source_registered_from_outside_goes_from_scan_to_pull(local_dir_kind, tmp_path):
-    from bundler.io.archive import verify
+    from bundler.bundle.archive import verify
     from bundler.ops.build import build
     from bundler.env.lock import EnvOptions
     from bundler.introspect import scan

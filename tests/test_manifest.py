@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bundler.errors import UsageError
-from bundler.model.manifest import loads
+from bundler.bundle.manifest import loads
 
 
 def manifest(**extra) -> dict:

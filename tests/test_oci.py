@@ -72,7 +72,7 @@ def test_push_then_pull_round_trips_the_bundle(hub, registry, tmp_path):
     out = json.loads(res.stdout)
     assert out["ok"] and out["downloaded"]["files"] == 2 and out["bundle"] == ref
     # The same bundle: same manifest digest, same sources, same weights.
-    from bundler.io.archive import read_manifest
+    from bundler.bundle.archive import read_manifest
 
     assert out["digest"] == read_manifest(bundle).digest
     with tarfile.open(bundle) as tar:
@@ -109,7 +109,7 @@ def test_second_push_uploads_only_what_changed(hub, registry, tmp_path):
     assert second["uploaded_bytes"] < 64_000  # manifest config and source layer only
     assert second["blobs_uploaded"] == 2 and second["digest"] != first["digest"]
     # one meaning per key: the registry's sha256 and the bundle's blake3, each by its own name
-    from bundler.io.archive import read_manifest
+    from bundler.bundle.archive import read_manifest
 
     assert second["manifest_digest"] == second["digest"] and second["manifest_digest"].startswith("sha256:")
     assert second["bundle_digest"] == read_manifest(v2).digest and second["bundle_digest"].startswith("blake3:")

@@ -369,7 +369,7 @@ def test_a_gated_model_pulled_without_a_token_says_set_hf_token(hub, tmp_path, m
 
 
 def test_a_partial_file_that_already_holds_every_byte_is_verified_not_refetched(bundle, hub, tmp_path):
-    from bundler.io.archive import read_manifest
+    from bundler.bundle.archive import read_manifest
 
     pin = next(p for p in read_manifest(bundle).pins if p.source == "huggingface")
     entry = next(f for f in pin.files if f.path == "model.safetensors")
@@ -584,7 +584,7 @@ def test_pull_of_a_pulled_directory_verifies_and_completes_it_in_place(bundle, t
 
 
 def test_a_leftover_partial_larger_than_the_pinned_file_is_started_over(bundle, hub):
-    from bundler.io.archive import read_manifest
+    from bundler.bundle.archive import read_manifest
 
     pin = next(p for p in read_manifest(bundle).pins if p.id == "acme/embed-small")
     entry = max(pin.files, key=lambda f: f.size)

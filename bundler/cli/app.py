@@ -355,7 +355,7 @@ def inspect(
     token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
 ) -> None:
     """Show what a bundle holds (reads only its manifest); --verify checks every byte."""
-    from ..io.archive import read_manifest, require_ok, verify as do_verify
+    from ..bundle.archive import read_manifest, require_ok, verify as do_verify
 
     report = None
     if bundle.startswith("oci://"):  # the OCI client is imported only when it is needed
@@ -414,7 +414,7 @@ def diff(
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
 ) -> None:
     """What changed between two bundles; exit 0 when identical, 1 when they differ."""
-    from ..io.archive import read_manifest
+    from ..bundle.archive import read_manifest
     from ..ops.diff import diff as do_diff, render_text
 
     d = do_diff(read_manifest(a), read_manifest(b))
@@ -460,7 +460,7 @@ def pull(
         )
     installed = None
     if env and not result.failures:
-        from ..env.install import ensure_env
+        from ..ops.venv import ensure_env
 
         installed = ensure_env(result.dest)
     if as_json:
@@ -582,7 +582,7 @@ def run(
     """
     from pathlib import Path
 
-    from ..env.install import venv_python
+    from ..ops.venv import venv_python
     from ..ops.run import report, run_in_venv
 
     python = venv_python(Path(bundle_dir))
@@ -602,7 +602,7 @@ def env_cmd(
     From the bundle's embedded files (`build --embed-wheels`) with no network, else from the
     locked URLs. Nothing changed since the last run: nothing is done. `bundler run DIR` then
     runs inside it."""
-    from ..env.install import ensure_env
+    from ..ops.venv import ensure_env
 
     _print_env_install(ensure_env(bundle_dir, offline=offline), as_json)
 

@@ -12,11 +12,11 @@ import sys
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import kinds
-from ..model.manifest import Manifest
+from ..bundle.manifest import Manifest
 from ..units import human_size
 
 if TYPE_CHECKING:  # the scanner costs ~30 ms to import; inspect, pull and diff never need it
-    from ..io.archive import VerifyReport
+    from ..bundle.archive import VerifyReport
     from ..introspect import ScanResult
     from ..model.pins import FileEntry, Pin
 

@@ -19,7 +19,7 @@ from ..io.hashing import CHUNK, new_hasher
 
 
 def cache_dir() -> Path:
-    from ..stores.local import home
+    from ..settings import bundler_home as home
 
     return home() / "wheels"
 

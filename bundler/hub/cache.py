@@ -48,7 +48,7 @@ class Check:
 
 def _marker(real: Path) -> Path:
     from ..io.hashing import blake3_bytes
-    from ..stores.local import home
+    from ..settings import bundler_home as home
 
     key = blake3_bytes(str(real).encode())[7:39]
     return home() / "verified" / key

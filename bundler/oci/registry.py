@@ -34,7 +34,7 @@ from ..errors import ProblemFound, UsageError
 from ..model.layout import MANIFEST_NAME, SOURCE_PREFIX
 
 if TYPE_CHECKING:
-    from ..model.manifest import Manifest
+    from ..bundle.manifest import Manifest
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPE = "application/vnd.bundler.bundle.v1"
@@ -463,7 +463,7 @@ def _plain_tar(bundle: Path, work: Path, limit: int) -> Path:
     Never more than ``limit`` bytes (what the verified manifest allows, with tar's headers): a
     gzip bomb stops there instead of filling the disk.
     """
-    from ..io.archive import is_gzip
+    from ..bundle.archive import is_gzip
 
     if not is_gzip(bundle):
         return bundle
@@ -493,7 +493,7 @@ def _tar_limit(manifest: Any) -> int:
 
 
 def _digest_record(recorded: str) -> Path:
-    from ..stores.local import home
+    from ..settings import bundler_home as home
 
     algorithm, _, hexdigest = recorded.partition(":")
     return home() / "oci-digests" / f"{algorithm}-{hexdigest}"
@@ -551,7 +551,7 @@ PARALLEL = 8  # requests in flight at once during a push
 def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None,
          tags: Sequence[str] = ()) -> PushResult:
     """Push a bundle archive; blobs the registry already has are not uploaded again."""
-    from ..io.archive import require_ok, verify
+    from ..bundle.archive import require_ok, verify
 
     bundle = Path(bundle)
     ref = parse_reference(target)
@@ -601,7 +601,7 @@ def _blobs(bundle: Path, plain: Path, manifest: Manifest, source_path: Path) -> 
     """The config (the manifest's own bytes) and the layers of an uncompressed copy of the
     bundle: the sources as one tar, then each model file in place, read through the archive's one
     validated member reader and checked against the manifest."""
-    from ..io.archive import ArchiveWriter, ExpectedMembers, iter_members, manifest_bytes
+    from ..bundle.archive import ArchiveWriter, ExpectedMembers, iter_members, manifest_bytes
     from ..io.hashing import sha256_file
 
     expected = ExpectedMembers(manifest, str(bundle))
@@ -655,7 +655,7 @@ def _upload(registry: Registry, ref: Reference, todo: list[_Blob], result: PushR
 
 
 def _pushed_record(ref: Reference) -> Path:
-    from ..stores.local import home
+    from ..settings import bundler_home as home
 
     key = hashlib.sha256(f"{ref.host}/{ref.repo}".encode()).hexdigest()[:32]
     return home() / "oci-pushed" / key
@@ -718,7 +718,7 @@ class Pushed:
         """Write the bundle's members under ``root``, each streamed once and checked twice:
         against the registry digest (sha256) and the bundle manifest (size, blake3). Only members
         the manifest lists, at safe paths, are accepted."""
-        from ..io.archive import ExpectedMembers, check_member, write_member
+        from ..bundle.archive import ExpectedMembers, check_member, write_member
 
         expected = ExpectedMembers(self.manifest, str(self.ref))
 
@@ -759,7 +759,7 @@ class Pushed:
 
 def open_pushed(target: str, *, insecure: bool = False, token: str | None = None) -> Pushed:
     """Read a pushed bundle's OCI manifest and its config (the bundle manifest), nothing more."""
-    from ..model.manifest import loads
+    from ..bundle.manifest import loads
 
     ref = parse_reference(target)
     registry = Registry(ref.host, insecure=insecure, token=token)

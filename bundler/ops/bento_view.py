@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import kinds
 from ..kinds import BENTO_EPOCH
-from ..model.manifest import Manifest
+from ..bundle.manifest import Manifest
 
 BENTO_YAML = "bento.yaml"
 

@@ -11,7 +11,7 @@ from .. import kinds
 from ..errors import ProblemFound, UsageError
 from ..introspect import ScanResult, Service
 from .lock import LockResult
-from ..model.manifest import SCHEMA, schema_for, VERSION_LENGTH, Manifest, ServiceEntry, ServiceModel, digest_of, hub_model_dir, pin_to_dict
+from ..bundle.manifest import SCHEMA, schema_for, VERSION_LENGTH, Manifest, ServiceEntry, ServiceModel, digest_of, hub_model_dir, pin_to_dict
 from ..model.layout import MANIFEST_NAME, SOURCE_PREFIX, WHEEL_PREFIX
 from ..project.sources import ProjectConfig, default_name, find_root, load_config, python_choice, select_sources
 
@@ -318,7 +318,7 @@ def _write(
     try:
         _write_archive(out, manifest, sources, pinned, compress, hub_files)
     except OSError as e:
-        from ..io.archive import WRITE_FAILURES
+        from ..bundle.archive import WRITE_FAILURES
 
         if e.errno not in WRITE_FAILURES:
             raise
@@ -331,7 +331,7 @@ def _write(
 def _write_archive(
     out: Path, manifest: Manifest, sources: list[tuple[str, Any]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
 ) -> None:
-    from ..io.archive import ArchiveWriter
+    from ..bundle.archive import ArchiveWriter
     from ..io.scratch import scratch_file
 
     with scratch_file(out.parent, f".{out.name}.", ".tmp") as (f, tmp):

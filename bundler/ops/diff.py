@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model.manifest import Manifest
+from ..bundle.manifest import Manifest
 from ..model.pins import Pin
 
 

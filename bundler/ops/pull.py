@@ -19,7 +19,7 @@ from ..hub.cache import Check, check_file, hub_cache_dir, remember, remove_cache
 from ..errors import BundlerError, ProblemFound, UsageError
 from ..hub.api import offline as hub_offline
 from ..notes import note
-from ..model.manifest import Manifest, hub_model_dir
+from ..bundle.manifest import Manifest, hub_model_dir
 from ..model.layout import MANIFEST_NAME
 from ..model.pins import FileEntry, Pin
 
@@ -83,7 +83,7 @@ def _already_unpacked(dest: Path, manifest: Manifest, *, full: bool = False) -> 
 
 
 def _unpacked_problems(dest: Path, manifest: Manifest, *, full: bool = False) -> list[str]:
-    from ..model.manifest import loads
+    from ..bundle.manifest import loads
 
     try:
         existing = loads((dest / MANIFEST_NAME).read_bytes(), str(dest / MANIFEST_NAME))
@@ -104,7 +104,7 @@ def unpack(bundle: Path, dest: Path, manifest: Manifest) -> bool:
 
     Every member must be a regular file the manifest lists, with the size and hash it gives.
     """
-    from ..io.archive import ExpectedMembers, iter_members, write_member
+    from ..bundle.archive import ExpectedMembers, iter_members, write_member
 
     shown = str(bundle)
 
@@ -660,7 +660,7 @@ def pull(
     signed_by = signed_by or require_signature()
     if signed_by is not None:
         _require_signature(str(bundle), Path(signed_by))
-    from ..io.archive import read_manifest
+    from ..bundle.archive import read_manifest
 
     if str(bundle).startswith("oci://"):
         from ..oci import registry as oci
@@ -705,7 +705,7 @@ def _pull_dir(dest: Path, *, to: str | os.PathLike[str] | None, cache_dir: str |
               jobs: int, verify_only: bool, progress: Progress | None, only: _Choices) -> PullResult:
     """A directory a pull made (its ``bundle.yaml``): verify it, or fetch what its Hub pins lack,
     into the cache the pull recorded unless ``--cache-dir`` names another."""
-    from ..model.manifest import loads
+    from ..bundle.manifest import loads
     from ..io.safe_read import read_regular
 
     if to is not None and Path(to).resolve() != dest.resolve():

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..model.manifest import Manifest
+from ..bundle.manifest import Manifest
 from ..model.layout import MANIFEST_NAME, SOURCE_PREFIX
 from ..model.pins import FileEntry, Pin
 
@@ -31,7 +31,7 @@ def load(target: str) -> tuple[Manifest, bytes | None]:
         return read_pushed(target), None
     path = Path(target)
     if path.is_dir():
-        from ..model.manifest import loads
+        from ..bundle.manifest import loads
         from ..io.safe_read import read_regular
 
         try:
@@ -41,7 +41,7 @@ def load(target: str) -> tuple[Manifest, bytes | None]:
         lock = _lock_path(manifest)
         data = (path / SOURCE_PREFIX / lock).read_bytes() if lock and (path / SOURCE_PREFIX / lock).is_file() else None
     else:
-        from ..io.archive import read_manifest, read_member
+        from ..bundle.archive import read_manifest, read_member
 
         manifest = read_manifest(path)
         lock = _lock_path(manifest)
@@ -77,7 +77,7 @@ def render(m: Manifest, pylock: bytes | None) -> str:
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.output.json import JsonV1Dot6
 
-    from ..io.archive import archive_mtime
+    from ..bundle.archive import archive_mtime
 
     app = Component(name=m.name, version=m.version, type=ComponentType.APPLICATION, bom_ref=f"bundle:{m.name}@{m.version}",
                     hashes=_hashes(m.digest), properties=[Property(name="bundler:digest", value=m.digest)])

@@ -4,7 +4,7 @@ model, out of a bundle of many; and which services the models on a host can run.
 from __future__ import annotations
 
 from ..errors import UsageError
-from ..model.manifest import Manifest, ServiceEntry
+from ..bundle.manifest import Manifest, ServiceEntry
 
 
 def _closure(manifest: Manifest, name: str) -> list[ServiceEntry]:

@@ -33,7 +33,7 @@ def member_digests(bundle: Path) -> dict[str, str]:
     """{member path: sha256 hex} of every member of ``bundle``, the manifest included, each
     checked against the manifest (size and hash) in the same read: a damaged bundle is never
     signed, and a verified one is the bundle its manifest describes."""
-    from ..io.archive import ExpectedMembers, iter_members, read_manifest, read_member
+    from ..bundle.archive import ExpectedMembers, iter_members, read_manifest, read_member
     from ..io.hashing import new_hasher
     from ..model.layout import MANIFEST_NAME
 
@@ -112,7 +112,7 @@ def _load_key(path: Path, private: bool) -> Any:
 
 def sign(bundle: Path, key_path: Path, out: Path | None = None) -> Path:
     """Write ``BUNDLE.sig`` (or ``out``): every member's sha256, signed with the private key."""
-    from ..io.archive import read_manifest
+    from ..bundle.archive import read_manifest
     from ..io.atomic import write_atomic
 
     _, _, ec = _crypto()

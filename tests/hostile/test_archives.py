@@ -25,7 +25,7 @@ from .helpers import _damage, FUZZ, one_clear_error, tree_digest
     bit=st.integers(0, 7),
 )
 def test_damaged_bundles_end_in_a_bundler_error_and_write_nothing_outside(bundle, tmp_path, compressed, how, where, bit):
-    from bundler.io.archive import read_manifest, require_ok, verify
+    from bundler.bundle.archive import read_manifest, require_ok, verify
     from bundler.ops.diff import diff
     from bundler.errors import BundlerError
     from bundler.oci.registry import push
@@ -113,7 +113,7 @@ def test_verify_only_rehashes_and_a_second_pull_restores_a_same_size_edit(bundle
 
 
 def test_a_member_larger_than_the_file_is_refused_at_once(bundle, tmp_path):
-    from bundler.io.archive import verify
+    from bundler.bundle.archive import verify
     from bundler.errors import UsageError
 
     raw = bytearray(bundle.read_bytes())

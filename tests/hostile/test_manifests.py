@@ -70,9 +70,9 @@ def test_yaml_alias_bomb_is_refused_at_once(bundle, tmp_path):
 def test_mutated_manifests_are_refused_or_stay_safe(bundle, picks):
     import re as _re
 
-    from bundler.io.archive import read_manifest
+    from bundler.bundle.archive import read_manifest
     from bundler.errors import UsageError
-    from bundler.model.manifest import loads
+    from bundler.bundle.manifest import loads
     from bundler.model.pins import safe_path
 
     text = read_manifest(bundle).to_yaml().decode()
@@ -167,7 +167,7 @@ def test_the_column_check_of_sources_accepts_only_what_the_entry_check_accepts(e
     bool), a lowercase blake3 hash, no path twice."""
     import re
 
-    from bundler.model.manifest import _plain_sources
+    from bundler.bundle.manifest import _plain_sources
 
     def one_ok(f):
         return (f.keys() == {"path", "size", "hash"} and type(f["path"]) is str and type(f["size"]) is int and f["size"] >= 0

@@ -13,11 +13,11 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import UsageError
-from .jsontext import canonical_json, json_text
-from .plain import plain
+from ..model.jsontext import canonical_json, json_text
+from ..model.plain import plain
 from ..kinds import check_pin, get as kind
-from .layout import HUB_PREFIX, SOURCE_PREFIX, WHEEL_PREFIX
-from .pins import FileEntry, Pin, check_hash, key_of, safe_name, safe_path, safe_paths
+from ..model.layout import HUB_PREFIX, SOURCE_PREFIX, WHEEL_PREFIX
+from ..model.pins import FileEntry, Pin, check_hash, key_of, safe_name, safe_path, safe_paths
 
 #: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
 #: layout (``bentoml serve DIR`` reads it); 3: ``environment`` (the locked Python packages,

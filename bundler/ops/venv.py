@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .lock import MAX_PYLOCK_BYTES, RELOCK, read_pylock, sha256_of
+from ..env.lock import MAX_PYLOCK_BYTES, RELOCK, read_pylock, sha256_of
 from ..errors import ProblemFound, UsageError
-from ..model.manifest import MAX_MANIFEST_BYTES
+from ..bundle.manifest import MAX_MANIFEST_BYTES
 from ..model.layout import MANIFEST_NAME, SOURCE_PREFIX, WHEEL_PREFIX
 
 VENV = ".venv"
@@ -49,7 +49,7 @@ def ensure_env(bundle_dir: str | os.PathLike[str], *, offline: bool = False) -> 
 
     With embedded files (``build --embed-wheels``) nothing is downloaded; otherwise uv fetches
     the locked files from the URLs in pylock.toml (``offline``: from uv's cache only)."""
-    from ..model.manifest import loads
+    from ..bundle.manifest import loads
     from ..io.safe_read import read_regular
 
     root = Path(bundle_dir)
@@ -150,7 +150,7 @@ def _local_pylock(root: Path, packages: list) -> bytes:
 
 
 def _uv_install(venv: Path, pylock: Path, python: str, *, offline: bool) -> None:
-    from .uv import run_uv
+    from ..env.uv import run_uv
 
     flags = ["--offline"] if offline else []
     run_uv(["venv", "--relocatable", "--quiet", "--no-project", "--python", python, *flags, str(venv)],

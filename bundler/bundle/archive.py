@@ -19,8 +19,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable, Iterator
 
 from ..errors import ProblemFound, UsageError
-from .hashing import Hashers
-from ..model.manifest import Manifest, loads
+from ..io.hashing import Hashers
+from .manifest import Manifest, loads
 from ..model.layout import MANIFEST_NAME
 from ..model.pins import FileEntry
 
@@ -44,7 +44,7 @@ class _HashingReader:
     """Feeds every byte read through a hash: hashing in the same pass that copies."""
 
     def __init__(self, f: IO[bytes], algorithm: str, size: int) -> None:
-        from .hashing import new_hasher
+        from ..io.hashing import new_hasher
 
         self.f = f
         self.algorithm = algorithm
@@ -73,7 +73,7 @@ class ArchiveWriter:
         # gzip on every core, in fixed independent blocks: the bytes never depend on the threads
         self._gz = None
         if compress:
-            from .pgzip import ParallelGzipWriter  # its thread pool is not every command's start-up
+            from ..io.pgzip import ParallelGzipWriter  # its thread pool is not every command's start-up
 
             self._gz = ParallelGzipWriter(fileobj, level=6)
         self.tar = tarfile.open(  # type: ignore[call-overload]  # copybufsize: in tarfile, not in its stubs
@@ -250,7 +250,7 @@ def write_member(
     the manifest gives, and its hash must match. ``tee`` (a hashlib object) sees the same bytes,
     for a transport digest checked by the caller.
     """
-    from .hashing import new_hasher
+    from ..io.hashing import new_hasher
 
     algorithm = entry.hash.partition(":")[0]
     # Plain strings, not Path objects: a bundle of 20,000 sources paid for two Paths per member.
@@ -447,7 +447,7 @@ def _hash_region(view: memoryview, mm: Any, offset: int, size: int, algorithm: s
     each window dropped from the mapping once hashed so memory stays flat."""
     import mmap
 
-    from .hashing import _blake3, new_hasher
+    from ..io.hashing import _blake3, new_hasher
 
     if algorithm == "blake3":
         from blake3 import blake3
@@ -483,7 +483,7 @@ _Member = tuple[str, int, Callable[[str, int], str]]
 
 
 def _streamed_members(path: Path) -> Iterator[_Member]:
-    from .hashing import new_hasher
+    from ..io.hashing import new_hasher
 
     def digest(f: IO[bytes]) -> Callable[[str, int], str]:
         def run(algorithm: str, size: int) -> str:
