@@ -89,6 +89,8 @@ class FakeHub:
         self.tree_loops = False  # every tree page names itself as the next one
         self.rewrites: dict[str, Any] = {}  # path prefix -> function rewriting the JSON answer
         self.answers: dict[str, tuple[int, bytes, str]] = {}  # path prefix -> (status, body, type), as is
+        self.endless: set[str] = set()  # path prefixes answered 200 with a JSON body that never ends
+        self.endless_sent: list[int] = []  # bytes each endless answer got out before the client left
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._cdn: ThreadingHTTPServer | None = None
@@ -279,6 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, head: bool) -> None:
         url = urlsplit(self.path)
         self.fake.requests.append((self.command, url.path))
+        if any(url.path.startswith(p) for p in self.fake.endless):
+            return self._endless()
         canned = next((a for p, a in self.fake.answers.items() if url.path.startswith(p)), None)
         if canned is not None:
             return self._send(canned[0], canned[1], {"Content-Type": canned[2]}, head)
@@ -322,6 +326,23 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             return self._file(repo, parts[3], "/".join(parts[4:]), head)
         self._error(404, "NotFound", f"no route for {url.path}", head)
+
+    def _endless(self) -> None:
+        """A hostile or broken Hub: 200, JSON that never ends, until the client hangs up."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunk, sent = b" " * (1 << 16), 0
+        try:
+            self.wfile.write(b'{"id": "acme/x", "sha": "')
+            while sent < 8 << 30:  # a test that never hangs up still ends
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        self.fake.endless_sent.append(sent)
+        self.close_connection = True
 
     # -- endpoints ---------------------------------------------------------------------------
     def _info(self, repo: Repo, rev: str | None, query: dict) -> None:

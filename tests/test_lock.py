@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import tomllib
 from pathlib import Path
 
@@ -420,6 +421,23 @@ def test_a_hostile_hub_answer_is_one_error_at_lock_time_and_nothing_is_written(h
     res = run_cli("lock", str(svc))
     assert res.code in (1, 2) and "Traceback" not in res.stderr, res.stderr
     assert what in res.stderr and "acme/rerank-tiny" in res.stderr, res.stderr
+    assert not (tmp_path / "bundler.lock").exists()
+
+
+def test_a_model_info_answer_that_never_ends_is_refused_at_a_fixed_cap(hub, tmp_path):
+    from bundler.hub.api import MAX_INFO_BYTES
+
+    svc = write_service(tmp_path, 'm = HuggingFaceModel("acme/rerank-tiny", exclude="*.bin")')
+    hub.endless.add("/api/models/acme/rerank-tiny")
+    res = run_cli("lock", str(svc))
+    assert res.code == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "`acme/rerank-tiny`" in res.stderr and "not a valid Hub answer" in res.stderr
+    assert f"over {MAX_INFO_BYTES >> 20} MiB and does not end" in res.stderr
+    # the client hung up near the cap: what it read never grew past it
+    deadline = time.monotonic() + 10  # the server notices the hang-up at its next write
+    while not hub.endless_sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hub.endless_sent and MAX_INFO_BYTES <= hub.endless_sent[0] < 2 * MAX_INFO_BYTES
     assert not (tmp_path / "bundler.lock").exists()
 
 

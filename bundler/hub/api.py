@@ -172,7 +172,7 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
 
     api = HfApi(endpoint=endpoint_for(ref), token=token())
     try:
-        info = _patiently(lambda: api.model_info(ref.id, revision=ref.revision), ref)
+        info = _patiently(lambda: _model_info(api, ref), ref)
         # The file list comes from the paginated tree at the resolved commit, never from
         # model_info's siblings: the Hub documents those as unreliable past ~1000 files
         # (truncated, sometimes empty), and a cut list would silently pin a subset.
@@ -193,6 +193,34 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
         return _pin_from(ref, info, siblings, where, notes)
     except (TypeError, ValueError, AttributeError, KeyError) as e:
         raise malformed(ref, where, e) from None
+
+
+#: Bigger than any model's info answer (a repository of 100,000 files lists in a few MB): an
+#: answer past it is broken or hostile, and is not read on.
+MAX_INFO_BYTES = 64 << 20
+
+
+def _model_info(api: Any, ref: Any) -> Any:
+    """``HfApi.model_info`` with a bound on the answer: the same request through
+    huggingface_hub's own session, headers and error mapping, read as a stream and refused past
+    ``MAX_INFO_BYTES`` (``model_info`` reads an answer whole: one that never ends takes all memory)."""
+    import json
+    from urllib.parse import quote
+
+    from huggingface_hub import ModelInfo
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    url = f"{api.endpoint}/api/models/{ref.id}" + (f"/revision/{quote(ref.revision, safe='')}" if ref.revision else "")
+    body = bytearray()
+    with get_session().stream("GET", url, headers=build_hf_headers(token=api.token)) as r:
+        for chunk in r.iter_bytes():
+            body += chunk
+            if len(body) > MAX_INFO_BYTES:
+                raise ValueError(f"the answer is over {MAX_INFO_BYTES >> 20} MiB and does not end")
+        # what huggingface_hub's error mapping reads: the status, the headers and the (bounded) body
+        whole = type(r)(r.status_code, headers=r.headers, content=bytes(body), request=r.request)
+    hf_raise_for_status(whole)
+    return ModelInfo(**json.loads(body))
 
 
 #: More entries than any model repository holds: a listing past it is not ending.
