@@ -187,9 +187,9 @@ def test_embedded_wheels_are_packed_reproducibly_and_listed(embedded, project, w
         assert tar.extractfile("wheels/tinyb-1.0-py3-none-any.whl").read() == (wheelhouse / "tinyb-1.0-py3-none-any.whl").read_bytes()
     assert "src/pylock.toml" in names and "src/bundler.lock" in names
     env = manifest.environment
-    assert env["packages"] == {"tinya": "1.0", "tinyb": "1.0"}
-    assert env["sha256"] == sha256(project / "pylock.toml") and env["python"] == PY
-    assert [w["path"] for w in env["wheels"]] == ["tinya-1.0-py3-none-any.whl", "tinyb-1.0-py3-none-any.whl"]
+    assert env is not None and env.packages == {"tinya": "1.0", "tinyb": "1.0"}
+    assert env.sha256 == sha256(project / "pylock.toml") and env.python == PY
+    assert [w.path for w in env.wheels] == ["tinya-1.0-py3-none-any.whl", "tinyb-1.0-py3-none-any.whl"]
     again = tmp_path / "again.bundle.tar"
     assert build(project, wheelhouse, again, "--embed-wheels", "--offline").code == 0
     assert again.read_bytes() == embedded.read_bytes()

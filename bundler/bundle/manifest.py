@@ -110,6 +110,28 @@ class ServiceEntry:
 
 
 @dataclass(frozen=True)
+class Environment:
+    """The locked Python environment: its ``pylock.toml`` (path under ``src/`` and sha256), the
+    target it was resolved for, every package's version and, when embedded, the files under ``wheels/``."""
+
+    lock: str
+    sha256: str
+    python: str
+    platform: str
+    packages: dict[str, str]
+    wheels: tuple[FileEntry, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Environment:  # validated by _check_environment
+        return cls(d["lock"], d["sha256"], d["python"], d["platform"], dict(d["packages"]),
+                   tuple(FileEntry(w["path"], w["size"], w["hash"]) for w in d.get("wheels", [])))
+
+    @property
+    def target(self) -> str:
+        return f"Python {self.python} on {self.platform}"
+
+
+@dataclass(frozen=True)
 class Manifest:
     data: dict[str, Any]
 
@@ -192,8 +214,8 @@ class Manifest:
             base = hub_model_dir(p)
             for f in p.files:
                 out[f"{base}/{f.path}"] = f
-        for w in (self.environment or {}).get("wheels", []):
-            out[WHEEL_PREFIX + w["path"]] = FileEntry(w["path"], w["size"], w["hash"])
+        for w in self.environment.wheels if self.environment else ():
+            out[WHEEL_PREFIX + w.path] = w
         return out
 
     @property
@@ -216,11 +238,11 @@ class Manifest:
         origins = self.argument_origins
         return {k: v for k, v in self.arguments.items() if origins.get(k) != DEFAULT_ORIGIN}
 
-    @property
-    def environment(self) -> dict[str, Any] | None:
-        """The locked Python environment: ``lock`` (its path under src/), ``sha256``, ``python``,
-        ``platform``, ``packages`` (name -> version) and, when embedded, ``wheels``."""
-        return self.data.get("environment")
+    @cached_property
+    def environment(self) -> Environment | None:
+        """The locked Python environment, when the bundle records one."""
+        env = self.data.get("environment")
+        return Environment.from_dict(env) if env is not None else None
 
     def to_yaml(self) -> bytes:
         """The ``bundle.yaml`` bytes: JSON text, which is YAML too (any YAML reader reads it),

@@ -317,8 +317,8 @@ def build(
         f"  name {m.name}  version {m.version}\n"
         f"  digest {result.digest}\n"
         f"  {len(m.sources)} source files, {len(m.pins)} models, {human_size(result.path.stat().st_size)}"
-        + (f"\n  Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages"
-           + (f", {len(env['wheels'])} files embedded" if env.get("wheels") else "") if (env := m.environment) else "")
+        + (f"\n  {env.target}: {len(env.packages)} locked packages"
+           + (f", {len(env.wheels)} files embedded" if env.wheels else "") if (env := m.environment) else "")
     )
 
 

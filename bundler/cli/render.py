@@ -155,12 +155,12 @@ def _summary(m: Manifest) -> list[str]:
     if m.requirements:
         lines.append(f"  requires    {', '.join(m.requirements)}")
     if env := m.environment:
-        embedded = f", {len(env['wheels'])} files embedded" if env.get("wheels") else ""
-        lines.append(f"  environment Python {env['python']} on {env['platform']}: {len(env['packages'])} locked packages{embedded} (src/{env['lock']})")
+        embedded = f", {len(env.wheels)} files embedded" if env.wheels else ""
+        lines.append(f"  environment {env.target}: {len(env.packages)} locked packages{embedded} (src/{env.lock})")
         import textwrap
 
         # wrapped at a terminal's width: a real environment lists hundreds of packages
-        wrapped = textwrap.wrap(", ".join(f"{n}\0{v}" for n, v in env["packages"].items()), width=100,
+        wrapped = textwrap.wrap(", ".join(f"{n}\0{v}" for n, v in env.packages.items()), width=100,
                                 initial_indent="  packages    ", subsequent_indent=" " * 14, break_on_hyphens=False)
         lines += [w.replace("\0", " ") for w in wrapped]  # a name and its version stay on one line
     for key, origin in m.settings.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bundle.manifest import Manifest
+from ..bundle.manifest import Environment, Manifest
 from ..model.pins import Pin
 
 
@@ -93,10 +93,10 @@ def _arguments_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _packages_diff(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
+def _packages_diff(a: Environment | None, b: Environment | None) -> dict[str, Any]:
     """Locked Python packages added, removed and changed (old -> new version), and the target."""
-    pa, pb = (a or {}).get("packages", {}), (b or {}).get("packages", {})
-    target = lambda e: f"Python {e['python']} on {e['platform']}" if e else None  # noqa: E731
+    pa, pb = a.packages if a else {}, b.packages if b else {}
+    target = lambda e: e.target if e else None  # noqa: E731
     return {
         "added": {n: pb[n] for n in sorted(set(pb) - set(pa))},
         "removed": {n: pa[n] for n in sorted(set(pa) - set(pb))},

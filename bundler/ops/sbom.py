@@ -55,7 +55,7 @@ def load(target: str) -> tuple[Manifest, bytes | None]:
 
 def _lock_path(m: Manifest) -> str | None:
     env = m.environment
-    return env["lock"] if env else None
+    return env.lock if env else None
 
 
 def sbom(target: str) -> str:
@@ -141,10 +141,10 @@ def _packages(m: Manifest, pylock: bytes | None) -> list[Any]:
     if pylock is not None:
         from ..env.lock import read_pylock
 
-        for pkg in read_pylock(pylock, env["lock"]):
+        for pkg in read_pylock(pylock, env.lock):
             files[pkg.name] = [f.sha256 for f in pkg.files]
     out = []
-    for name, version in env["packages"].items():
+    for name, version in env.packages.items():
         hashes = _hashes("sha256:" + files[name][0]) if len(files.get(name, [])) == 1 else []
         out.append(Component(name=name, version=version, type=ComponentType.LIBRARY, purl=PackageURL(type="pypi", name=name, version=version),
                              bom_ref=f"pypi:{name}@{version}", hashes=hashes))

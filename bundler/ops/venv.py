@@ -18,7 +18,7 @@ from typing import Any
 
 from ..env.lock import MAX_PYLOCK_BYTES, RELOCK, read_pylock, sha256_of
 from ..errors import ProblemFound, UsageError
-from ..bundle.manifest import MAX_MANIFEST_BYTES
+from ..bundle.manifest import MAX_MANIFEST_BYTES, Environment
 from ..model.layout import MANIFEST_NAME, SOURCE_PREFIX, WHEEL_PREFIX
 
 VENV = ".venv"
@@ -61,16 +61,16 @@ def ensure_env(bundle_dir: str | os.PathLike[str], *, offline: bool = False) -> 
     if env is None:
         raise UsageError(f"{root}: the bundle has no locked Python environment",
                          hint="declare the requirements ([project] dependencies or requirements.txt) and build it again")
-    lock_path = root / SOURCE_PREFIX / env["lock"]
+    lock_path = root / SOURCE_PREFIX / env.lock
     try:
         text = read_regular(lock_path, MAX_PYLOCK_BYTES)
     except FileNotFoundError:
         raise ProblemFound(f"{lock_path}: missing from the unpacked bundle", hint="pull the bundle again") from None
-    if sha256_of(text) != env["sha256"]:
+    if sha256_of(text) != env.sha256:
         raise ProblemFound(f"{lock_path}: does not match the sha256 the manifest records; it was modified after the build",
                            hint="pull the bundle again; do not edit files inside a pulled bundle")
     packages = read_pylock(text, str(lock_path))
-    if {p.name: p.version for p in packages} != env["packages"]:
+    if {p.name: p.version for p in packages} != env.packages:
         raise ProblemFound(f"{lock_path}: its packages differ from the manifest's list", hint="pull the bundle again")
 
     from ..io.scratch import exclusive
@@ -80,17 +80,17 @@ def ensure_env(bundle_dir: str | os.PathLike[str], *, offline: bool = False) -> 
         return _ensure(root, env, packages, lock_path, offline)
 
 
-def _ensure(root: Path, env: dict[str, Any], packages: list, lock_path: Path, offline: bool) -> EnvInstall:
+def _ensure(root: Path, env: Environment, packages: list, lock_path: Path, offline: bool) -> EnvInstall:
     venv = root / VENV
-    marker = {"sha256": env["sha256"], "python": env["python"], "platform": env["platform"]}
+    marker = {"sha256": env.sha256, "python": env.python, "platform": env.platform}
     if venv_python(root) is not None:
         try:
             if json.loads((venv / MARKER).read_text()) == marker:
-                return EnvInstall(venv, False, len(packages), bool(env.get("wheels")))
+                return EnvInstall(venv, False, len(packages), bool(env.wheels))
         except (OSError, ValueError):
             pass  # unreadable marker: rebuild
 
-    embedded = bool(env.get("wheels"))
+    embedded = bool(env.wheels)
     if embedded:
         _check_embedded(root, packages, env)
     from ..io.scratch import scratch_dir, sweep
@@ -102,18 +102,18 @@ def _ensure(root: Path, env: dict[str, Any], packages: list, lock_path: Path, of
             sync_from = work / "pylock.toml"
             sync_from.write_bytes(_local_pylock(root, packages))
         new = work / "venv"
-        _uv_install(new, sync_from, env["python"], offline=offline or embedded)
+        _uv_install(new, sync_from, env.python, offline=offline or embedded)
         (new / MARKER).write_text(json.dumps(marker, sort_keys=True) + "\n")
         _swap_in(new, venv)
     return EnvInstall(venv, True, len(packages), embedded)
 
 
-def _check_embedded(root: Path, packages: list, env: dict[str, Any]) -> None:
+def _check_embedded(root: Path, packages: list, env: Environment) -> None:
     """Every embedded file against its sha256 in pylock.toml, before uv sees any of them, so a
     tampered file is named with its package."""
     from ..io.hashing import sha256_file
 
-    listed = {w["path"] for w in env["wheels"]}
+    listed = {w.path for w in env.wheels}
     for pkg in packages:
         for f in pkg.files:
             if f.name not in listed:
