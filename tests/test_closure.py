@@ -122,3 +122,40 @@ def test_a_lock_made_without_the_closure_gains_it_on_the_next_lock(chain, tmp_pa
     assert res.code == 0, res.stderr
     assert sorted(locked(svc)) == ["acme/base-model", "acme/lora-adapter", "acme/remote-code"]
     assert "pinned   acme/base-model" in res.stdout
+
+
+def test_a_dependency_takes_the_patterns_the_project_gives_it_and_a_change_repins_it(chain, tmp_path):
+    svc = service(tmp_path)
+    (svc.parent / "pyproject.toml").write_text('[tool.bundler.repos."acme/base-model"]\ninclude = ["*.json"]\n')
+    assert run_cli("lock", str(svc)).code == 0
+    entries = locked(svc)
+    assert entries["acme/base-model"]["include"] == ["*.json"]
+    assert [f["path"] for f in entries["acme/base-model"]["files"]] == ["config.json"]
+    # its own dependency inherits the patterns it was pinned with
+    assert entries["acme/remote-code"]["include"] == ["*.json"]
+    assert [f["path"] for f in entries["acme/remote-code"]["files"]] == ["config.json"]
+
+    # the entry changes: --check says the lock is stale, naming it; a lock pins both again
+    (svc.parent / "pyproject.toml").write_text('[tool.bundler.repos."acme/base-model"]\nexclude = "*.md"\n')
+    res = run_cli("lock", str(svc), "--check")
+    assert res.code == 1 and "acme/base-model (needed by acme/lora-adapter) is locked with other include/exclude patterns" in res.stderr
+    assert "acme/remote-code (needed by acme/base-model)" in res.stderr
+    assert run_cli("lock", str(svc)).code == 0
+    entries = locked(svc)
+    assert "include" not in entries["acme/base-model"] and entries["acme/base-model"]["exclude"] == ["*.md"]
+    assert sorted(f["path"] for f in entries["acme/base-model"]["files"]) == ["config.json", "model.safetensors"]
+    assert sorted(f["path"] for f in entries["acme/remote-code"]["files"]) == ["config.json", "modeling.py"]
+    assert run_cli("lock", str(svc), "--check").code == 0
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[tool.bundler.repos]\n"acme" = {include = ["*"]}\n', "'acme' is not a repository id"),
+    ('[tool.bundler.repos."acme/base-model"]\nrevision = "main"\n', "takes include and exclude only"),
+    ('[tool.bundler.repos."acme/base-model"]\ninclude = 3\n', "include must be a string or a list of strings"),
+])
+def test_a_bad_repos_entry_is_exit_2_naming_pyproject(chain, tmp_path, table, message):
+    svc = service(tmp_path)
+    (svc.parent / "pyproject.toml").write_text(table)
+    res = run_cli("lock", str(svc))
+    assert res.code == 2 and "pyproject.toml: [tool.bundler.repos" in res.stderr and message in res.stderr, res.stderr
+    assert not (svc.parent / "bundler.lock").exists()

@@ -79,11 +79,17 @@ def _read_configs(pin: Pin, cached_only: bool = False) -> list[tuple[str, str]]:
     return out
 
 
+def patterns_for(repo: str, parent: tuple[Any, Any], repos: dict[str, tuple[Any, Any]] | None) -> tuple[Any, Any]:
+    """(include, exclude) of a repository a parent with the patterns ``parent`` loads: its
+    ``[tool.bundler.repos]`` entry, else the parent's."""
+    return (repos or {}).get(repo.lower(), parent)
+
+
 def pin_closure(parents: list[Pin], pinned_ids: set[str], *, offline: bool = False, cached: list[Pin] | None = None,
-                notes: list[str] | None = None) -> list[Pin]:
+                notes: list[str] | None = None, patterns: dict[str, tuple[Any, Any]] | None = None) -> list[Pin]:
     """Pin every repository ``parents`` reference, recursively, with ``required_by`` naming the
-    parent and the parent's include/exclude patterns. A reference that cannot be pinned is an
-    error naming the chain that led to it."""
+    parent and the include/exclude patterns ``patterns_for`` gives it. A reference that cannot be
+    pinned is an error naming the chain that led to it."""
     from ..hub.api import HubUnreachable, hub_error
 
     seen = {i.lower() for i in pinned_ids}
@@ -110,8 +116,9 @@ def pin_closure(parents: list[Pin], pinned_ids: set[str], *, offline: bool = Fal
             if repo.lower() in seen:
                 continue
             seen.add(repo.lower())
-            ref = SimpleNamespace(kind=parent.source, id=repo, revision=None, include=parent.include,
-                                  exclude=parent.exclude, line=None, endpoint=parent.endpoint)
+            include, exclude = patterns_for(repo, (parent.include, parent.exclude), patterns)
+            ref = SimpleNamespace(kind=parent.source, id=repo, revision=None, include=include,
+                                  exclude=exclude, line=None, endpoint=parent.endpoint)
             try:
                 child = kinds.of(parent).pin(ref, where=None, offline=offline, notes=None)
             except BundlerError as e:

@@ -212,7 +212,7 @@ def lock(
     refs = _refs(result.models)
     out = LockResult(lock_file, scan=result)
     if check:
-        _check(out, refs, by_key, others, deps)
+        _check(out, refs, by_key, others, deps, config.repos)
         _pickle_policy(out, no_pickle or config.no_pickle)
         out.env = _plan_env(config, path, lock_file, old_env, env, upgrade=False, check=True, offline=True, image_python=result.image_python)
         if out.env is not None:
@@ -220,7 +220,7 @@ def lock(
         return out
 
     _pin_refs(out, refs, by_key, upgrade, offline)
-    deps_of = _lock_dependencies(out, refs, by_key, offline) if deps else _without_dependencies(out, by_key)
+    deps_of = _lock_dependencies(out, refs, by_key, offline, config.repos) if deps else _without_dependencies(out, by_key)
     out.removed = [p for k, p in by_key.items() if k not in refs and k not in others and k not in deps_of]
     out.pins = sorted([*(by_key[k] for k in refs), *deps_of.values()], key=_sort_key)
     _pickle_policy(out, no_pickle or config.no_pickle)
@@ -292,7 +292,8 @@ def _pickle_policy(out: LockResult, no_pickle: bool) -> None:
                              "`weights = \"no-pickle\"` in [tool.bundler] (or --no-pickle) refuses them")
 
 
-def _check(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], others: dict[tuple, Pin], deps: bool) -> None:
+def _check(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], others: dict[tuple, Pin], deps: bool,
+           repos: _RepoPatterns) -> None:
     """``lock --check``: what is stale, changing nothing and asking nothing."""
     for key, ref in refs.items():
         if key not in by_key:
@@ -300,6 +301,8 @@ def _check(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], ot
         elif by_key[key].endpoint != ref.endpoint:
             out.stale.append(f"{ref.file}:{ref.line}: {ref.attribute} ({ref.id}) names another endpoint than the lock's")
     deps_of = _dependencies(by_key, [by_key[k] for k in refs if k in by_key]) if deps else {}
+    for p in _repatterned(deps_of, [by_key[k] for k in refs if k in by_key], repos):
+        out.stale.append(f"{out.path.name}: {p.label} (needed by {p.required_by}) is locked with other include/exclude patterns than the project gives it now")
     for key, p in by_key.items():
         if key not in refs and key not in others and key not in deps_of:
             out.stale.append(f"{out.path.name}: entry for {p.label} matches no model in the service")
@@ -328,19 +331,50 @@ def _pin_refs(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin],
         by_key[key] = new
 
 
-def _lock_dependencies(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], offline: bool) -> dict[tuple, Pin]:
-    """The closure: a kept parent keeps its locked dependencies; every parent's config files are
-    read for new ones (``closure.py``), which are pinned."""
+def _lock_dependencies(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], offline: bool,
+                       repos: _RepoPatterns) -> dict[tuple, Pin]:
+    """The closure: a kept parent keeps its locked dependencies (but one whose patterns the
+    project changed, which is pinned again); every parent's config files are read for new ones
+    (``closure.py``), which are pinned."""
     from .closure import pin_closure
 
     deps_of = _dependencies(by_key, out.kept)
+    for stale in _repatterned(deps_of, out.kept, repos):
+        deps_of.pop(stale.key)
     fresh = out.pinned + [new for _, new in out.upgraded]
     have = {by_key[k].id for k in refs} | {p.id for p in deps_of.values()}
     kept_parents = [p for p in out.kept if kind_of(p).hub] + list(deps_of.values())
-    for child in pin_closure(fresh, have, offline=offline, cached=kept_parents, notes=out.notes):
+    for child in pin_closure(fresh, have, offline=offline, cached=kept_parents, notes=out.notes, patterns=repos):
         deps_of[child.key] = child
         out.pinned.append(child)
     return deps_of
+
+
+#: [tool.bundler.repos]: lowercase repository id -> (include, exclude)
+_RepoPatterns = dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]]
+
+
+def _repatterned(deps_of: dict[tuple, Pin], parents: list[Pin], repos: _RepoPatterns) -> list[Pin]:
+    """The locked dependencies whose include/exclude are not the ones they would get now (their
+    ``[tool.bundler.repos]`` entry, else their parent's)."""
+    from .closure import patterns_for
+
+    by_id = {p.id: p for p in [*parents, *deps_of.values()]}
+
+    def expected(p: Pin) -> tuple[Any, Any]:
+        """What ``p`` would be pinned with now: its entry, else what its parent would get."""
+        chain: list[Pin] = []
+        while p.required_by is not None and p.id.lower() not in repos and p.required_by in by_id and p not in chain:
+            chain.append(p)
+            p = by_id[p.required_by]
+        # the top: a declared model keeps its own patterns; a dependency its entry (or, with a
+        # parent this lock does not hold, what it was locked with)
+        patterns = (p.include, p.exclude) if p.required_by is None else repos.get(p.id.lower(), (p.include, p.exclude))
+        for child in reversed(chain):
+            patterns = patterns_for(child.id, patterns, repos)
+        return patterns
+
+    return [p for p in deps_of.values() if p.required_by in by_id and expected(p) != (p.include, p.exclude)]
 
 
 def _dependencies(by_key: dict[tuple, Pin], parents: list[Pin]) -> dict[tuple, Pin]:

@@ -47,6 +47,9 @@ class ProjectConfig:
     no_pickle: bool = False  # [tool.bundler] weights = "no-pickle": pickle-format weights are refused
     origins: dict[str, str] = field(default_factory=dict)  # setting -> the file it came from
     arguments: dict[str, Any] = field(default_factory=dict)  # bentofile `args`
+    #: [tool.bundler.repos."org/name"]: the include/exclude patterns of a repository the models
+    #: load by themselves (lowercase id -> (include, exclude)); without one it takes its parent's
+    repos: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = field(default_factory=dict)
 
 
 def find_root(service_file: Path, fallback: Path) -> Path:
@@ -110,7 +113,30 @@ def load_config(root: Path, service_file: Path | None = None) -> ProjectConfig:
         python=project.get("requires-python") if isinstance(project.get("requires-python"), str) else None,
         origins=origins,
         arguments=dict(bento.args),
+        repos=_repo_patterns(tool.get("repos", {}), pyproject),
     )
+
+
+def _repo_patterns(table: Any, pyproject: Path) -> dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]]:
+    """``[tool.bundler.repos."org/name"]`` tables: ``include`` / ``exclude`` for a repository
+    pinned because a model loads it (an adapter's base model, remote code)."""
+    from ..model.pins import REPO_ID, normalise_patterns
+
+    where = f"{_shown(pyproject)}: [tool.bundler.repos"
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}] must be a table of repositories", hint='e.g. [tool.bundler.repos."org/base-model"] include = ["*.safetensors", "*.json"]')
+    out: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {}
+    for repo, value in table.items():
+        if not REPO_ID.match(repo) or "/" not in repo:
+            raise UsageError(f"{where}] {repo!r} is not a repository id like 'org/name'")
+        if not isinstance(value, dict) or not value or set(value) - {"include", "exclude"}:
+            raise UsageError(f'{where}."{repo}"] takes include and exclude only', hint='e.g. include = ["*.safetensors", "*.json"]')
+        try:
+            include, exclude = (normalise_patterns(value.get(k), k) for k in ("include", "exclude"))
+        except ValueError as e:
+            raise UsageError(f'{where}."{repo}"] {e}') from None
+        out[repo.lower()] = (tuple(include) if include is not None else None, tuple(exclude) if exclude is not None else None)
+    return out
 
 
 def _pyproject(pyproject: Path) -> dict[str, Any]:
@@ -135,11 +161,11 @@ def _tool_settings(data: dict[str, Any], pyproject: Path) -> dict[str, Any]:
     for key in ("name", "version", "service", "python", "weights"):
         if key in tool and not isinstance(tool[key], str):
             raise UsageError(f"{_shown(pyproject)}: [tool.bundler] {key} must be a string")
-    unknown = set(tool) - {"name", "version", "service", "include", "exclude", "python", "weights"}
+    unknown = set(tool) - {"name", "version", "service", "include", "exclude", "python", "weights", "repos"}
     if unknown:
         raise UsageError(
             f"{_shown(pyproject)}: unknown [tool.bundler] setting(s): {', '.join(sorted(unknown))}",
-            hint="known: name, version, service, include, exclude, python, weights",
+            hint="known: name, version, service, include, exclude, python, weights, repos",
         )
     if tool.get("weights", "any") not in ("any", "no-pickle"):
         raise UsageError(f"{_shown(pyproject)}: [tool.bundler] weights must be \"any\" or \"no-pickle\"")
