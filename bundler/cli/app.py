@@ -389,12 +389,20 @@ def push(
     token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     tag: list[str] = typer.Option([], "--tag", metavar="TAG", help="Another tag for the same manifest (one upload); repeatable."),
+    image: bool = typer.Option(
+        False, "--image", help="Push a mountable OCI image (a Kubernetes image volume): the pulled bundle under bundle/ and its Hub files as a Hugging Face cache under hub/, one layer per model file."
+    ),
 ) -> None:
     """Push a bundle to an OCI registry; blobs already there are not uploaded again."""
     from ..oci.registry import check_tag, push as do_push
 
     tags = [check_tag(t) for t in tag]
-    result = do_push(bundle, target, insecure=insecure, token=token, tags=tags)
+    if image:
+        from ..ops.image import push_image
+
+        result = push_image(bundle, target, insecure=insecure, token=token, tags=tags)
+    else:
+        result = do_push(bundle, target, insecure=insecure, token=token, tags=tags)
     if as_json:
         emit_json(result.to_json())
         return

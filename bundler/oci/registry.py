@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..bundle.manifest import Manifest
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 ARTIFACT_TYPE = "application/vnd.bundler.bundle.v1"
 CONFIG_TYPE = "application/vnd.bundler.manifest.v1+yaml"
 SOURCE_TYPE = "application/vnd.bundler.source.v1.tar"
@@ -324,13 +325,14 @@ class Registry:
         return self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=f"repository:{repo}:pull")
 
     # -- manifests --------------------------------------------------------------------------
-    def put_manifest(self, ref: Reference, data: bytes) -> str:
+    def put_manifest(self, ref: Reference, data: bytes, media_type: str = MANIFEST_TYPE) -> str:
+        """PUT a manifest (or an index: ``media_type``) under the reference's tag or digest."""
         r = self.request(
             "PUT",
-            f"/v2/{ref.repo}/manifests/{ref.tag or 'latest'}",
+            f"/v2/{ref.repo}/manifests/{ref.reference}",
             scope=f"repository:{ref.repo}:pull,push",
             ok=(201, 204),
-            headers={"Content-Type": MANIFEST_TYPE, "Content-Length": str(len(data))},
+            headers={"Content-Type": media_type, "Content-Length": str(len(data))},
             body=data,
         )
         r.read()
@@ -343,7 +345,7 @@ class Registry:
             f"/v2/{ref.repo}/manifests/{ref.reference}",
             scope=f"repository:{ref.repo}:pull",
             ok=(200, 404),
-            headers={"Accept": MANIFEST_TYPE},
+            headers={"Accept": f"{MANIFEST_TYPE}, {INDEX_TYPE}"},  # an index: to say what it is
         )
         # Manifests are small (the distribution spec lets registries refuse over 4 MiB): read at
         # most that much more, so an endless or huge answer is refused, not held in memory.
@@ -361,6 +363,9 @@ class Registry:
             manifest = json.loads(data)
         except (ValueError, RecursionError):
             raise ProblemFound(f"{ref}: the manifest is not JSON") from None
+        if isinstance(manifest, dict) and manifest.get("mediaType") == INDEX_TYPE:
+            raise UsageError(f"{ref}: an image index (a mountable image, `bundler push --image`), not a bundle",
+                             hint="mount it as an image volume, or pull the bundle pushed without --image")
         _check_oci_manifest(manifest, ref)
         if manifest["config"]["mediaType"] != CONFIG_TYPE:
             raise UsageError(f"{ref}: not a bundler bundle (config media type {manifest['config']['mediaType']!r})")
@@ -630,7 +635,7 @@ def _blobs(bundle: Path, plain: Path, manifest: Manifest, source_path: Path) -> 
     return manifest_bytes(plain), [(source, (source_path, 0, size)), *layers]
 
 
-def _upload(registry: Registry, ref: Reference, todo: list[_Blob], result: PushResult) -> None:
+def _upload(registry: Registry, ref: Reference, todo: list[_Blob], result: PushResult, present: set[str] | None = None) -> None:
     """Every blob the registry lacks, uploaded; existence checks and uploads run several at a
     time over keep-alive connections (a model of thousands of small files is round trips, not bytes)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -643,7 +648,7 @@ def _upload(registry: Registry, ref: Reference, todo: list[_Blob], result: PushR
         else:
             registry.upload_blob(ref.repo, desc["digest"], desc["size"], body)
 
-    present = _present_by_manifest(registry, ref)
+    present = _present_by_manifest(registry, ref) if present is None else present
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         there = list(pool.map(lambda item: item[0]["digest"] in present or registry.blob_exists(ref.repo, item[0]["digest"]), todo))
         missing = [item for item, found in zip(todo, there) if not found]

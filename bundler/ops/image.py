@@ -1,0 +1,246 @@
+"""``bundler push --image``: a bundle as an OCI image a Kubernetes node mounts (an image volume).
+
+containerd and CRI-O mount only image-shaped manifests: an image config with ``rootfs.diff_ids``
+and tar layers. The image's filesystem is what a pull gives, ready to serve with no pull step and
+no writes:
+
+- ``bundle/``: the unpacked bundle (``bundle.yaml``, ``bento.yaml``, ``src/``, packed models);
+- ``hub/``: a Hugging Face cache holding every pinned Hub file (``models--org--name/blobs``,
+  ``snapshots/<commit>`` links, ``refs/main``).
+
+A pod mounting it at ``/models`` sets ``HF_HUB_CACHE=/models/hub`` and ``HF_HUB_OFFLINE=1`` and runs
+``bentoml serve /models/bundle`` or ``bundler run /models/bundle``.
+
+Each model file is a layer of its own (one file and its folders, fixed owner, mode and time), so
+the same file in any bundle is the same layer: registries and peer-to-peer caches keep and move
+it once. The bundle's other files and the cache's links are two small layers. Layers are
+uncompressed tar (a layer's digest is its diff_id); the same bundle gives the same digests.
+An index names the one set of layers for linux/amd64 and linux/arm64 (model files run anywhere).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+from ..errors import UsageError
+from ..oci.registry import INDEX_TYPE
+
+IMAGE_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+IMAGE_INDEX_TYPE = INDEX_TYPE
+IMAGE_CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
+PLATFORMS = ("amd64", "arm64")
+BUNDLE_DIR = "bundle"
+HUB_DIR = "hub"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One tar entry: a folder, a file (its bytes, or a file to copy) or a symbolic link."""
+
+    name: str
+    kind: str  # "dir" | "file" | "link"
+    source: Path | bytes | None = None
+    target: str = ""  # a link's target
+    executable: bool = False
+
+
+class _Sha256Writer:
+    """Writes through to ``f`` and hashes what passes: a layer's digest costs no second read."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f, self.sha, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+
+def _layer(entries: list[_Entry], out: Path, mtime: int) -> dict[str, Any]:
+    """A deterministic uncompressed tar of ``entries`` (with each one's parent folders) at
+    ``out``; its descriptor."""
+    folders: list[str] = []
+    for e in entries:
+        parts = e.name.split("/")
+        for i in range(1, len(parts)):
+            if (d := "/".join(parts[:i])) not in folders:
+                folders.append(d)
+    with open(out, "wb") as raw:
+        sink = _Sha256Writer(raw)
+        with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            for d in folders:
+                if not any(e.name == d for e in entries):
+                    tar.addfile(_info(d + "/", tarfile.DIRTYPE, 0o755, mtime))
+            for e in entries:
+                _add(tar, e, mtime)
+    return {"mediaType": LAYER_TYPE, "digest": "sha256:" + sink.sha.hexdigest(), "size": sink.size}
+
+
+def _info(name: str, kind: bytes, mode: int, mtime: int, size: int = 0, target: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime, info.size, info.linkname = kind, mode, mtime, size, target
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _add(tar: tarfile.TarFile, e: _Entry, mtime: int) -> None:
+    if e.kind == "dir":
+        tar.addfile(_info(e.name + "/", tarfile.DIRTYPE, 0o755, mtime))
+    elif e.kind == "link":
+        tar.addfile(_info(e.name, tarfile.SYMTYPE, 0o777, mtime, target=e.target))
+    elif isinstance(e.source, bytes):
+        import io
+
+        tar.addfile(_info(e.name, tarfile.REGTYPE, 0o755 if e.executable else 0o644, mtime, len(e.source)), io.BytesIO(e.source))
+    else:
+        assert isinstance(e.source, Path)
+        with open(e.source, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            tar.addfile(_info(e.name, tarfile.REGTYPE, 0o755 if e.executable else 0o644, mtime, size), f)
+
+
+def image_layers(bundle: Path, work: Path) -> tuple[Any, list[tuple[dict[str, Any], Path]]]:
+    """The manifest and the layers (descriptor, file) of ``bundle`` as a mountable image, written
+    under ``work``: the bundle unpacked and its Hub files fetched (from this host's Hugging Face
+    cache when there, else the Hub; verified against their pins either way)."""
+    from .. import kinds
+    from ..bundle.archive import archive_mtime, read_manifest
+    from ..hub.cache import hub_cache_dir
+    from .pull import PullResult, fetch, require_ok, unpack
+
+    manifest = read_manifest(bundle)
+    dest, cache = work / BUNDLE_DIR, hub_cache_dir(None)
+    unpack(bundle, dest, manifest)
+    result = PullResult(str(bundle), dest, cache, manifest)
+    hub = [p for p in manifest.pins if kinds.of(p).hub]
+    fetch(result, hub, jobs=8, verify_only=False, progress=None)
+    require_ok(result)
+    mtime = archive_mtime()
+    packed = {f"{where}/{f.path}" for p in manifest.pins if (where := manifest.model_dir(p)) is not None for f in p.files}
+    layers: list[tuple[dict[str, Any], Path]] = []
+
+    def add(entries: list[_Entry], title: str) -> None:
+        out = work / f"layer-{len(layers)}.tar"
+        desc = _layer(entries, out, mtime)
+        desc["annotations"] = {"org.opencontainers.image.title": title}
+        if all(desc["digest"] != d["digest"] for d, _ in layers):  # one file in two places: one layer
+            layers.append((desc, out))
+
+    add(_bundle_entries(dest, packed), BUNDLE_DIR)
+    add(_hub_link_entries(hub), HUB_DIR)
+    for name in sorted(packed):
+        add([_Entry(f"{BUNDLE_DIR}/{name}", "file", dest / name)], f"{BUNDLE_DIR}/{name}")
+    for name, blob in sorted(_hub_blobs(hub, cache).items()):
+        add([_Entry(name, "file", blob)], name)
+    return manifest, layers
+
+
+def _bundle_entries(dest: Path, packed: set[str]) -> list[_Entry]:
+    """The unpacked bundle but its model files (each has a layer): sources, manifest, views."""
+    from ..io.walk import walk
+    from .pull import PULL_RECORD
+
+    entries = []
+    for dirpath, dirnames, filenames in walk(dest):
+        dirnames.sort()
+        here = Path(dirpath)
+        for fn in sorted(filenames):
+            rel = (here / fn).relative_to(dest).as_posix()
+            if rel in packed or rel == PULL_RECORD:
+                continue
+            entries.append(_Entry(f"{BUNDLE_DIR}/{rel}", "file", here / fn, executable=bool((here / fn).stat().st_mode & 0o111)))
+    return sorted(entries, key=lambda e: e.name)
+
+
+def _cache_folder(repo_id: str) -> str:
+    from ..hub.cache import repo_folder
+
+    return repo_folder(Path(HUB_DIR), repo_id).as_posix()
+
+
+def _hub_link_entries(hub: list[Any]) -> list[_Entry]:
+    """The cache's links and refs: ``snapshots/<commit>/<path>`` -> ``blobs/<etag>``, and
+    ``refs/main`` -> the pinned commit (the first pin of a repository, as a pull writes it), so a
+    load by name at ``main`` resolves offline too."""
+    entries: dict[str, _Entry] = {}
+    for pin in hub:
+        folder = _cache_folder(pin.id)
+        entries.setdefault(f"{folder}/refs/main", _Entry(f"{folder}/refs/main", "file", str(pin.commit).encode()))
+        for f in pin.files:
+            link = f"{folder}/snapshots/{pin.commit}/{f.path}"
+            up = "../" * (f.path.count("/") + 2)
+            entries[link] = _Entry(link, "link", target=f"{up}blobs/{f.hash.partition(':')[2]}")
+    return sorted(entries.values(), key=lambda e: e.name)
+
+
+def _hub_blobs(hub: list[Any], cache: Path) -> dict[str, Path]:
+    """Image path -> the verified blob in this host's cache, for every pinned Hub file."""
+    from ..hub.cache import repo_folder
+
+    out = {}
+    for pin in hub:
+        for f in pin.files:
+            etag = f.hash.partition(":")[2]
+            out[f"{_cache_folder(pin.id)}/blobs/{etag}"] = repo_folder(cache, pin.id) / "blobs" / etag
+    return out
+
+
+def push_image(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None,
+               tags: Sequence[str] = ()) -> Any:
+    """Push ``bundle`` as a mountable OCI image (an index over linux/amd64 and linux/arm64)."""
+    from ..bundle.archive import require_ok as require_verified, verify
+    from ..oci.registry import PushResult, Reference, Registry, _upload, parse_reference
+
+    bundle = Path(bundle)
+    ref = parse_reference(target)
+    if ref.digest:
+        raise UsageError(f"{target}: push to a tag, not a digest")
+    manifest, report = verify(bundle)
+    require_verified(bundle, report)
+    registry = Registry(ref.host, insecure=insecure, token=token)
+    result = PushResult(ref, "", manifest.digest)
+    with tempfile.TemporaryDirectory(prefix="bundler-image-") as d:
+        manifest, layers = image_layers(bundle, Path(d))
+        annotations = {"org.opencontainers.image.title": manifest.name, "org.opencontainers.image.version": manifest.version,
+                       "dev.bundler.digest": manifest.digest}
+        blobs: list[tuple[dict[str, Any], Any]] = [(desc, (path, 0, desc["size"])) for desc, path in layers]
+        images = []
+        for arch in PLATFORMS:
+            config = _json({"architecture": arch, "os": "linux", "config": {},
+                            "rootfs": {"type": "layers", "diff_ids": [desc["digest"] for desc, _ in layers]}})
+            config_desc = {"mediaType": IMAGE_CONFIG_TYPE, "digest": _sha256(config), "size": len(config)}
+            blobs.append((config_desc, config))
+            image = _json({"schemaVersion": 2, "mediaType": IMAGE_MANIFEST_TYPE, "config": config_desc,
+                           "layers": [desc for desc, _ in layers], "annotations": annotations})
+            images.append((arch, image))
+        _upload(registry, ref, blobs, result, present=set())
+        for _, image in images:
+            registry.put_manifest(Reference(ref.host, ref.repo, None, _sha256(image)), image, IMAGE_MANIFEST_TYPE)
+        index = _json({"schemaVersion": 2, "mediaType": IMAGE_INDEX_TYPE, "annotations": annotations, "manifests": [
+            {"mediaType": IMAGE_MANIFEST_TYPE, "digest": _sha256(image), "size": len(image), "platform": {"architecture": arch, "os": "linux"}}
+            for arch, image in images]})
+        result.digest = registry.put_manifest(ref, index, IMAGE_INDEX_TYPE)
+        for tag in tags:
+            registry.put_manifest(Reference(ref.host, ref.repo, tag, None), index, IMAGE_INDEX_TYPE)
+            result.tags.append(tag)
+    return result
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()

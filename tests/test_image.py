@@ -1,0 +1,120 @@
+"""`push --image`: a bundle as an OCI image a Kubernetes node mounts, read back by real tools
+(skopeo copies it out of the registry, umoci unpacks it checking every diff_id)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import urllib.request
+
+import pytest
+
+from bundler.ops.image import IMAGE_CONFIG_TYPE, IMAGE_INDEX_TYPE, IMAGE_MANIFEST_TYPE, LAYER_TYPE
+
+from .conftest import run_cli
+from .test_oci import make_bundle
+
+
+def get(host: str, path: str, accept: str) -> bytes:
+    req = urllib.request.Request(f"http://{host}{path}", headers={"Accept": accept})
+    with urllib.request.urlopen(req) as r:
+        return r.read()
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: `apt-get install skopeo umoci` (the README's test command does it)")
+    return found
+
+
+def test_push_image_is_an_index_of_images_with_one_layer_per_model_file(hub, registry, tmp_path):
+    weights = os.urandom(200_000)
+    bundle = make_bundle(tmp_path, "img", weights)
+    host, ref = registry["host"], f"oci://{registry['host']}/acme/image:v1"
+    res = run_cli("push", str(bundle), ref, "--image", "--tag", "v1-again", "--json")
+    assert res.code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["tags"] == ["v1", "v1-again"] and out["bundle_digest"].startswith("blake3:")
+
+    raw = get(host, "/v2/acme/image/manifests/v1", IMAGE_INDEX_TYPE)
+    index = json.loads(raw)
+    assert index["mediaType"] == IMAGE_INDEX_TYPE and out["manifest_digest"] == "sha256:" + hashlib.sha256(raw).hexdigest()
+    assert [(m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"]] == [("linux", "amd64"), ("linux", "arm64")]
+    layer_lists = []
+    for entry in index["manifests"]:
+        image = json.loads(get(host, f"/v2/acme/image/manifests/{entry['digest']}", IMAGE_MANIFEST_TYPE))
+        assert image["mediaType"] == IMAGE_MANIFEST_TYPE and image["config"]["mediaType"] == IMAGE_CONFIG_TYPE
+        config = json.loads(get(host, f"/v2/acme/image/blobs/{image['config']['digest']}", "*/*"))
+        assert (config["os"], config["architecture"]) == ("linux", entry["platform"]["architecture"])
+        # uncompressed tar layers: each layer's digest is its diff_id
+        assert config["rootfs"] == {"type": "layers", "diff_ids": [layer["digest"] for layer in image["layers"]]}
+        assert {layer["mediaType"] for layer in image["layers"]} == {LAYER_TYPE}
+        layer_lists.append(image["layers"])
+    assert layer_lists[0] == layer_lists[1]  # one set of layers for every platform
+    titles = [layer["annotations"]["org.opencontainers.image.title"] for layer in layer_lists[0]]
+    assert titles[:2] == ["bundle", "hub"]
+    store_files = [t for t in titles if t.startswith("bundle/store/weights/")]
+    hub_blobs = [t for t in titles if t.startswith("hub/models--acme--embed-small/blobs/")]
+    assert len(store_files) == 1 and store_files[0].endswith("/weights.bin") and len(hub_blobs) >= 1
+    assert len(titles) == 2 + len(store_files) + len(hub_blobs)
+
+    # The same bundle again: the same index, and every blob is already there.
+    again = json.loads(run_cli("push", str(bundle), ref, "--image", "--json").stdout)
+    assert again["manifest_digest"] == out["manifest_digest"] and again["uploaded_bytes"] == 0
+
+    # A model file is the same layer in another bundle that carries it.
+    other = make_bundle(tmp_path, "other", weights, note="\n# another service file\n")
+    res = run_cli("push", str(other), f"oci://{host}/acme/image:other", "--image", "--json")
+    assert res.code == 0, res.stderr
+    other_index = json.loads(get(host, "/v2/acme/image/manifests/other", IMAGE_INDEX_TYPE))
+    other_image = json.loads(get(host, f"/v2/acme/image/manifests/{other_index['manifests'][0]['digest']}", IMAGE_MANIFEST_TYPE))
+    shared = {layer["digest"] for layer in other_image["layers"]} & {layer["digest"] for layer in layer_lists[0]}
+    # every model file, and the cache's links (the same pins); not the bundle's own files
+    assert shared == {layer["digest"] for layer in layer_lists[0][1:]}
+
+
+def test_an_image_unpacked_by_umoci_serves_with_no_pull_and_no_writes(hub, registry, tmp_path):
+    skopeo, umoci = tool("skopeo"), tool("umoci")
+    bundle = make_bundle(tmp_path, "mount", os.urandom(100_000))
+    host = registry["host"]
+    assert run_cli("push", str(bundle), f"oci://{host}/acme/mount:v1", "--image").code == 0
+    subprocess.run([skopeo, "copy", "--src-tls-verify=false", f"docker://{host}/acme/mount:v1", f"oci:{tmp_path / 'layout'}:v1"],
+                   check=True, capture_output=True)
+    subprocess.run([umoci, "unpack", "--rootless", "--image", f"{tmp_path / 'layout'}:v1", str(tmp_path / "unpacked")],
+                   check=True, capture_output=True)
+    rootfs = tmp_path / "unpacked" / "rootfs"
+    snapshot = next((rootfs / "hub" / "models--acme--embed-small" / "snapshots").iterdir())
+    for link in snapshot.rglob("*"):
+        if link.is_symlink():
+            assert link.resolve().parent.name == "blobs" and link.resolve().is_file()
+    assert (rootfs / "hub" / "models--acme--embed-small" / "refs" / "main").read_text() == snapshot.name
+
+    before = sorted((p.relative_to(rootfs).as_posix(), p.lstat().st_mtime_ns) for p in rootfs.rglob("*"))
+    env = {"HF_HUB_CACHE": str(rootfs / "hub"), "HF_HUB_OFFLINE": "1", "BUNDLER_HOME": str(tmp_path / "node-home")}
+    res = run_cli("run", str(rootfs / "bundle"), "--check", "--no-import", "--verify", env=env)
+    assert res.code == 0, res.stderr
+    assert "acme/embed-small" in res.stdout + res.stderr
+    after = sorted((p.relative_to(rootfs).as_posix(), p.lstat().st_mtime_ns) for p in rootfs.rglob("*"))
+    assert after == before  # nothing written into the mounted image
+
+    # a changed byte in the image's cache is found, naming the file
+    blob = next((rootfs / "hub" / "models--acme--embed-small" / "blobs").iterdir())
+    data = bytearray(blob.read_bytes())
+    data[0] ^= 1
+    blob.write_bytes(bytes(data))
+    res = run_cli("run", str(rootfs / "bundle"), "--check", "--no-import", "--verify", env=env)
+    assert res.code == 1 and "was modified" in res.stderr, res.stderr
+
+
+def test_pulling_an_image_form_says_what_it_is(hub, registry, tmp_path):
+    bundle = make_bundle(tmp_path, "back", os.urandom(1000))
+    ref = f"oci://{registry['host']}/acme/back:v1"
+    assert run_cli("push", str(bundle), ref, "--image").code == 0
+    res = run_cli("pull", ref, "--to", str(tmp_path / "d"))
+    assert res.code == 2 and "Traceback" not in res.stderr
+    assert "an image index (a mountable image, `bundler push --image`), not a bundle" in res.stderr
+    assert not (tmp_path / "d").exists()
