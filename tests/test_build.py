@@ -64,6 +64,15 @@ def test_manifest_matches_golden(example):
     assert result.digest == (FIXTURES / "build" / "example.digest").read_text().strip()
 
 
+def test_build_locked_writes_the_same_bundle_as_build(example, tmp_path):
+    """--locked checks the lock instead of re-pinning; the manifest (its models' order too) is the same."""
+    plain = build(example / "service.py", offline=True, output=tmp_path / "plain.bundle.tar")
+    locked = build(example / "service.py", offline=True, locked=True, output=tmp_path / "locked.bundle.tar")
+    assert len(plain.manifest.pins) > 1
+    assert locked.digest == plain.digest == (FIXTURES / "build" / "example.digest").read_text().strip()
+    assert locked.path.read_bytes() == plain.path.read_bytes()
+
+
 def test_a_build_reads_the_project_settings_once(example, monkeypatch):
     from bundler.ops import build as build_module
     from bundler.project import sources as sources_module

@@ -294,10 +294,14 @@ def build(
     no_env: bool = _NO_ENV_OPT,
     no_deps: bool = _NO_DEPS_OPT,
     no_pickle: bool = _NO_PICKLE_OPT,
+    provenance: bool = typer.Option(False, "--provenance", help="Also write BUNDLE.intoto.jsonl: an SLSA v1 provenance statement (signed with --key)."),
+    key: Optional[str] = typer.Option(None, "--key", metavar="PRIVATE.pem", help="Sign the provenance with this EC private key (PEM)."),
 ) -> None:
     """Scan, pin (bundler.lock first), hash and pack a reproducible bundle."""
     from ..ops.build import build as do_build, list_sources as do_list
 
+    if key and not provenance:
+        raise UsageError("--key signs the provenance: give --provenance too", hint="to sign the bundle itself: bundler sign BUNDLE --key KEY")
     target = _service_target(target)
     if list_sources:
         _print_selection(do_list(target, output), as_json)
@@ -308,9 +312,24 @@ def build(
         env=_env_options(python, platform, index_url, find_links, no_index, no_env), deps=not no_deps, no_pickle=no_pickle,
     )
     _print_build_notes(result)
+    written = _provenance(result.path, key) if provenance else None
     if as_json:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), **({"provenance": str(written)} if written else {})})
         return
+    _print_built(result)
+    if written is not None:
+        print(f"  provenance {os.path.relpath(written)}" + (" (signed)" if key else ""))
+
+
+def _provenance(bundle: Any, key: str | None) -> Any:
+    from pathlib import Path
+
+    from ..ops.provenance import write
+
+    return write(bundle, Path(key) if key else None)
+
+
+def _print_built(result: Any) -> None:
     m = result.manifest
     print(
         f"built {os.path.relpath(result.path)}\n"
@@ -503,17 +522,29 @@ def sign(
 @app.command(short_help="Check a bundle's signature and every byte of it.")
 def verify(
     bundle: str = typer.Argument(..., metavar="BUNDLE|DIR", help="A bundle archive, or a directory a pull made (with --signature)."),
-    key: str = typer.Option(..., "--key", metavar="PUB.pem", help="The signer's public key, PEM."),
+    key: Optional[str] = typer.Option(None, "--key", metavar="PUB.pem", help="The signer's public key, PEM."),
     signature: Optional[str] = typer.Option(None, "--signature", metavar="SIG", help="The signature (default BUNDLE.sig)."),
+    rebuild: Optional[str] = typer.Option(
+        None, "--rebuild", metavar="SRC_DIR", help="Rebuild the bundle from this checkout (offline, its own lock, the bundle's arguments) and compare digests."
+    ),
 ) -> None:
-    """Exit 0 when the signature was made with KEY and every member of BUNDLE is what it signed;
-    exit 1 naming the key that does not match or the first file that differs."""
+    """Exit 0 when the signature was made with KEY and every member of BUNDLE is what it signed,
+    and (--rebuild) when the checkout builds to the same digest; exit 1 naming the key that does
+    not match, the first file that differs, or what the rebuild changed."""
     from pathlib import Path
 
-    from ..ops.signing import verify as do_verify
+    if key is None and rebuild is None:
+        raise UsageError("give --key (check the signature), --rebuild SRC_DIR (build it again), or both")
+    if key is not None:
+        from ..ops.signing import verify as do_verify
 
-    count = do_verify(Path(bundle), Path(key), Path(signature) if signature else None)
-    print(f"verified: {count} files signed by {key}", file=sys.stderr)
+        count = do_verify(Path(bundle), Path(key), Path(signature) if signature else None)
+        print(f"verified: {count} files signed by {key}", file=sys.stderr)
+    if rebuild is not None:
+        from ..ops.provenance import rebuild as do_rebuild
+
+        result = do_rebuild(Path(bundle), Path(rebuild))
+        print(f"rebuilt: {rebuild} builds to {result.rebuilt}, the bundle's digest", file=sys.stderr)
 
 
 @app.command(short_help="Print a CycloneDX 1.6 SBOM of a bundle (byte-stable).")

@@ -306,7 +306,8 @@ def _check(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], ot
     for key, p in by_key.items():
         if key not in refs and key not in others and key not in deps_of:
             out.stale.append(f"{out.path.name}: entry for {p.label} matches no model in the service")
-    out.pins = [by_key[k] for k in refs if k in by_key] + list(deps_of.values())
+    # in the order a lock gives them: `build --locked` writes the same manifest as `build`
+    out.pins = sorted([by_key[k] for k in refs if k in by_key] + list(deps_of.values()), key=_sort_key)
 
 
 def _pin_refs(out: LockResult, refs: dict[tuple, Any], by_key: dict[tuple, Pin], upgrade: bool | Iterable[str], offline: bool) -> None:
