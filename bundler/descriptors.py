@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
-from .kinds import huggingface as _hf, store as _store
+from .kinds import huggingface as _hf, oci as _oci, store as _store
 from .model.pins import normalise_patterns
 
 if TYPE_CHECKING:
@@ -151,6 +151,35 @@ class StoreModel(_Descriptor):
             from .stores.local import Store
 
             self._resolved = str(Store().get(self.tag).path)
+        return self._resolved
+
+
+class OCIModel(_Descriptor):
+    """A model held in an OCI registry as an artifact whose layers are its files (``oras push``,
+    ModelPack, KitOps), by reference ``oci://host/repo:tag`` or ``oci://host/repo@sha256:…``."""
+
+    kind = _oci.KIND.name
+
+    def __init__(self, ref: str) -> None:
+        if not isinstance(ref, str) or not ref.startswith("oci://"):
+            raise UsageError(f"OCIModel needs a reference like 'oci://host/repo:tag', not {ref!r}")
+        self.ref = ref
+        self._resolved: str | None = None
+
+    def to_info(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.ref}
+
+    def resolve(self) -> str:
+        """Return the directory holding the model's files: the bundle's copy when running from a
+        bundle (offline), else (development mode) the layers fetched into bundler's cache."""
+        if self._resolved is None and (ctx := self._bundle()) is not None:
+            self._resolved = ctx.resolve_store(self.key, repr(self))
+        if self._resolved is None:
+            from types import SimpleNamespace
+
+            ref = SimpleNamespace(kind=self.kind, id=self.ref, line=None)
+            pin = _oci.KIND.pin(ref, where=None, offline=False, notes=None)
+            self._resolved = str(_oci.KIND.local_copy(pin)[0])
         return self._resolved
 
 

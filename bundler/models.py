@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ContextManager
 
-from .descriptors import HuggingFaceModel, StoreModel
+from .descriptors import HuggingFaceModel, OCIModel, StoreModel
 
-__all__ = ["HuggingFaceModel", "StoreModel", "create"]
+__all__ = ["HuggingFaceModel", "OCIModel", "StoreModel", "create"]
 
 
 def create(tag: str) -> ContextManager[Any]:
