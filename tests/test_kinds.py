@@ -51,7 +51,7 @@ class LocalDir(ModelKind):
     def bundle_dir(self, p: Pin, schema: int) -> str:
         return f"local/{p.version}"
 
-    def local_copy(self, p: Pin) -> tuple[Path, str]:
+    def local_copy(self, p: Pin, *, offline: bool = False) -> tuple[Path, str]:
         return Path(p.id), p.id
 
     def land(self, p: Pin, src: Path) -> str | None:

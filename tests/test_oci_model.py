@@ -62,8 +62,11 @@ def test_an_oci_model_is_pinned_by_digest_carried_in_the_bundle_and_resolved_off
     # the tag moves: the lock keeps the pinned digest, and the bundle carries those bytes
     push_artifact(host, "acme/reader", {"config.json": b"{}", "weights/model.safetensors": b"other"}, annotation="org.cncf.model.filepath")
     out = tmp_path / "reader.bundle.tar"
+    res = run_cli("build", str(svc), "-o", str(out), "--no-env", "--offline")  # layers not fetched yet
+    assert res.code == 2 and "is not in bundler's cache" in res.stderr and not out.exists(), res.stderr
     res = run_cli("build", str(svc), "-o", str(out), "--no-env")
     assert res.code == 0, res.stderr
+    assert run_cli("build", str(svc), "-o", str(out), "--no-env", "--offline").code == 0  # cached by digest now
     assert run_cli("lock", str(svc), "--check").code == 0
     shown = run_cli("inspect", str(out), "--verify")
     assert shown.code == 0 and "oci" in shown.stdout and digest.replace(":", "-")[:12] in shown.stdout, shown.stdout

@@ -84,8 +84,9 @@ class ModelKind:
         """Where the pin's files are inside a bundle of ``schema``; None for a Hub kind."""
         return None
 
-    def local_copy(self, pin: Pin) -> tuple[Path, str]:
-        """The build host's copy of the pinned files (their folder) and the tag messages name."""
+    def local_copy(self, pin: Pin, *, offline: bool = False) -> tuple[Path, str]:
+        """The build host's copy of the pinned files (their folder) and the tag messages name;
+        ``offline``: what is not on this host already is an error, not a download."""
         raise NotImplementedError
 
     def land(self, pin: Pin, src: Path) -> str | None:

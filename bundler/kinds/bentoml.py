@@ -61,7 +61,7 @@ class BentoMLStore(ModelKind):
     def bundle_dir(self, p: Pin, schema: int) -> str:
         return f"{MODEL_PREFIX}{self._name(p)}/{p.version}"
 
-    def local_copy(self, p: Pin) -> tuple[Path, str]:
+    def local_copy(self, p: Pin, *, offline: bool = False) -> tuple[Path, str]:
         from ..stores import bentoml as bentoml_store
 
         name, version, path = bentoml_store.resolve(f"{self._name(p)}:{p.version}")

@@ -91,9 +91,9 @@ class OCIArtifact(ModelKind):
     def bundle_dir(self, p: Pin, schema: int) -> str:
         return f"oci/{p.version}"
 
-    def local_copy(self, p: Pin) -> tuple[Path, str]:
+    def local_copy(self, p: Pin, *, offline: bool = False) -> tuple[Path, str]:
         """The pinned layers in bundler's cache (``$BUNDLER_HOME/oci-models/<digest>``), fetched
-        by digest when missing and verified as they arrive."""
+        by digest when missing (unless ``offline``) and verified as they arrive."""
         from ..hub.cache import check_file
         from ..io.scratch import scratch_file
         from ..oci.client import Registry, _download, parse_reference
@@ -106,6 +106,11 @@ class OCIArtifact(ModelKind):
             target = root / f.path
             if check_file(target, f).ok:
                 continue
+            if offline:
+                from ..errors import UsageError
+
+                raise UsageError(f"{p.id}: {f.path} is not in bundler's cache ({root}) and --offline was given",
+                                 hint="build once with network access: the layers are cached by digest")
             registry = registry or Registry(r.host)
             target.parent.mkdir(parents=True, exist_ok=True)
             with scratch_file(target.parent, f".{target.name}.", ".part") as (out, tmp):

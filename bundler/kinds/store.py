@@ -49,7 +49,7 @@ class BundlerStore(ModelKind):
     def bundle_dir(self, p: Pin, schema: int) -> str:
         return f"{MODEL_PREFIX if schema < 2 else STORE_PREFIX}{p.id.partition(':')[0]}/{p.version}"
 
-    def local_copy(self, p: Pin) -> tuple[Path, str]:
+    def local_copy(self, p: Pin, *, offline: bool = False) -> tuple[Path, str]:
         from ..stores.local import Store
 
         model = Store().get(f"{p.id.partition(':')[0]}:{p.version}")

@@ -115,7 +115,8 @@ def build(
     if out is None:
         out = root / "dist" / f"{manifest.name}-{manifest.version}{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files})
+    copies = {p.key: kinds.of(p).local_copy(p, offline=offline) for p in pinned.pins if manifest.model_dir(p) is not None}
+    _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files}, copies)
     return BuildResult(out, manifest, pinned, selection)
 
 
@@ -312,11 +313,13 @@ def _relative(file: Path, root: Path) -> str:
 
 
 def _write(
-    out: Path, manifest: Manifest, sources: list[tuple[str, Any]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
+    out: Path, manifest: Manifest, sources: list[tuple[str, Any]], pinned: LockResult, compress: bool, hub_files: dict[str, Path],
+    copies: dict[tuple, tuple[Path, str]],
 ) -> None:
-    """Write to a temporary file beside ``out`` and rename: a failed build leaves no bundle."""
+    """Write to a temporary file beside ``out`` and rename: a failed build leaves no bundle.
+    ``copies``: each packed model's local folder and the tag messages name (``kind.local_copy``)."""
     try:
-        _write_archive(out, manifest, sources, pinned, compress, hub_files)
+        _write_archive(out, manifest, sources, pinned, compress, hub_files, copies)
     except OSError as e:
         from ..bundle.archive import WRITE_FAILURES
 
@@ -329,7 +332,8 @@ def _write(
 
 
 def _write_archive(
-    out: Path, manifest: Manifest, sources: list[tuple[str, Any]], pinned: LockResult, compress: bool, hub_files: dict[str, Path]
+    out: Path, manifest: Manifest, sources: list[tuple[str, Any]], pinned: LockResult, compress: bool, hub_files: dict[str, Path],
+    copies: dict[tuple, tuple[Path, str]],
 ) -> None:
     from ..bundle.archive import ArchiveWriter
     from ..io.scratch import scratch_file
@@ -348,7 +352,7 @@ def _write_archive(
         for p in pinned.pins:
             if (base := manifest.model_dir(p)) is None:
                 continue
-            path, tag = kinds.of(p).local_copy(p)
+            path, tag = copies[p.key]
             for fe in p.files:
                 src = path / fe.path
                 if not src.is_file():
