@@ -70,17 +70,17 @@ class _Sha256Writer:
 def _layer(entries: list[_Entry], out: Path, mtime: int) -> dict[str, Any]:
     """A deterministic uncompressed tar of ``entries`` (with each one's parent folders) at
     ``out``; its descriptor."""
-    folders: list[str] = []
+    named = {e.name for e in entries}
+    folders: dict[str, None] = {}  # in first-seen order
     for e in entries:
         parts = e.name.split("/")
         for i in range(1, len(parts)):
-            if (d := "/".join(parts[:i])) not in folders:
-                folders.append(d)
+            folders.setdefault("/".join(parts[:i]))
     with open(out, "wb") as raw:
         sink = _Sha256Writer(raw)
         with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
             for d in folders:
-                if not any(e.name == d for e in entries):
+                if d not in named:
                     tar.addfile(_info(d + "/", tarfile.DIRTYPE, 0o755, mtime))
             for e in entries:
                 _add(tar, e, mtime)
