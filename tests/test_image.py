@@ -118,3 +118,35 @@ def test_pulling_an_image_form_says_what_it_is(hub, registry, tmp_path):
     assert res.code == 2 and "Traceback" not in res.stderr
     assert "an image index (a mountable image, `bundler push --image`), not a bundle" in res.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_hub_files_a_bundle_carries_are_in_the_image_once(hub, registry, tmp_path):
+    import tarfile
+
+    from bundler.ops.build import build
+    from bundler.ops.lock import lock
+
+    from .test_oci import SERVICE
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "w.bin").write_bytes(b"w" * 100)
+    from bundler.stores.local import Store
+
+    Store().import_dir("weights", tmp_path / "m")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "service.py").write_text(SERVICE)
+    lock(proj / "service.py")
+    bundle = build(proj / "service.py", output=tmp_path / "e.bundle.tar", embed_hub=True).path
+    host = registry["host"]
+    assert run_cli("push", str(bundle), f"oci://{host}/acme/embedded:v1", "--image").code == 0
+    index = json.loads(get(host, "/v2/acme/embedded/manifests/v1", IMAGE_INDEX_TYPE))
+    image = json.loads(get(host, f"/v2/acme/embedded/manifests/{index['manifests'][0]['digest']}", IMAGE_MANIFEST_TYPE))
+    first = image["layers"][0]
+    assert first["annotations"]["org.opencontainers.image.title"] == "bundle"
+    (tmp_path / "bundle-layer.tar").write_bytes(get(host, f"/v2/acme/embedded/blobs/{first['digest']}", "*/*"))
+    with tarfile.open(tmp_path / "bundle-layer.tar") as tar:
+        names = tar.getnames()
+    assert "bundle/bundle.yaml" in names and not any(n.startswith("bundle/hub/") for n in names)
+    titles = [layer["annotations"]["org.opencontainers.image.title"] for layer in image["layers"]]
+    assert any(t.startswith("hub/models--acme--embed-small/blobs/") for t in titles)

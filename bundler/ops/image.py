@@ -117,6 +117,7 @@ def image_layers(bundle: Path, work: Path) -> tuple[Any, list[tuple[dict[str, An
     cache when there, else the Hub; verified against their pins either way)."""
     from .. import kinds
     from ..bundle.archive import archive_mtime, read_manifest
+    from ..bundle.manifest import hub_model_dir
     from ..hub.cache import hub_cache_dir
     from .pull import PullResult, fetch, require_ok, unpack
 
@@ -129,16 +130,20 @@ def image_layers(bundle: Path, work: Path) -> tuple[Any, list[tuple[dict[str, An
     require_ok(result)
     mtime = archive_mtime()
     packed = {f"{where}/{f.path}" for p in manifest.pins if (where := manifest.model_dir(p)) is not None for f in p.files}
+    # files a bundle built with --embed-hub carries are the cache's blobs in the image: not twice
+    embedded = {f"{hub_model_dir(p)}/{f.path}" for p in manifest.embedded_hub for f in p.files}
     layers: list[tuple[dict[str, Any], Path]] = []
+    seen: set[str] = set()
 
     def add(entries: list[_Entry], title: str) -> None:
         out = work / f"layer-{len(layers)}.tar"
         desc = _layer(entries, out, mtime)
         desc["annotations"] = {"org.opencontainers.image.title": title}
-        if all(desc["digest"] != d["digest"] for d, _ in layers):  # one file in two places: one layer
+        if desc["digest"] not in seen:  # one file in two places: one layer
+            seen.add(desc["digest"])
             layers.append((desc, out))
 
-    add(_bundle_entries(dest, packed), BUNDLE_DIR)
+    add(_bundle_entries(dest, packed | embedded), BUNDLE_DIR)
     add(_hub_link_entries(hub), HUB_DIR)
     for name in sorted(packed):
         add([_Entry(f"{BUNDLE_DIR}/{name}", "file", dest / name)], f"{BUNDLE_DIR}/{name}")
@@ -148,7 +153,7 @@ def image_layers(bundle: Path, work: Path) -> tuple[Any, list[tuple[dict[str, An
 
 
 def _bundle_entries(dest: Path, packed: set[str]) -> list[_Entry]:
-    """The unpacked bundle but its model files (each has a layer): sources, manifest, views."""
+    """The unpacked bundle but its model files (each has a layer of its own): sources, manifest, views."""
     from ..io.walk import walk
     from .pull import PULL_RECORD
 
