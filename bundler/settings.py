@@ -1,7 +1,7 @@
 """Every environment variable bundler reads, in one place (huggingface_hub's ``constants.py``
 habit). Each is read when asked, not at import: a test, or a library caller, may change the
 environment between two calls. The only other module that touches ``os.environ`` is
-``runtime.py``, which sets the serving process's own (``BUNDLER_BUNDLE``, ``HF_HUB_OFFLINE``).
+``ops/run.py``, which sets the serving process's own (``BUNDLER_BUNDLE``, ``HF_HUB_OFFLINE``).
 """
 
 from __future__ import annotations

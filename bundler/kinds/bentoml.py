@@ -1,6 +1,6 @@
 """BentoML's model store kind (``$BENTOML_HOME/models``): a tag pinned to a concrete version, its
 files carried in the bundle under ``models/`` (BentoML's own bento layout) and landed into the
-deploy host's BentoML store (``bentoml_store.py`` reads and writes it without bentoml)."""
+deploy host's BentoML store (``stores/bentoml.py`` reads and writes it without bentoml)."""
 
 from __future__ import annotations
 

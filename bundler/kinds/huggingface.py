@@ -1,5 +1,5 @@
 """The Hugging Face Hub kind: a repository pinned to a commit, its files fetched into the standard
-Hugging Face cache on the deploy host (``hub.py`` pins, ``pull.py`` fetches)."""
+Hugging Face cache on the deploy host (``hub/api.py`` pins, ``ops/pull.py`` fetches)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """bundler's own model store kind: a tag pinned to a concrete version, its files carried in the
-bundle under ``store/`` and placed into the deploy host's store by a pull (``store.py``)."""
+bundle under ``store/`` and placed into the deploy host's store by a pull (``stores/local.py``)."""
 
 from __future__ import annotations
 
