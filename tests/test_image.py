@@ -150,3 +150,23 @@ def test_hub_files_a_bundle_carries_are_in_the_image_once(hub, registry, tmp_pat
     assert "bundle/bundle.yaml" in names and not any(n.startswith("bundle/hub/") for n in names)
     titles = [layer["annotations"]["org.opencontainers.image.title"] for layer in image["layers"]]
     assert any(t.startswith("hub/models--acme--embed-small/blobs/") for t in titles)
+
+
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 513, 10240 - 2048, 70_000])
+def test_a_file_layer_made_as_it_is_read_is_the_tar_tarfile_writes(tmp_path, size):
+    from bundler.ops.image import _Entry, _FileLayer, _layer
+
+    source = tmp_path / "f.bin"
+    source.write_bytes(os.urandom(size))
+    name = "hub/models--acme--x/blobs/0123abcd"
+    expected = _layer([_Entry(name, "file", source)], tmp_path / "ref.tar", 315532800)
+    layer = _FileLayer(name, source, 315532800)
+    with layer.open() as f:
+        made = f.read()
+    assert made == (tmp_path / "ref.tar").read_bytes()
+    assert layer.descriptor() == expected
+
+    source.write_bytes(os.urandom(size + 1))  # the file changed after the layer was described
+    with pytest.raises(OSError, match="changed size"), layer.open() as f:
+        while f.read(4096):
+            pass

@@ -273,6 +273,9 @@ def _upload(registry: Registry, ref: Reference, todo: list[_Blob], result: PushR
         if isinstance(body, tuple):
             with _Slice(*body) as f:
                 registry.upload_blob(ref.repo, desc["digest"], desc["size"], f)  # type: ignore[arg-type]  # file-like: read()
+        elif hasattr(body, "open"):  # a blob made as it is read (an image layer around one file)
+            with body.open() as f:
+                registry.upload_blob(ref.repo, desc["digest"], desc["size"], f)
         else:
             registry.upload_blob(ref.repo, desc["digest"], desc["size"], body)
 

@@ -111,7 +111,69 @@ def _add(tar: tarfile.TarFile, e: _Entry, mtime: int) -> None:
             tar.addfile(_info(e.name, tarfile.REGTYPE, 0o755 if e.executable else 0o644, mtime, size), f)
 
 
-def image_layers(bundle: Path, work: Path) -> tuple[Any, list[tuple[dict[str, Any], Path]]]:
+class _FileLayer:
+    """A layer holding one file (and its folders), made as it is read: the tar headers, the
+    file's bytes from where they already are, the padding and the end blocks. No copy is written;
+    the bytes are the ones tarfile writes for the same entries (``_layer``)."""
+
+    def __init__(self, name: str, source: Path, mtime: int) -> None:
+        parts = name.split("/")
+        head = b"".join(_info("/".join(parts[:i]) + "/", tarfile.DIRTYPE, 0o755, mtime).tobuf(tarfile.PAX_FORMAT)
+                        for i in range(1, len(parts)))
+        self.source, self.size = source, source.stat().st_size
+        self.head = head + _info(name, tarfile.REGTYPE, 0o644, mtime, self.size).tobuf(tarfile.PAX_FORMAT)
+        end = len(self.head) + self.size + (-self.size % tarfile.BLOCKSIZE) + 2 * tarfile.BLOCKSIZE
+        self.tail = bytes(-self.size % tarfile.BLOCKSIZE + 2 * tarfile.BLOCKSIZE + (-end % tarfile.RECORDSIZE))
+        self.length = len(self.head) + self.size + len(self.tail)
+
+    def open(self) -> IO[bytes]:
+        import io
+
+        parts: list[Any] = [io.BytesIO(self.head), open(self.source, "rb"), io.BytesIO(self.tail)]
+        return _Chain(parts, self.length)  # type: ignore[return-value]
+
+    def descriptor(self) -> dict[str, Any]:
+        """The layer's descriptor: one read of the file, hashed."""
+        sha = hashlib.sha256()
+        with self.open() as f:
+            while chunk := f.read(4 << 20):
+                sha.update(chunk)
+        return {"mediaType": LAYER_TYPE, "digest": "sha256:" + sha.hexdigest(), "size": self.length}
+
+
+class _Chain:
+    """Readers read one after the other, as one file of ``length`` bytes (a file that changes
+    size meanwhile is an error, not a short or long layer)."""
+
+    def __init__(self, parts: list[Any], length: int) -> None:
+        self.parts, self.length, self.done = parts, length, 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = b""
+        while self.parts and (n < 0 or len(out) < n):
+            data = self.parts[0].read(-1 if n < 0 else n - len(out))
+            if not data:
+                self.parts.pop(0).close()
+                continue
+            out += data
+        self.done += len(out)
+        if self.done > self.length or (not out and n != 0 and self.done != self.length):
+            raise OSError(f"a layer's file changed size while it was read ({self.done} of {self.length} bytes)")
+        return out
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+        self.parts = []
+
+    def __enter__(self) -> "_Chain":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def image_layers(bundle: Path, work: Path) -> tuple[Any, list[tuple[dict[str, Any], Any]]]:
     """The manifest and the layers (descriptor, file) of ``bundle`` as a mountable image, written
     under ``work``: the bundle unpacked and its Hub files fetched (from this host's Hugging Face
     cache when there, else the Hub; verified against their pins either way)."""
@@ -132,23 +194,22 @@ def image_layers(bundle: Path, work: Path) -> tuple[Any, list[tuple[dict[str, An
     packed = {f"{where}/{f.path}" for p in manifest.pins if (where := manifest.model_dir(p)) is not None for f in p.files}
     # files a bundle built with --embed-hub carries are the cache's blobs in the image: not twice
     embedded = {f"{hub_model_dir(p)}/{f.path}" for p in manifest.embedded_hub for f in p.files}
-    layers: list[tuple[dict[str, Any], Path]] = []
+    layers: list[tuple[dict[str, Any], Any]] = []  # (descriptor, a layer file or a _FileLayer)
     seen: set[str] = set()
 
-    def add(entries: list[_Entry], title: str) -> None:
-        out = work / f"layer-{len(layers)}.tar"
-        desc = _layer(entries, out, mtime)
+    def add(desc: dict[str, Any], body: Any, title: str) -> None:
         desc["annotations"] = {"org.opencontainers.image.title": title}
         if desc["digest"] not in seen:  # one file in two places: one layer
             seen.add(desc["digest"])
-            layers.append((desc, out))
+            layers.append((desc, body))
 
-    add(_bundle_entries(dest, packed | embedded), BUNDLE_DIR)
-    add(_hub_link_entries(hub), HUB_DIR)
-    for name in sorted(packed):
-        add([_Entry(f"{BUNDLE_DIR}/{name}", "file", dest / name)], f"{BUNDLE_DIR}/{name}")
-    for name, blob in sorted(_hub_blobs(hub, cache).items()):
-        add([_Entry(name, "file", blob)], name)
+    for title, entries in ((BUNDLE_DIR, _bundle_entries(dest, packed | embedded)), (HUB_DIR, _hub_link_entries(hub))):
+        out = work / f"layer-{title}.tar"
+        add(_layer(entries, out, mtime), out, title)
+    files = [(f"{BUNDLE_DIR}/{name}", dest / name) for name in sorted(packed)] + sorted(_hub_blobs(hub, cache).items())
+    for name, source in files:
+        layer = _FileLayer(name, source, mtime)
+        add(layer.descriptor(), layer, name)
     return manifest, layers
 
 
@@ -220,7 +281,8 @@ def push_image(bundle: str | os.PathLike[str], target: str, *, insecure: bool = 
         manifest, layers = image_layers(bundle, Path(d))
         annotations = {"org.opencontainers.image.title": manifest.name, "org.opencontainers.image.version": manifest.version,
                        "dev.bundler.digest": manifest.digest}
-        blobs: list[tuple[dict[str, Any], Any]] = [(desc, (path, 0, desc["size"])) for desc, path in layers]
+        blobs: list[tuple[dict[str, Any], Any]] = [(desc, body if isinstance(body, _FileLayer) else (body, 0, desc["size"]))
+                                                   for desc, body in layers]
         images = []
         for arch in PLATFORMS:
             config = _json({"architecture": arch, "os": "linux", "config": {},
