@@ -159,3 +159,26 @@ def test_a_bad_repos_entry_is_exit_2_naming_pyproject(chain, tmp_path, table, me
     res = run_cli("lock", str(svc))
     assert res.code == 2 and "pyproject.toml: [tool.bundler.repos" in res.stderr and message in res.stderr, res.stderr
     assert not (svc.parent / "bundler.lock").exists()
+
+
+def test_a_tokenizer_and_a_processor_in_other_repositories_are_pinned(hub, tmp_path):
+    """transformers' AutoTokenizer / AutoProcessor follow `auto_map` entries (a list for tokenizers)
+    of tokenizer_config.json and processor_config.json into other repositories."""
+    for repo in ("acme/tok-code", "acme/proc-code", "acme/vision"):
+        hub.create_repo(repo)
+    hub.commit("acme/tok-code", {"tokenization_x.py": b"class XTokenizer: pass\n"})
+    hub.commit("acme/proc-code", {"processing_x.py": b"class XProcessor: pass\n"})
+    hub.commit("acme/vision", {
+        "tokenizer_config.json": json.dumps({"auto_map": {"AutoTokenizer": ["acme/tok-code--tokenization_x.XTokenizer", None]}}).encode(),
+        "processor_config.json": json.dumps({"auto_map": {"AutoProcessor": "acme/proc-code--processing_x.XProcessor"}}).encode(),
+        "model.safetensors": b"v" * 64,
+    })
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "service.py").write_text("import bundler\n\n@bundler.service\nclass S:\n    m = bundler.HuggingFaceModel('acme/vision')\n")
+    res = run_cli("lock", str(d / "service.py"), "--json")
+    assert res.code == 0, res.stderr
+    models = {m["id"]: m for m in json.loads(res.stdout)["models"]}
+    assert models["acme/tok-code"]["required_by"] == "acme/vision"
+    assert models["acme/proc-code"]["required_by"] == "acme/vision"
+    assert sorted(f["path"] for f in locked(d / "service.py")["acme/tok-code"]["files"]) == ["tokenization_x.py"]
