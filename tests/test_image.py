@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import urllib.request
 
 import pytest
@@ -121,8 +122,6 @@ def test_pulling_an_image_form_says_what_it_is(hub, registry, tmp_path):
 
 
 def test_hub_files_a_bundle_carries_are_in_the_image_once(hub, registry, tmp_path):
-    import tarfile
-
     from bundler.ops.build import build
     from bundler.ops.lock import lock
 
@@ -170,3 +169,16 @@ def test_a_file_layer_made_as_it_is_read_is_the_tar_tarfile_writes(tmp_path, siz
     with pytest.raises(OSError, match="changed size"), layer.open() as f:
         while f.read(4096):
             pass
+
+
+def test_a_damaged_bundle_is_refused_before_anything_is_pushed(hub, registry, tmp_path):
+    from .test_oci import tag_exists
+    from .test_signing import flip_a_byte_of
+
+    bundle = make_bundle(tmp_path, "bad", os.urandom(5000))
+    with tarfile.open(bundle) as tar:
+        member = next(n for n in tar.getnames() if n.endswith("weights.bin"))
+    flip_a_byte_of(bundle, member)
+    res = run_cli("push", str(bundle), f"oci://{registry['host']}/acme/bad:v1", "--image")
+    assert res.code != 0 and "Traceback" not in res.stderr and member in res.stderr, res.stderr
+    assert not tag_exists(registry["host"], "acme/bad", "v1")

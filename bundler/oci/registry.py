@@ -187,43 +187,53 @@ def push(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False,
     from ..bundle.archive import require_ok, verify
 
     bundle = Path(bundle)
-    ref = parse_reference(target)
-    if ref.digest:
-        raise UsageError(f"{target}: push to a tag, not a digest")
+    ref, registry = push_target(target, insecure=insecure, token=token)
     # What is sent is checked at least as strictly as `bundler inspect --verify`: every byte
     # against the manifest, the end-of-archive marker, no links or unsafe paths. Only then may
     # remembered sha256s stand in for reading a weight again.
     manifest, report = verify(bundle)
     require_ok(bundle, report)
-    registry = Registry(ref.host, insecure=insecure, token=token)
     result = PushResult(ref, "", manifest.digest)
     with tempfile.TemporaryDirectory(prefix="bundler-push-") as d:
         plain = _plain_tar(bundle, Path(d), _tar_limit(manifest))
         config, blobs = _blobs(bundle, plain, manifest, Path(d) / "sources.tar")
         cfg = {"mediaType": CONFIG_TYPE, "digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)}
-        _upload(registry, ref, [(cfg, config), *blobs], result)
+        upload_missing(registry, ref, [(cfg, config), *blobs], result)
         oci_manifest = {
             "schemaVersion": 2,
             "mediaType": MANIFEST_TYPE,
             "artifactType": ARTIFACT_TYPE,
             "config": cfg,
             "layers": [desc for desc, _ in blobs],
-            "annotations": {
-                TITLE: manifest.name,
-                "org.opencontainers.image.version": manifest.version,
-                "dev.bundler.digest": manifest.digest,
-            },
+            "annotations": bundle_annotations(manifest),
         }
-        data = json.dumps(oci_manifest, sort_keys=True, separators=(",", ":")).encode()
-        # The tag appears only now, after every blob is in place: an interrupted push leaves
-        # orphan blobs (reused by the next push) but never a half-visible tag.
-        result.digest = registry.put_manifest(ref, data)
-        # More tags for the same manifest: one upload, the same bytes under each name.
-        for tag in tags:
-            registry.put_manifest(Reference(ref.host, ref.repo, tag, None), data)
-            result.tags.append(tag)
+        tag_manifest(registry, ref, json.dumps(oci_manifest, sort_keys=True, separators=(",", ":")).encode(), tags, result)
     _remember_pushed(ref, result.digest)
     return result
+
+
+def push_target(target: str, *, insecure: bool, token: str | None) -> tuple[Reference, Registry]:
+    """The tag a push writes and a client for its registry; a digest is exit 2 (a push names)."""
+    ref = parse_reference(target)
+    if ref.digest:
+        raise UsageError(f"{target}: push to a tag, not a digest")
+    return ref, Registry(ref.host, insecure=insecure, token=token)
+
+
+def bundle_annotations(manifest: Manifest) -> dict[str, str]:
+    """What a pushed bundle, in either form, says about itself: name, version, bundle digest."""
+    return {TITLE: manifest.name, "org.opencontainers.image.version": manifest.version, "dev.bundler.digest": manifest.digest}
+
+
+def tag_manifest(registry: Registry, ref: Reference, data: bytes, tags: Sequence[str], result: PushResult,
+                 media_type: str = MANIFEST_TYPE) -> None:
+    """``data`` under the push's tag, then under each extra tag: one upload, the same bytes under
+    each name. Called once every blob is in place: an interrupted push leaves orphan blobs
+    (reused by the next push) but never a half-visible tag."""
+    result.digest = registry.put_manifest(ref, data, media_type)
+    for tag in tags:
+        registry.put_manifest(Reference(ref.host, ref.repo, tag, None), data, media_type)
+        result.tags.append(tag)
 
 
 #: a blob to send: its descriptor, and its bytes or the (file, offset, size) slice holding them
@@ -263,7 +273,7 @@ def _blobs(bundle: Path, plain: Path, manifest: Manifest, source_path: Path) -> 
     return manifest_bytes(plain), [(source, (source_path, 0, size)), *layers]
 
 
-def _upload(registry: Registry, ref: Reference, todo: list[_Blob], result: PushResult, present: set[str] | None = None) -> None:
+def upload_missing(registry: Registry, ref: Reference, todo: list[_Blob], result: PushResult, present: set[str] | None = None) -> None:
     """Every blob the registry lacks, uploaded; existence checks and uploads run several at a
     time over keep-alive connections (a model of thousands of small files is round trips, not bytes)."""
     from concurrent.futures import ThreadPoolExecutor

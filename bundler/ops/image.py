@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from ..errors import UsageError
 from ..oci.registry import INDEX_TYPE
 
 IMAGE_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -265,22 +264,17 @@ def _hub_blobs(hub: list[Any], cache: Path) -> dict[str, Path]:
 
 def push_image(bundle: str | os.PathLike[str], target: str, *, insecure: bool = False, token: str | None = None,
                tags: Sequence[str] = ()) -> Any:
-    """Push ``bundle`` as a mountable OCI image (an index over linux/amd64 and linux/arm64)."""
-    from ..bundle.archive import require_ok as require_verified, verify
-    from ..oci.registry import PushResult, Reference, Registry, _upload, parse_reference
+    """Push ``bundle`` as a mountable OCI image (an index over linux/amd64 and linux/arm64).
 
-    bundle = Path(bundle)
-    ref = parse_reference(target)
-    if ref.digest:
-        raise UsageError(f"{target}: push to a tag, not a digest")
-    manifest, report = verify(bundle)
-    require_verified(bundle, report)
-    registry = Registry(ref.host, insecure=insecure, token=token)
-    result = PushResult(ref, "", manifest.digest)
+    Every member is checked against the manifest as ``image_layers`` unpacks it (the one member
+    reader: sizes, hashes, the end-of-archive marker), before anything is uploaded."""
+    from ..oci.registry import PushResult, Reference, bundle_annotations, push_target, tag_manifest, upload_missing
+
+    ref, registry = push_target(target, insecure=insecure, token=token)
     with tempfile.TemporaryDirectory(prefix="bundler-image-") as d:
-        manifest, layers = image_layers(bundle, Path(d))
-        annotations = {"org.opencontainers.image.title": manifest.name, "org.opencontainers.image.version": manifest.version,
-                       "dev.bundler.digest": manifest.digest}
+        manifest, layers = image_layers(Path(bundle), Path(d))
+        result = PushResult(ref, "", manifest.digest)
+        annotations = bundle_annotations(manifest)
         blobs: list[tuple[dict[str, Any], Any]] = [(desc, body if isinstance(body, _FileLayer) else (body, 0, desc["size"]))
                                                    for desc, body in layers]
         images = []
@@ -292,16 +286,13 @@ def push_image(bundle: str | os.PathLike[str], target: str, *, insecure: bool = 
             image = _json({"schemaVersion": 2, "mediaType": IMAGE_MANIFEST_TYPE, "config": config_desc,
                            "layers": [desc for desc, _ in layers], "annotations": annotations})
             images.append((arch, image))
-        _upload(registry, ref, blobs, result, present=set())
+        upload_missing(registry, ref, blobs, result, present=set())
         for _, image in images:
             registry.put_manifest(Reference(ref.host, ref.repo, None, _sha256(image)), image, IMAGE_MANIFEST_TYPE)
         index = _json({"schemaVersion": 2, "mediaType": IMAGE_INDEX_TYPE, "annotations": annotations, "manifests": [
             {"mediaType": IMAGE_MANIFEST_TYPE, "digest": _sha256(image), "size": len(image), "platform": {"architecture": arch, "os": "linux"}}
             for arch, image in images]})
-        result.digest = registry.put_manifest(ref, index, IMAGE_INDEX_TYPE)
-        for tag in tags:
-            registry.put_manifest(Reference(ref.host, ref.repo, tag, None), index, IMAGE_INDEX_TYPE)
-            result.tags.append(tag)
+        tag_manifest(registry, ref, index, tags, result, IMAGE_INDEX_TYPE)
     return result
 
 
