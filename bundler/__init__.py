@@ -6,9 +6,9 @@ a service module is imported on every worker start.
 
 from __future__ import annotations
 
-from .descriptors import HuggingFaceModel, OCIModel, StoreModel
+from .descriptors import HuggingFaceModel, OCIModel, S3Model, StoreModel
 from .services import depends, service
 
 __version__ = "0.1.0"
 
-__all__ = ["HuggingFaceModel", "OCIModel", "StoreModel", "depends", "service", "__version__"]
+__all__ = ["HuggingFaceModel", "OCIModel", "S3Model", "StoreModel", "depends", "service", "__version__"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
-from .kinds import huggingface as _hf, oci as _oci, store as _store
+from .kinds import huggingface as _hf, oci as _oci, s3 as _s3, store as _store
 from .model.pins import normalise_patterns
 
 if TYPE_CHECKING:
@@ -180,6 +180,40 @@ class OCIModel(_Descriptor):
             ref = SimpleNamespace(kind=self.kind, id=self.ref, line=None)
             pin = _oci.KIND.pin(ref, where=None, offline=False, notes=None)
             self._resolved = str(_oci.KIND.local_copy(pin)[0])
+        return self._resolved
+
+
+class S3Model(_Descriptor):
+    """Objects in S3 or an S3-compatible store: every object under a prefix
+    (``s3://bucket/prefix/``, filtered by ``include``/``exclude`` globs) or one object
+    (``s3://bucket/path/model.safetensors``). Endpoint and credentials come from the standard AWS
+    settings (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, the environment, instance roles)."""
+
+    kind = _s3.KIND.name
+
+    def __init__(self, url: str, include: str | list[str] | None = None, exclude: str | list[str] | None = None) -> None:
+        if not isinstance(url, str) or not url.startswith("s3://"):
+            raise UsageError(f"S3Model needs a URL like 's3://bucket/prefix/', not {url!r}")
+        self.url = url
+        self.include = _patterns(include, "include")
+        self.exclude = _patterns(exclude, "exclude")
+        self._resolved: str | None = None
+
+    def to_info(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.url, "include": self.include, "exclude": self.exclude}
+
+    def resolve(self) -> str:
+        """Return the directory holding the objects (by their paths under the prefix): the
+        bundle's copy when running from a bundle (offline), else (development mode) the objects
+        pinned now and fetched into bundler's cache."""
+        if self._resolved is None and (ctx := self._bundle()) is not None:
+            self._resolved = ctx.resolve_store(self.key, repr(self))
+        if self._resolved is None:
+            from types import SimpleNamespace
+
+            ref = SimpleNamespace(kind=self.kind, id=self.url, include=self.include, exclude=self.exclude, line=None)
+            pin = _s3.KIND.pin(ref, where=None, offline=False, notes=None)
+            self._resolved = str(_s3.KIND.local_copy(pin)[0])
         return self._resolved
 
 

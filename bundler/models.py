@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ContextManager
 
-from .descriptors import HuggingFaceModel, OCIModel, StoreModel
+from .descriptors import HuggingFaceModel, OCIModel, S3Model, StoreModel
 
-__all__ = ["HuggingFaceModel", "OCIModel", "StoreModel", "create"]
+__all__ = ["HuggingFaceModel", "OCIModel", "S3Model", "StoreModel", "create"]
 
 
 def create(tag: str) -> ContextManager[Any]:

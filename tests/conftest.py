@@ -156,3 +156,50 @@ def auth_registry(tmp_path_factory):
     yield {"host": host, "user": "alice", "password": "s3cret"}
     proc.terminate()
     proc.wait(timeout=10)
+
+
+def start_moto(root: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """A real S3 API server (moto's) on 127.0.0.1; its URL."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    binary = Path(sys.executable).parent / "moto_server"
+    assert binary.exists(), "moto_server is not installed: pip install -e '.[test]' (the README's test command does it)"
+    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=open(root / "moto.log", "w"), env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("moto_server did not start: " + (root / "moto.log").read_text())
+        time.sleep(0.05)
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def _moto(tmp_path_factory):
+    proc, url = start_moto(tmp_path_factory.mktemp("moto"))
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3(_moto, monkeypatch):
+    """A boto3 client of the loopback S3 server, with the AWS settings pointing every process at it."""
+    import boto3
+
+    for name, value in {"AWS_ENDPOINT_URL": _moto, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return boto3.client("s3")

@@ -149,7 +149,8 @@ def test_two_kinds_cannot_share_a_name():
 
 def test_each_kind_name_is_spelled_in_its_own_module_only():
     """A kind's name appears as a string in its own module and nowhere else in bundler (but for
-    the Hugging Face cache's folder name, ``~/.cache/huggingface``, which is not the kind's)."""
+    the Hugging Face cache's folder name, ``~/.cache/huggingface``, and boto3's service name ``s3``,
+    which are not the kinds')."""
     root = Path(kinds.__file__).parent.parent
     for kind in kinds.all_kinds():
         if kind.name == "local-dir":
@@ -158,4 +159,7 @@ def test_each_kind_name_is_spelled_in_its_own_module_only():
         if kind.name == "huggingface":
             assert 'or "~/.cache", "huggingface")' in (root / "settings.py").read_text()
             spelled.discard("settings.py")
+        if kind.name == "s3":  # boto3's name of the S3 service, which is not the kind's
+            assert '.client("s3",' in (root / "stores" / "s3.py").read_text()
+            spelled.discard("stores/s3.py")
         assert sorted(spelled) == [f"kinds/{type(kind).__module__.rpartition('.')[2]}.py"], (kind.name, spelled)

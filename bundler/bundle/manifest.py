@@ -22,14 +22,18 @@ from ..model.pins import FileEntry, Pin, check_hash, key_of, safe_name, safe_pat
 #: 2: bundler's store models moved to ``store/`` so that ``models/`` is BentoML's model-store
 #: layout (``bentoml serve DIR`` reads it); 3: ``environment`` (the locked Python packages,
 #: embedded files under ``wheels/``); 4: ``argument_origins`` (every build argument is recorded,
-#: defaults included, with where it came from). Older schemas are still read, and a build writes
-#: the oldest schema that holds its content (``schema_for``), so older readers keep reading it.
-SCHEMA = 4
+#: defaults included, with where it came from); 5: an object store's ``version_id`` and ``etag``
+#: on a model's files (S3 models). Older schemas are still read, and a build writes the oldest
+#: schema that holds its content (``schema_for``), so older readers keep reading it.
+SCHEMA = 5
 VERSION_LENGTH = 12
 
 
 def schema_for(data: dict[str, Any]) -> int:
     """The oldest schema that can hold ``data``."""
+    models = data.get("models", [])
+    if any("version_id" in f or "etag" in f for m in models for f in m.get("files", [])):
+        return 5
     needs = "argument_origins" in data or "python" in (data.get("settings") or {})
     return 4 if needs or any("required_by" in m or "endpoint" in m for m in data.get("models", [])) else 3
 
@@ -547,7 +551,7 @@ def _check_model(m: dict[str, Any], schema: int) -> None:
             _strs(m[k], f"model {k}")
     if "embedded" in m and type(m["embedded"]) is not bool:
         raise TypeError("model embedded must be true or false")
-    _files(m["files"], f"model {m['id']} files", frozenset({"xet"}))
+    _files(m["files"], f"model {m['id']} files", frozenset({"xet", "version_id", "etag"} if schema >= 5 else {"xet"}))
 
 
 def _check_environment(d: dict[str, Any]) -> None:

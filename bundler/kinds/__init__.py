@@ -29,7 +29,7 @@ _loaded = False
 def _builtins() -> None:
     global _loaded
     if not _loaded:
-        from . import bentoml, huggingface, oci, store  # noqa: F401 - each registers itself
+        from . import bentoml, huggingface, oci, s3, store  # noqa: F401 - each registers itself
 
         _loaded = True
 

@@ -40,6 +40,8 @@ class ModelKind:
     markers: ClassVar[frozenset[str]] = frozenset()
     #: the keywords a loader call names this kind's model with
     id_keywords: ClassVar[tuple[str, ...]] = ()
+    #: each file pins an object store's version id and ETag
+    object_ids: ClassVar[bool] = False
     #: the oldest manifest schema that can hold a model of this kind
     min_schema: ClassVar[int] = 1
 
@@ -76,7 +78,7 @@ class ModelKind:
             raise ValueError(e.message) from None
         if not self.hub and (p.hub_id is not None or p.required_by is not None or p.endpoint is not None):
             raise ValueError(f"a Hub id, required_by or endpoint for the {p.source} model {p.id}")
-        check_files(p, xet=self.hub)
+        check_files(p, xet=self.hub, object_ids=self.object_ids)
         return p
 
     # -- packing and landing (kinds whose files travel in the bundle) ----------------------

@@ -19,11 +19,16 @@ class FileEntry:
     size: int
     hash: str
     xet: str | None = None  # the Xet content hash the Hub gives a Xet-backed file: how hf_xet fetches it
+    # an object store's own identity of the object (S3): the version fetched, the ETag it must have
+    version_id: str | None = None
+    etag: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        if self.xet is None:
-            return {"path": self.path, "size": self.size, "hash": self.hash}
-        return {"path": self.path, "size": self.size, "hash": self.hash, "xet": self.xet}
+        d: dict[str, Any] = {"path": self.path, "size": self.size, "hash": self.hash}
+        for key in ("xet", "version_id", "etag"):
+            if (value := getattr(self, key)) is not None:
+                d[key] = value
+        return d
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,8 @@ class Pin:
             exclude=patterns(d.get("exclude")),
             commit=_opt_str(d.get("commit")),
             version=_opt_str(d.get("version")),
-            files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"]), _opt_str(f.get("xet"))) for f in d["files"]),
+            files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"]), _opt_str(f.get("xet")),
+                                  _opt_str(f.get("version_id")), _opt_str(f.get("etag"))) for f in d["files"]),
             hub_id=_opt_str(d.get("hub_id")),
             required_by=_opt_str(d.get("required_by")),
             endpoint=_opt_str(d.get("endpoint")),
@@ -200,13 +206,19 @@ def check_hash(value: str) -> str:
     return value
 
 
-def check_files(p: Pin, *, xet: bool) -> None:
-    """The rules every pin's files keep: safe paths, known hashes; a Xet hash only where ``xet``."""
+def check_files(p: Pin, *, xet: bool, object_ids: bool = False) -> None:
+    """The rules every pin's files keep: safe paths, known hashes; a Xet hash only where ``xet``,
+    an object store's version id and ETag only where ``object_ids``."""
     for f in p.files:
         safe_path(f.path)
         check_hash(f.hash)
         if f.xet is not None and (not xet or not isinstance(f.xet, str) or not _XET.match(f.xet)):
             raise ValueError(f"bad Xet hash {f.xet!r} for {f.path!r}")
+        for what, value in (("version id", f.version_id), ("ETag", f.etag)):
+            if value is not None and (not object_ids or not isinstance(value, str) or not _OBJECT_ID.match(value)):
+                raise ValueError(f"bad {what} {value!r} for {f.path!r}")
 
 
 _XET = re.compile(r"[0-9a-f]{64}\Z")
+# what S3 returns for either: printable ASCII, no spaces (a version id is at most 1,024 bytes)
+_OBJECT_ID = re.compile(r'[!-~]{1,1024}\Z')
