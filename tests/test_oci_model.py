@@ -3,8 +3,12 @@ each layer a file named by its annotation (oras and KitOps write the title, Mode
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
+import shutil
+import tarfile
 import tomllib
 from pathlib import Path
 
@@ -86,16 +90,12 @@ def test_an_oci_model_is_pinned_by_digest_carried_in_the_bundle_and_resolved_off
     assert res.code == 1 and "config.json was modified" in res.stderr, res.stderr
 
 
-def test_layers_that_name_no_file_or_pack_a_folder_are_refused_at_lock(registry, tmp_path):
+def test_layers_that_name_no_file_or_an_unsafe_one_are_refused_at_lock(registry, tmp_path):
     host = registry["host"]
     push_artifact(host, "acme/nameless", {"x": b"1"}, annotation="")
     res = run_cli("lock", str(project(tmp_path, host, "nameless")))
     assert res.code == 2 and "layer 0" in res.stderr and "names no file path" in res.stderr, res.stderr
     assert "service.py:6" in res.stderr
-
-    push_artifact(host, "acme/folder", {"weights": b"tar bytes"}, media_type="application/vnd.cncf.model.weight.v1.tar")
-    res = run_cli("lock", str(project(tmp_path / "b", host, "folder")))
-    assert res.code == 2 and "weights is a packed folder" in res.stderr, res.stderr
 
     push_artifact(host, "acme/escape", {"../etc/passwd": b"x"})
     res = run_cli("lock", str(project(tmp_path / "c", host, "escape")))
@@ -106,3 +106,93 @@ def test_an_oci_model_reference_is_checked_by_the_scan(tmp_path):
     (tmp_path / "service.py").write_text('import bundler\n\n@bundler.service\nclass S:\n    m = bundler.OCIModel("https://example.com/x")\n')
     res = run_cli("scan", str(tmp_path / "service.py"))
     assert res.code == 2 and "service.py:5" in res.stderr, res.stderr
+
+
+def tar_layer(members: dict[str, bytes | str], *, gz: bool = False) -> bytes:
+    """A layer as KitOps and ModelPack tools pack a folder: a tar of its files (a str value: a
+    symlink to it)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            if isinstance(data, str):
+                info.type, info.linkname = tarfile.SYMTYPE, data
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    return gzip.compress(raw, mtime=0) if gz else raw
+
+
+def push_layers(host: str, repo: str, layers: list[tuple[str, bytes, dict[str, str]]], *,
+                config_type: str = "application/vnd.kitops.modelkit.config.v1+json") -> str:
+    registry = Registry(host)
+    config = b'{"manifestVersion": "1.0.0", "model": {"path": "model"}}'
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    registry.upload_blob(repo, config_digest, len(config), config)
+    descriptors = []
+    for media_type, data, notes in layers:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        registry.upload_blob(repo, digest, len(data), data)
+        descriptors.append({"mediaType": media_type, "digest": digest, "size": len(data), "annotations": notes})
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+                           "config": {"mediaType": config_type, "digest": config_digest, "size": len(config)},
+                           "layers": descriptors}).encode()
+    return registry.put_manifest(Reference(host, repo, "v1", None), manifest)
+
+
+def test_a_kitops_modelkit_of_tar_layers_is_unpacked_pinned_per_file_and_carried(registry, tmp_path):
+    host = registry["host"]
+    weights, config, code = b"\x05" * 70_000, b'{"hidden_size": 8}', b"print('hi')\n"
+    digest = push_layers(host, "acme/kit", [
+        ("application/vnd.kitops.modelkit.model.v1.tar+gzip",
+         tar_layer({"model/weights.safetensors": weights, "./model/config.json": config}, gz=True),
+         {"org.cncf.model.filepath": "model"}),
+        ("application/vnd.kitops.modelkit.code.v1.tar", tar_layer({"src/train.py": code}), {}),
+        ("application/vnd.cncf.model.doc.v1.raw", b"# card", {"org.cncf.model.filepath": "README.md"}),
+    ])
+    svc = project(tmp_path, host, "kit")
+    res = run_cli("lock", str(svc))
+    assert res.code == 0, res.stderr
+    (entry,) = tomllib.loads((svc.parent / "bundler.lock").read_text())["model"]
+    want = {"model/weights.safetensors": weights, "model/config.json": config, "src/train.py": code, "README.md": b"# card"}
+    assert entry["version"] == digest.replace(":", "-")
+    assert {f["path"]: (f["size"], f["hash"]) for f in entry["files"]} == {p: (len(d), "sha256:" + hashlib.sha256(d).hexdigest()) for p, d in want.items()}
+
+    # the archives were unpacked at lock (their files had to be hashed); the raw layer comes at build
+    out = tmp_path / "kit.bundle.tar"
+    res = run_cli("build", str(svc), "-o", str(out), "--no-env", "--offline")
+    assert res.code == 2 and "README.md is not in bundler's cache" in res.stderr, res.stderr
+    assert run_cli("build", str(svc), "-o", str(out), "--no-env").code == 0
+    first = out.read_bytes()
+    # an empty cache: the pinned manifest's layers are fetched again, by digest, and unpacked
+    shutil.rmtree(tmp_path / "bundler-home" / "oci-models")
+    res = run_cli("build", str(svc), "-o", str(out), "--no-env")
+    assert res.code == 0, res.stderr
+    assert out.read_bytes() == first
+
+    deploy = {"BUNDLER_HOME": str(tmp_path / "deploy-home")}
+    assert run_cli("pull", str(out), "--to", str(tmp_path / "deployed"), env=deploy).code == 0
+    where = tmp_path / "deployed" / "oci" / digest.replace(":", "-")
+    assert {p: (where / p).read_bytes() for p in want} == want
+    res = run_cli("run", str(tmp_path / "deployed"), "--check", env=deploy)
+    assert res.code == 0 and str(where) in res.stdout, res.stderr
+
+
+def test_tar_layers_with_links_escapes_or_zstd_are_refused_at_lock(registry, tmp_path):
+    host = registry["host"]
+    cases = {
+        "link": (tar_layer({"model/w.bin": "/etc/passwd"}), "'model/w.bin' is a link"),
+        "escape": (tar_layer({"../outside.bin": b"x"}), "unsafe path '../outside.bin'"),
+        "notar": (b"not a tar at all" * 100, "is not a readable tar"),
+    }
+    for name, (layer, message) in cases.items():
+        push_layers(host, f"acme/{name}", [("application/vnd.cncf.model.weight.v1.tar", layer, {})])
+        res = run_cli("lock", str(project(tmp_path / name, host, name)))
+        assert res.code == 2 and message in res.stderr and "service.py:6" in res.stderr and "Traceback" not in res.stderr, (name, res.stderr)
+        assert not (tmp_path / name / "proj" / "bundler.lock").exists()
+    assert not list((tmp_path / "bundler-home").rglob("outside.bin")) and not (tmp_path / "outside.bin").exists()
+    push_layers(host, "acme/zstd", [("application/vnd.cncf.model.weight.v1.tar+zstd", b"(\xb5/\xfd", {})])
+    res = run_cli("lock", str(project(tmp_path / "zstd", host, "zstd")))
+    assert res.code == 2 and "zstd-compressed tar" in res.stderr, res.stderr
