@@ -1,4 +1,4 @@
-"""Benchmark: fetching a pinned S3 model (what `bundler build` does for `bundler.S3Model`) beside
+"""Benchmark: fetching a pinned S3 model (what `bundler pull`, or `build --embed-s3`, does) beside
 boto3's transfer manager (what `aws s3 cp --recursive` uses: ranged parts on 10 threads), from the
 same S3 API server on loopback (moto_server), order-fair (alternating, `sync` after each), median
 of RUNS. Also times `bundler lock` (listing, and reading the sha256 of objects the store keeps

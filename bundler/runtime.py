@@ -105,9 +105,13 @@ class BundleContext:
         from .hub.cache import snapshot_dir
 
         where = self.manifest.model_dir(pin)
-        if where is None:  # a Hub kind's files are in the Hugging Face cache
-            return snapshot_dir(self.cache, pin.id, pin.commit or "")
-        return self.root / where
+        if where is not None:
+            return self.root / where
+        from .kinds import of as kind_of
+
+        if (k := kind_of(pin)).fetched:  # in bundler's cache, where `bundler pull` fetched them
+            return k.host_dir(pin)
+        return snapshot_dir(self.cache, pin.id, pin.commit or "")  # a Hub kind's: the Hugging Face cache
 
     def check_models(self, *, full: bool = False) -> dict[str, Path]:
         """Every pinned file of every model (Hub and stores, whoever's descriptor declares it)

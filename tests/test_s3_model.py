@@ -5,6 +5,8 @@ a killed fetch resumed, 403 and 404."""
 from __future__ import annotations
 
 import hashlib
+import json
+import tarfile
 import tomllib
 import uuid
 from pathlib import Path
@@ -78,32 +80,53 @@ def test_a_versioned_prefix_is_pinned_per_version_carried_and_resolved_offline(s
     ]
     version = entry["version"]
 
-    # a new version of an object after the lock: the lock keeps the old one, and so does the bundle
+    # a new version of an object after the lock: the lock keeps the old one, and so does the pull
     s3.put_object(Bucket=b, Key="clf/model.safetensors", Body=b"retrained")
     out = tmp_path / "reader.bundle.tar"
-    res = run_cli("build", str(svc), "-o", str(out), "--no-env", "--offline")  # nothing fetched yet
-    assert res.code == 2 and "is not in bundler's cache" in res.stderr and not out.exists(), res.stderr
-    res = run_cli("build", str(svc), "-o", str(out), "--no-env")
+    res = run_cli("build", str(svc), "-o", str(out), "--no-env", "--offline")  # the objects are the deploy host's to fetch
     assert res.code == 0, res.stderr
     assert run_cli("lock", str(svc), "--check").code == 0
     shown = run_cli("inspect", str(out), "--verify")
-    assert shown.code == 0 and "s3" in shown.stdout, shown.stdout
+    assert shown.code == 0 and f"s3://{b}/clf/" in shown.stdout, shown.stdout
+    with tarfile.open(out) as tar:
+        assert not [n for n in tar.getnames() if n.startswith("s3/")]
 
-    # the deploy host has no S3 access at all
-    deploy = {"BUNDLER_HOME": str(tmp_path / "deploy-home"), "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
-    res = run_cli("pull", str(out), "--to", str(tmp_path / "deployed"), env=deploy)
+    deploy = {"BUNDLER_HOME": str(tmp_path / "deploy-home")}
+    res = run_cli("pull", str(out), "--to", str(tmp_path / "deployed"), "--json", env=deploy)
     assert res.code == 0, res.stderr
-    where = tmp_path / "deployed" / "s3" / version
+    assert json.loads(res.stdout)["downloaded"] == {"files": 2, "bytes": len(WEIGHTS) + len(CONFIG)}
+    where = tmp_path / "deploy-home" / "s3-models" / version
     assert (where / "model.safetensors").read_bytes() == WEIGHTS
     assert (where / "config" / "config.json").read_bytes() == CONFIG
     assert not (where / "README.md").exists()
-    res = run_cli("run", str(tmp_path / "deployed"), "--check", env=deploy)
+    offline = {**deploy, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # serving needs no S3
+    res = run_cli("run", str(tmp_path / "deployed"), "--check", env=offline)
     assert res.code == 0, res.stderr
     assert str(where) in res.stdout
+    res = run_cli("pull", str(tmp_path / "deployed"), "--json", env=offline)  # all there: nothing to fetch
+    assert res.code == 0 and json.loads(res.stdout)["downloaded"]["files"] == 0, res.stderr
 
     (where / "model.safetensors").write_bytes(b"\x00" * len(WEIGHTS))
-    res = run_cli("run", str(tmp_path / "deployed"), "--check", env=deploy)
+    res = run_cli("run", str(tmp_path / "deployed"), "--check", env=offline)
     assert res.code == 1 and "model.safetensors was modified" in res.stderr, res.stderr
+    res = run_cli("pull", str(tmp_path / "deployed"), "--verify-only", env=offline)
+    assert res.code == 1 and "model.safetensors: modified" in res.stderr, res.stderr
+    res = run_cli("pull", str(tmp_path / "deployed"), "--json", env=deploy)  # the pinned version again
+    assert res.code == 0 and json.loads(res.stdout)["downloaded"]["files"] == 1, res.stderr
+    assert (where / "model.safetensors").read_bytes() == WEIGHTS
+
+    # --embed-s3: the bundle carries them, and the deploy host needs no S3 at all
+    embedded = tmp_path / "embedded.bundle.tar"
+    res = run_cli("build", str(svc), "-o", str(embedded), "--no-env", "--embed-s3", "--offline")
+    assert res.code == 2 and "is not in bundler's cache" in res.stderr and not embedded.exists(), res.stderr
+    res = run_cli("build", str(svc), "-o", str(embedded), "--no-env", "--embed-s3")
+    assert res.code == 0, res.stderr
+    other = {"BUNDLER_HOME": str(tmp_path / "other-home"), "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    assert run_cli("pull", str(embedded), "--to", str(tmp_path / "carried"), env=other).code == 0
+    carried = tmp_path / "carried" / "s3" / version
+    assert (carried / "model.safetensors").read_bytes() == WEIGHTS
+    res = run_cli("run", str(tmp_path / "carried"), "--check", env=other)
+    assert res.code == 0 and str(carried) in res.stdout, res.stderr
 
 
 def test_an_unversioned_bucket_is_pinned_by_content_and_a_changed_object_is_refused(s3, tmp_path):
@@ -119,11 +142,15 @@ def test_an_unversioned_bucket_is_pinned_by_content_and_a_changed_object_is_refu
 
     s3.put_object(Bucket=b, Key="weights/model.safetensors", Body=WEIGHTS[:-1] + b"\x08")  # same size, other bytes
     out = tmp_path / "reader.bundle.tar"
-    res = run_cli("build", str(svc), "-o", str(out), "--no-env")
+    res = run_cli("build", str(svc), "-o", str(out), "--no-env", "--embed-s3")
     assert res.code == 2, res.stderr
-    assert f"s3://{b}/weights/model.safetensors: the object changed since it was locked" in res.stderr
-    assert "Traceback" not in res.stderr and not out.exists()
+    changed = f"s3://{b}/weights/model.safetensors: the object changed since it was locked"
+    assert changed in res.stderr and "Traceback" not in res.stderr and not out.exists()
     cache = tmp_path / "bundler-home" / "s3-models" / entry["version"]
+    assert not (cache / "model.safetensors").exists()
+    assert run_cli("build", str(svc), "-o", str(out), "--no-env").code == 0  # fetched on the host: refused there
+    res = run_cli("pull", str(out), "--to", str(tmp_path / "deployed"))
+    assert res.code == 2 and changed in res.stderr, res.stderr
     assert not (cache / "model.safetensors").exists()
 
 
@@ -157,7 +184,7 @@ def test_a_deleted_pinned_version_is_named_not_found(s3, tmp_path):
     assert run_cli("lock", str(svc)).code == 0
     version_id = locked(svc)["files"][0]["version_id"]
     s3.delete_object(Bucket=b, Key="clf/w.bin", VersionId=version_id)
-    res = run_cli("build", str(svc), "-o", str(tmp_path / "x.tar"), "--no-env")
+    res = run_cli("build", str(svc), "-o", str(tmp_path / "x.tar"), "--no-env", "--embed-s3")
     assert res.code == 2, res.stderr
     assert f"s3://{b}/clf/w.bin (version {version_id}): not found" in res.stderr and "Traceback" not in res.stderr
     res = run_cli("lock", str(project(tmp_path / "empty", b)))
@@ -207,3 +234,16 @@ def test_an_s3_pin_from_a_lock_or_bundle_is_checked():
     # a version id or ETag belongs to an object store's pin only
     with pytest.raises(ValueError, match="bad version id"):
         check_pin(Pin(source="store", id="clf:abc", version="abc", files=(FileEntry("w.bin", 3, "blake3:" + "0" * 64, version_id="v1"),)))
+
+
+def test_a_mountable_image_needs_the_s3_objects_embedded(s3, registry, tmp_path):
+    b = bucket(s3, versioned=True)
+    s3.put_object(Bucket=b, Key="clf/w.bin", Body=WEIGHTS)
+    svc = project(tmp_path, b)
+    out = tmp_path / "r.bundle.tar"
+    assert run_cli("build", str(svc), "-o", str(out), "--no-env").code == 0
+    res = run_cli("push", str(out), f"oci://{registry['host']}/acme/s3img:v1", "--image")
+    assert res.code == 2 and "build the bundle with --embed-s3" in res.stderr, res.stderr
+    assert run_cli("build", str(svc), "-o", str(out), "--no-env", "--embed-s3").code == 0
+    res = run_cli("push", str(out), f"oci://{registry['host']}/acme/s3img:v1", "--image")
+    assert res.code == 0, res.stderr

@@ -45,7 +45,8 @@ DEFAULT_ORIGIN = "default"
 def pin_to_dict(p: Pin, *, embedded: bool = False, schema: int = SCHEMA) -> dict[str, Any]:
     """A model entry: the pin, where its files are in the bundle, whether they travel in it."""
     extra: dict[str, Any] = {}
-    if (where := kind(p.source).bundle_dir(p, schema)) is not None:
+    k = kind(p.source)
+    if (where := k.bundle_dir(p, schema)) is not None and (embedded or not k.fetched):
         extra["path"] = where
     if embedded:
         extra["embedded"] = True
@@ -148,8 +149,16 @@ class Manifest:
         return self.data["schema"]
 
     def model_dir(self, p: Pin) -> str | None:
-        """Where a model's files are in this bundle (None: a Hub model's are not packed)."""
-        return kind(p.source).bundle_dir(p, self.schema)
+        """Where a model's files are in this bundle (None: a Hub model's, or a fetched kind's
+        not embedded, are not packed)."""
+        k = kind(p.source)
+        if k.fetched and p.key not in self._embedded:
+            return None
+        return k.bundle_dir(p, self.schema)
+
+    @cached_property
+    def _embedded(self) -> set[tuple]:
+        return {p.key for m, p in zip(self.data.get("models", []), self.pins) if m.get("embedded")}
 
     @property
     def version(self) -> str:

@@ -274,6 +274,9 @@ def build(
     embed_hub: bool = typer.Option(
         False, "--embed-hub", help="Pack the Hub models' files too (from the local HF cache), for air-gapped hosts."
     ),
+    embed_s3: bool = typer.Option(
+        False, "--embed-s3", help="Pack the S3 models' objects too (fetched at build, verified): the deploy host needs no S3 access."
+    ),
     as_json: bool = typer.Option(False, "--json", help='Print {"path", "digest", "name", "version"}.'),
     arg: list[str] = typer.Option([], "--arg", metavar="KEY=VALUE", help=_ARG_HELP),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when a service loads a model it does not declare."),
@@ -307,7 +310,7 @@ def build(
         _print_selection(do_list(target, output), as_json)
         return
     result = do_build(
-        target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub,
+        target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub, embed_s3=embed_s3,
         arguments=_arguments(arg), strict=strict, allow_secrets=tuple(allow_secret), embed_wheels=embed_wheels,
         env=_env_options(python, platform, index_url, find_links, no_index, no_env), deps=not no_deps, no_pickle=no_pickle,
     )

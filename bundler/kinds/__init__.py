@@ -6,9 +6,11 @@ the name. A new source is one module with a ``ModelKind`` subclass and a ``regis
 ``VcsSupport`` registry does the same for version control systems); the built-in ones are loaded
 on first use, so importing this package costs nothing.
 
-Two families exist: a Hub kind (``hub = True``) pins a commit, and its files reach the deploy host
-through the Hugging Face cache (``bundler pull`` fetches them); every other kind's files travel in
-the bundle under ``bundle_dir`` and are landed where the service finds them (``land``).
+Three families exist: a Hub kind (``hub = True``) pins a commit, and its files reach the deploy
+host through the Hugging Face cache (``bundler pull`` fetches them); a fetched kind (``fetched =
+True``, S3) has ``bundler pull`` fetch its files into bundler's own cache (``host_dir``) unless
+the bundle embeds them; every other kind's files travel in the bundle under ``bundle_dir`` and
+are landed where the service finds them (``land``).
 """
 
 from __future__ import annotations

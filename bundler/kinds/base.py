@@ -40,6 +40,9 @@ class ModelKind:
     markers: ClassVar[frozenset[str]] = frozenset()
     #: the keywords a loader call names this kind's model with
     id_keywords: ClassVar[tuple[str, ...]] = ()
+    #: files reach the deploy host through bundler's own cache (``host_dir``; ``bundler pull``
+    #: fetches them with ``local_copy``) unless the bundle carries them (``build --embed-s3``)
+    fetched: ClassVar[bool] = False
     #: each file pins an object store's version id and ETag
     object_ids: ClassVar[bool] = False
     #: the oldest manifest schema that can hold a model of this kind
@@ -83,8 +86,13 @@ class ModelKind:
 
     # -- packing and landing (kinds whose files travel in the bundle) ----------------------
     def bundle_dir(self, pin: Pin, schema: int) -> str | None:
-        """Where the pin's files are inside a bundle of ``schema``; None for a Hub kind."""
+        """Where the pin's files are inside a bundle of ``schema`` (a ``fetched`` kind's: when
+        it is embedded); None for a Hub kind."""
         return None
+
+    def host_dir(self, pin: Pin) -> Path:
+        """A fetched kind's folder of the pinned files in this host's cache (``fetched`` kinds)."""
+        raise NotImplementedError
 
     def local_copy(self, pin: Pin, *, offline: bool = False) -> tuple[Path, str]:
         """The build host's copy of the pinned files (their folder) and the tag messages name;

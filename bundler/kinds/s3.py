@@ -1,10 +1,10 @@
 """S3 and S3-compatible object stores as a model source: ``bundler.S3Model("s3://bucket/prefix/")``.
 
 ``lock`` lists the objects and pins each one (``stores/s3.py``: version id, ETag, size, sha256);
-the pin's version is the sha256 of that listing, so it names exactly these bytes. ``build``
-fetches the pinned versions once into bundler's cache (``$BUNDLER_HOME/s3-models/<version>``,
-verified) and carries them in the bundle under ``s3/<version>/``; the service resolves that
-folder offline. A bucket without versioning can only be pinned by content: the lock says so,
+the pin's version is the sha256 of that listing, so it names exactly these bytes. ``bundler
+pull`` fetches the pinned versions into bundler's cache on the deploy host
+(``$BUNDLER_HOME/s3-models/<version>``, verified), where the service resolves them offline;
+``build --embed-s3`` carries them in the bundle under ``s3/<version>/`` instead. A bucket without versioning can only be pinned by content: the lock says so,
 and a fetch of bytes that changed since is refused, naming the object.
 """
 
@@ -27,6 +27,7 @@ _VERSION = re.compile(r"sha256-[0-9a-f]{64}\Z")
 class S3Objects(ModelKind):
     name = "s3"
     object_ids = True
+    fetched = True
     min_schema = 5  # its files' version ids and ETags
     markers = frozenset({"bundler.S3Model", "bundler.models.S3Model", "bundler.descriptors.S3Model"})
     id_keywords = ("url",)
@@ -98,15 +99,19 @@ class S3Objects(ModelKind):
     def bundle_dir(self, p: Pin, schema: int) -> str:
         return f"s3/{p.version}"
 
+    def host_dir(self, p: Pin) -> Path:
+        from ..settings import bundler_home
+
+        return bundler_home() / "s3-models" / str(p.version)
+
     def local_copy(self, p: Pin, *, offline: bool = False) -> tuple[Path, str]:
-        """The pinned objects in bundler's cache (``$BUNDLER_HOME/s3-models/<version>``), fetched
-        when missing (unless ``offline``): each pinned version, several at once, resumed, verified."""
+        """The pinned objects in bundler's cache (``host_dir``), fetched when missing (unless
+        ``offline``): each pinned version, several at once, resumed, verified."""
         from ..errors import UsageError
         from ..hub.cache import check_file
-        from ..settings import bundler_home
         from ..stores import s3
 
-        root = bundler_home() / "s3-models" / str(p.version)
+        root = self.host_dir(p)
         missing = [f for f in p.files if not check_file(root / f.path, f).ok]
         if missing and offline:
             raise UsageError(f"{p.id}: {missing[0].path} is not in bundler's cache ({root}) and --offline was given",

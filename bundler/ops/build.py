@@ -68,6 +68,7 @@ def build(
     offline: bool = False,
     compress: bool | None = None,
     embed_hub: bool = False,
+    embed_s3: bool = False,
     arguments: dict[str, Any] | None = None,
     strict: bool = False,
     allow_secrets: tuple[str | Path, ...] = (),
@@ -81,6 +82,7 @@ def build(
     ``arguments`` are build arguments (``--arg``) over the bentofile's ``args``; every argument
     ``use_arguments`` sees is recorded in the manifest. ``strict`` fails on undeclared model loads.
     ``env`` (EnvOptions) says how the Python environment is locked; ``embed_wheels`` packs its files;
+    ``embed_hub`` / ``embed_s3`` pack the files a deploy host would otherwise fetch;
     ``deps`` pins what the models load by themselves."""
     from ..introspect import split_target
     from .lock import lock, require_fresh
@@ -108,7 +110,7 @@ def build(
     source_entries, packed = _hash_sources(selection.files, root, scan, config, allow_secrets)
 
     data, wheel_files = _plan_manifest(scan, pinned, config, entry, root, source_entries, selection.files,
-                                       embed_hub=embed_hub, embed_wheels=embed_wheels, offline=offline, env=env)
+                                       embed=(embed_hub, embed_s3), embed_wheels=embed_wheels, offline=offline, env=env)
     hub_files = _cached_hub_files(pinned.pins, offline=offline) if embed_hub else {}
     manifest = Manifest(data)
     suffix = ".bundle.tar.gz" if compress else ".bundle.tar"
@@ -167,7 +169,7 @@ def _hash_sources(sources: list[tuple[str, Path]], root: Path, scan: ScanResult,
 
 
 def _plan_manifest(scan: ScanResult, pinned: LockResult, config: ProjectConfig, entry: Service, root: Path,
-                   source_entries: list[dict[str, Any]], sources: list[tuple[str, Path]], *, embed_hub: bool,
+                   source_entries: list[dict[str, Any]], sources: list[tuple[str, Path]], *, embed: tuple[bool, bool],
                    embed_wheels: bool, offline: bool, env: Any) -> tuple[dict[str, Any], dict[str, Path]]:
     """The manifest's fields, digest and version, and the locked files to embed."""
     rel_service = _relative(scan.file, root)
@@ -194,7 +196,7 @@ def _plan_manifest(scan: ScanResult, pinned: LockResult, config: ProjectConfig, 
         raise UsageError("--embed-wheels: the project has no locked Python requirements to embed",
                          hint="declare them in [project] dependencies (or requirements.txt), or build without --embed-wheels")
     data["services"] = [_service_entry(s, scan.module, rel_service) for s in scan.services]
-    data["models"] = [pin_to_dict(p, embedded=embed_hub and kinds.of(p).hub) for p in pinned.pins]
+    data["models"] = [pin_to_dict(p, embedded=(embed[0] and kinds.of(p).hub) or (embed[1] and kinds.of(p).fetched)) for p in pinned.pins]
     data["sources"] = source_entries
     data["schema"] = schema_for(data)
     data["version"] = config.version or digest_of(data).partition(":")[2][:VERSION_LENGTH]

@@ -183,6 +183,11 @@ def image_layers(bundle: Path, work: Path) -> tuple[Any, list[tuple[dict[str, An
     from .pull import PullResult, fetch, require_ok, unpack
 
     manifest = read_manifest(bundle)
+    if fetched := [p for p in manifest.pins if kinds.of(p).fetched and manifest.model_dir(p) is None]:
+        from ..errors import UsageError
+
+        raise UsageError(f"{bundle}: the {fetched[0].source} model {fetched[0].id} is fetched by `bundler pull` into the host's cache, "
+                         "which a mounted image has no way to do", hint=f"build the bundle with --embed-{fetched[0].source} so the image carries it")
     dest, cache = work / BUNDLE_DIR, hub_cache_dir(None)
     unpack(bundle, dest, manifest)
     result = PullResult(str(bundle), dest, cache, manifest)

@@ -110,6 +110,7 @@ class Rebuilt:
 def rebuild(bundle: Path, src: Path) -> Rebuilt:
     """Build ``src`` (a checkout of the bundle's project) again, offline, from its own lock and with
     the bundle's given build arguments; exit 1 naming what differs when the digests do not match."""
+    from .. import kinds
     from ..bundle.archive import read_manifest
     from .build import build
     from .diff import diff
@@ -125,7 +126,7 @@ def rebuild(bundle: Path, src: Path) -> Rebuilt:
     given = {k: v for k, v in m.arguments.items() if origins.get(k) == "--arg"}
     with tempfile.TemporaryDirectory(prefix="bundler-rebuild-") as d:
         again = build(f"{service}:{cls}", Path(d) / "rebuilt.bundle.tar", locked=True, offline=True, arguments=given,
-                      embed_hub=bool(m.embedded_hub), embed_wheels=bool(m.environment and m.environment.wheels))
+                      embed_hub=bool(m.embedded_hub), embed_s3=any(m.model_dir(p) for p in m.pins if kinds.of(p).fetched), embed_wheels=bool(m.environment and m.environment.wheels))
     result = Rebuilt(m.digest, again.digest)
     if not result.ok:
         raise ProblemFound(f"{bundle}: rebuilding {src} gives {again.digest}, not the bundle's {m.digest}: " + _first_difference(diff(m, again.manifest)),

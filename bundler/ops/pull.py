@@ -636,6 +636,23 @@ def land_store_models(result: PullResult, pins: list[Pin]) -> None:
             result.store_imported.append(tag)
 
 
+def fetch_host_models(result: PullResult, pins: list[Pin], *, verify_only: bool) -> None:
+    """Each model a deploy host keeps in bundler's own cache (S3 objects the bundle does not
+    carry): what the cache lacks is fetched and verified (``kind.local_copy``); ``verify_only``
+    re-hashes every file and reports, fetching nothing."""
+    for pin in pins:
+        kind = kinds.of(pin)
+        if not kind.fetched or result.manifest.model_dir(pin) is not None:
+            continue
+        base = kind.host_dir(pin)
+        missing = [c for c in (check_file(base / f.path, f, full=verify_only) for f in pin.files) if not c.ok]
+        if verify_only:
+            result.failures += [_failure(pin, c, c.status if c.status == "missing" else "modified") for c in missing]
+        elif missing:
+            kind.local_copy(pin)
+            result.downloaded += [(pin, c.entry) for c in missing]
+
+
 def pull(
     bundle: str | os.PathLike[str],
     *,
@@ -759,6 +776,7 @@ def _pull(
     else:
         result.unpacked = unpack(bundle, dest, manifest) if bundle is not None else unpacked
         land_store_models(result, store_pins)
+    fetch_host_models(result, store_pins, verify_only=verify_only)
     fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress, no_pickle=only.no_pickle)
     if not verify_only:
         pulled: dict[str, Any] = {"cache_dir": str(cache.resolve())}
