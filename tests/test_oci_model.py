@@ -75,6 +75,10 @@ def test_an_oci_model_is_pinned_by_digest_carried_in_the_bundle_and_resolved_off
     shown = run_cli("inspect", str(out), "--verify")
     assert shown.code == 0 and "oci" in shown.stdout and digest.replace(":", "-")[:12] in shown.stdout, shown.stdout
 
+    sbom = run_cli("sbom", str(out))
+    (model,) = [c for c in json.loads(sbom.stdout)["components"] if c["type"] == "machine-learning-model"]
+    assert model["purl"] == f"pkg:oci/reader@{digest}?repository_url={host}/acme/reader", model["purl"]
+
     deploy = {"BUNDLER_HOME": str(tmp_path / "deploy-home")}  # nothing cached on the deploy host
     res = run_cli("pull", str(out), "--to", str(tmp_path / "deployed"), env=deploy)
     assert res.code == 0, res.stderr

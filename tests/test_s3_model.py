@@ -247,3 +247,28 @@ def test_a_mountable_image_needs_the_s3_objects_embedded(s3, registry, tmp_path)
     assert run_cli("build", str(svc), "-o", str(out), "--no-env", "--embed-s3").code == 0
     res = run_cli("push", str(out), f"oci://{registry['host']}/acme/s3img:v1", "--image")
     assert res.code == 0, res.stderr
+
+
+def test_outdated_diff_and_the_sbom_treat_an_s3_model_like_a_hub_model(s3, tmp_path):
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    b = bucket(s3, versioned=True)
+    s3.put_object(Bucket=b, Key="clf/w.bin", Body=WEIGHTS)
+    s3.put_object(Bucket=b, Key="clf/config.json", Body=CONFIG)
+    svc = project(tmp_path, b)
+    first, second = tmp_path / "a.tar", tmp_path / "b.tar"
+    assert run_cli("build", str(svc), "-o", str(first), "--no-env").code == 0
+    version = locked(svc)["version"]
+    sbom = run_cli("sbom", str(first))
+    assert sbom.code == 0 and JsonStrictValidator(SchemaVersion.V1_6).validate_str(sbom.stdout) is None, sbom.stderr
+    (model,) = [c for c in json.loads(sbom.stdout)["components"] if c["type"] == "machine-learning-model"]
+    assert model["purl"] == f"pkg:generic/clf@{version}?download_url=s3://{b}/clf/"
+
+    s3.put_object(Bucket=b, Key="clf/config.json", Body=b'{"hidden_size": 9}')
+    res = run_cli("outdated", str(svc))
+    assert res.code == 1 and f"s3://{b}/clf/" in res.stdout and "config.json" in res.stdout, res.stdout
+    assert run_cli("lock", str(svc), "--upgrade").code == 0
+    assert run_cli("build", str(svc), "-o", str(second), "--no-env").code == 0
+    res = run_cli("diff", str(first), str(second))
+    assert f"~ model s3://{b}/clf/" in res.stdout and "~ config.json" in res.stdout and "w.bin" not in res.stdout, res.stdout

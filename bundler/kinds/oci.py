@@ -89,6 +89,15 @@ class OCIArtifact(ModelKind):
     def bundle_dir(self, p: Pin, schema: int) -> str:
         return f"oci/{p.version}"
 
+    def purl(self, p: Pin) -> Any:
+        from packageurl import PackageURL
+
+        from ..oci.client import parse_reference
+
+        r = parse_reference(p.id)
+        return PackageURL(type="oci", name=r.repo.rsplit("/", 1)[-1].lower(), version=str(p.version).replace("-", ":", 1),
+                          qualifiers={"repository_url": f"{r.host}/{r.repo}"})
+
     def local_copy(self, p: Pin, *, offline: bool = False) -> tuple[Path, str]:
         """The pinned files in bundler's cache (``$BUNDLER_HOME/oci-models/<digest>``), fetched
         from the pinned manifest's layers when missing (unless ``offline``), verified."""

@@ -99,6 +99,13 @@ class S3Objects(ModelKind):
     def bundle_dir(self, p: Pin, schema: int) -> str:
         return f"s3/{p.version}"
 
+    def purl(self, p: Pin) -> Any:
+        # purl has no S3 type: a generic package, found at its URL, versioned by its pinned digest
+        from packageurl import PackageURL
+
+        name = p.id.rstrip("/").rsplit("/", 1)[-1] or "objects"
+        return PackageURL(type="generic", name=name, version=p.version, qualifiers={"download_url": p.id})
+
     def host_dir(self, p: Pin) -> Path:
         from ..settings import bundler_home
 
