@@ -12,15 +12,15 @@ files in the bundle under ``oci/``; the service resolves that folder offline.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import tarfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .base import BadDescriptor, CallSpec, ModelKind, register
 
 if TYPE_CHECKING:
+    import tarfile
+
     from ..model.pins import FileEntry, Pin
     from ..oci.client import Reference, Registry
 
@@ -180,6 +180,8 @@ def _fetch_file(registry: Registry, repo: str, entry: FileEntry, target: Path) -
 def _unpacked(registry: Registry, repo: str, layer: dict[str, Any], root: Path, *, gzip: bool) -> list[FileEntry]:
     """Fetch an archive layer (verified against its digest), then unpack its regular files under
     ``root``, hashing each: links, devices and paths that leave ``root`` are refused."""
+    import tarfile
+
     from ..io.scratch import scratch_file
     from ..oci.client import _download
 
@@ -197,6 +199,8 @@ def _unpacked(registry: Registry, repo: str, layer: dict[str, Any], root: Path, 
 
 
 def _unpack_member(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, digest: str) -> FileEntry:
+    import hashlib
+
     from ..errors import UsageError
     from ..io.scratch import scratch_file
     from ..model.pins import FileEntry, safe_path

@@ -10,7 +10,6 @@ and a fetch of bytes that changed since is refused, naming the object.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,6 +137,8 @@ def _object(url: Any, f: FileEntry) -> S3Object:
 
 def _version(files: list[FileEntry]) -> str:
     """The digest of what is pinned: every object's path, version id, size and sha256."""
+    import hashlib
+
     h = hashlib.sha256()
     for f in sorted(files, key=lambda f: f.path):
         h.update(f"{f.path}\0{f.version_id or ''}\0{f.size}\0{f.hash}\n".encode())
