@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,14 +206,38 @@ def test_pull_env_installs_offline_from_the_bundle_and_run_uses_the_venv(embedde
     assert res.code == 0, res.stderr
     assert f"{dest / '.venv'}: installed 2 locked packages (from the bundle's embedded files, no network)" in res.stderr
     python = dest / ".venv" / "bin" / "python"
+    shared = Path(os.readlink(dest / ".venv"))
+    assert shared.parent == tmp_path / "bundler-home" / "envs" and len(shared.name) == 64
     out = subprocess.run([str(python), "-c", "import tinya, tinyb; print(tinya.VERSION, tinyb.VERSION)"], capture_output=True, text=True)
     assert out.stdout.strip() == "1.0 1.0"
     ran = run_cli("run", str(dest), "--check")
     assert ran.code == 0, ran.stderr
     assert "tinya 1.0 tinyb 1.0" in ran.stdout and f"ok: Api loaded from {dest} (check)" in ran.stdout
     again = run_cli("env", str(dest), "--json")
-    assert again.code == 0 and json.loads(again.stdout) == {"venv": str(dest / ".venv"), "installed": False, "packages": 2, "offline": True}
+    assert again.code == 0 and json.loads(again.stdout) == {"venv": str(dest / ".venv"), "env": str(shared), "installed": False, "linked": False,
+                                                              "packages": 2, "offline": True}
     assert "up to date" in run_cli("env", str(dest)).stderr
+
+
+def test_a_second_bundle_with_the_same_lock_links_to_the_installed_environment(embedded, tmp_path):
+    first, second = tmp_path / "v1", tmp_path / "v2"
+    assert run_cli("pull", str(embedded), "--to", str(first), "--env").code == 0
+    assert run_cli("pull", str(embedded), "--to", str(second)).code == 0
+    started = time.monotonic()
+    res = run_cli("env", str(second), "--json")
+    took = time.monotonic() - started
+    assert res.code == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["installed"] is False and got["linked"] is True and got["env"] == os.readlink(first / ".venv") == os.readlink(second / ".venv")
+    assert took < 5
+    ran = run_cli("run", str(second), "--check")
+    assert ran.code == 0 and "tinya 1.0 tinyb 1.0" in ran.stdout, ran.stderr
+    # an old bundle's own .venv (a directory, from before environments were shared) is replaced by the link
+    (second / ".venv").unlink()
+    (second / ".venv").mkdir()
+    (second / ".venv" / "stale").write_text("x")
+    res = run_cli("env", str(second))
+    assert res.code == 0 and "linked to" in res.stderr and (second / ".venv").is_symlink(), res.stderr
 
 
 def test_run_without_the_venv_says_how_to_make_it(embedded, tmp_path):
@@ -233,6 +258,7 @@ def test_a_tampered_embedded_wheel_is_refused_naming_the_package(embedded, tmp_p
     assert "tinyb 1.0:" in res.stderr and "does not match its sha256 in pylock.toml; nothing was installed" in res.stderr
     assert not (dest / ".venv").exists()
     assert [p.name for p in dest.iterdir() if p.name.startswith(".venv")] == []
+    assert not list((tmp_path / "bundler-home" / "envs").iterdir())
 
 
 def test_a_failed_install_leaves_no_venv_and_keeps_the_old_one(project, wheelhouse, tmp_path):
@@ -258,7 +284,8 @@ def test_a_killed_install_leaves_no_venv_and_the_next_run_completes(embedded, tm
     proc = subprocess.Popen([sys.executable, "-m", "bundler", "env", str(dest)], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
-    while not any(p.name.startswith(".venv.partial-") for p in dest.iterdir()):
+    envs = tmp_path / "bundler-home" / "envs"
+    while not (envs.is_dir() and any(".partial-" in p.name for p in envs.iterdir())):
         assert time.monotonic() < deadline and proc.poll() is None, "the install never started"
         time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -268,6 +295,7 @@ def test_a_killed_install_leaves_no_venv_and_the_next_run_completes(embedded, tm
     assert res.code == 0, res.stderr
     assert "installed 2 locked packages" in res.stderr
     assert run_cli("run", str(dest), "--check").code == 0
+    assert [p.name for p in envs.iterdir() if ".partial-" in p.name] == []  # the killed run's leftover was swept
 
 
 def test_diff_lists_packages_added_removed_and_changed(project, wheelhouse, tmp_path):
@@ -382,7 +410,7 @@ def test_env_waits_for_a_pull_into_the_same_place(embedded, tmp_path):
         assert not (dest / ".venv").exists()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert (dest / ".venv").is_dir()
+    assert (dest / ".venv").is_dir() and (dest / ".venv").is_symlink()
 
 
 def test_embedding_a_package_locked_only_as_an_sdist_is_refused_naming_it(tmp_path):
@@ -498,3 +526,19 @@ def test_outdated_packages_lists_what_a_fresh_resolution_would_move(project, whe
     assert res.code == 1, res.stderr
     assert json.loads(res.stdout)["packages"] == ["~ tinyb 1.0 -> 1.1"]
     assert (project / "pylock.toml").read_bytes() == before  # nothing written
+
+
+def test_gc_removes_a_shared_environment_once_no_pulled_bundle_links_to_it(embedded, tmp_path):
+    first, second = tmp_path / "v1", tmp_path / "v2"
+    assert run_cli("pull", str(embedded), "--to", str(first), "--env").code == 0
+    assert run_cli("pull", str(embedded), "--to", str(second), "--env").code == 0
+    shared = Path(os.readlink(first / ".venv"))
+    shutil.rmtree(first)
+    res = run_cli("gc", "--json")
+    assert res.code == 0 and [f["what"] for f in json.loads(res.stdout)["freed"]] == ["record"], res.stdout
+    assert shared.is_dir()
+    shutil.rmtree(second)
+    res = run_cli("gc", "--dry-run")
+    assert res.code == 0 and f"would remove env {shared.name}" in res.stdout and "would free" in res.stderr, res.stdout
+    assert shared.is_dir()
+    assert run_cli("gc").code == 0 and not shared.exists()

@@ -642,11 +642,32 @@ def env_cmd(
     """Create BUNDLE_DIR/.venv with exactly the locked packages (uv, every hash enforced).
 
     From the bundle's embedded files (`build --embed-wheels`) with no network, else from the
-    locked URLs. Nothing changed since the last run: nothing is done. `bundler run DIR` then
-    runs inside it."""
+    locked URLs. Environments are shared: BUNDLE_DIR/.venv links to $BUNDLER_HOME/envs/<key>
+    (the lock's sha256, Python and platform), so a bundle whose lock another one installed
+    already is linked, not installed. `bundler run DIR` then runs inside it."""
     from ..ops.venv import ensure_env
 
     _print_env_install(ensure_env(bundle_dir, offline=offline), as_json)
+
+
+@app.command("gc", short_help="Remove environments, cached models and store entries no pulled bundle uses.")
+def gc_cmd(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed and how much it frees; remove nothing."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"dry_run", "live", "freed": [{"what", "name", "path", "bytes"}], "bytes"}.'),
+) -> None:
+    """Free what no pulled bundle on this host uses: shared environments ($BUNDLER_HOME/envs), cached
+    S3 and OCI models, and the store models and Hub revisions a pull placed (never what you put
+    there yourself). A pulled bundle is in use while its folder holds its bundle.yaml."""
+    from ..ops.gc import gc
+
+    result = gc(dry_run=dry_run)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    verb = "would remove" if dry_run else "removed"
+    for f in result.freed:
+        print(f"{verb} {f.what} {f.name} ({human_size(f.bytes)})" + (f": {f.path}" if f.what != "record" else ": its folder is gone"))
+    print(f"{'would free' if dry_run else 'freed'} {human_size(result.total)}; {len(result.live)} pulled bundle(s) in use", file=sys.stderr)
 
 
 def _print_env_install(result: Any, as_json: bool) -> None:
@@ -654,7 +675,10 @@ def _print_env_install(result: Any, as_json: bool) -> None:
         emit_json(result.to_json())
     elif result.installed:
         how = "from the bundle's embedded files, no network" if result.offline else "from the locked URLs"
-        print(f"{result.venv}: installed {result.packages} locked packages ({how})", file=sys.stderr)
+        print(f"{result.venv}: installed {result.packages} locked packages ({how}) in {result.env}", file=sys.stderr)
+    elif result.linked:
+        print(f"{result.venv}: linked to {result.env}, which holds this lock's {result.packages} packages already; nothing installed",
+              file=sys.stderr)
     else:
         print(f"{result.venv}: up to date ({result.packages} locked packages); nothing to do", file=sys.stderr)
 

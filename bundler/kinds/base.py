@@ -90,9 +90,18 @@ class ModelKind:
         it is embedded); None for a Hub kind."""
         return None
 
+    def cache_root(self) -> Path | None:
+        """bundler's own cache of this kind's files on this host (``host_dir`` is under it);
+        None for a kind that keeps none."""
+        return None
+
     def host_dir(self, pin: Pin) -> Path:
-        """A fetched kind's folder of the pinned files in this host's cache (``fetched`` kinds)."""
-        raise NotImplementedError
+        """The folder of the pinned files in this host's cache (where ``local_copy`` puts them;
+        where a ``fetched`` kind's service finds them)."""
+        root = self.cache_root()
+        if root is None or pin.version is None:
+            raise NotImplementedError(f"{self.name} models are not cached by bundler")
+        return root / pin.version
 
     def local_copy(self, pin: Pin, *, offline: bool = False) -> tuple[Path, str]:
         """The build host's copy of the pinned files (their folder) and the tag messages name;

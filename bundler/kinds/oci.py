@@ -58,7 +58,6 @@ class OCIArtifact(ModelKind):
         from ..errors import BundlerError, UsageError
         from ..model.pins import Pin
         from ..oci.client import Registry, parse_reference
-        from ..settings import bundler_home
 
         if offline:
             raise UsageError(f"`{ref.id}` needs pinning but --offline was given", file=where, line=ref.line,
@@ -68,7 +67,7 @@ class OCIArtifact(ModelKind):
         manifest, digest = registry.get_manifest(r)
         version = digest.replace(":", "-")
         try:
-            files = _layer_files(registry, r, manifest["layers"], bundler_home() / "oci-models" / version)
+            files = _layer_files(registry, r, manifest["layers"], self.cache_root() / version)
         except BundlerError as e:
             raise UsageError(f"{ref.id}: {e.message}", file=where, line=ref.line, hint=e.hint) from None
         return Pin(source=self.name, id=ref.id, version=version, files=tuple(sorted(files, key=lambda f: f.path)))
@@ -98,15 +97,19 @@ class OCIArtifact(ModelKind):
         return PackageURL(type="oci", name=r.repo.rsplit("/", 1)[-1].lower(), version=str(p.version).replace("-", ":", 1),
                           qualifiers={"repository_url": f"{r.host}/{r.repo}"})
 
+    def cache_root(self) -> Path:
+        from ..settings import bundler_home
+
+        return bundler_home() / "oci-models"
+
     def local_copy(self, p: Pin, *, offline: bool = False) -> tuple[Path, str]:
         """The pinned files in bundler's cache (``$BUNDLER_HOME/oci-models/<digest>``), fetched
         from the pinned manifest's layers when missing (unless ``offline``), verified."""
         from ..errors import ProblemFound, UsageError
         from ..hub.cache import check_file
         from ..oci.client import Reference, Registry, parse_reference
-        from ..settings import bundler_home
 
-        root = bundler_home() / "oci-models" / str(p.version)
+        root = self.host_dir(p)
         missing = [f for f in p.files if not check_file(root / f.path, f).ok]
         if not missing:
             return root, p.id

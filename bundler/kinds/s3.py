@@ -105,10 +105,10 @@ class S3Objects(ModelKind):
         name = p.id.rstrip("/").rsplit("/", 1)[-1] or "objects"
         return PackageURL(type="generic", name=name, version=p.version, qualifiers={"download_url": p.id})
 
-    def host_dir(self, p: Pin) -> Path:
+    def cache_root(self) -> Path:
         from ..settings import bundler_home
 
-        return bundler_home() / "s3-models" / str(p.version)
+        return bundler_home() / "s3-models"
 
     def local_copy(self, p: Pin, *, offline: bool = False) -> tuple[Path, str]:
         """The pinned objects in bundler's cache (``host_dir``), fetched when missing (unless

@@ -1,9 +1,17 @@
 """``bundler env DIR`` / ``pull --env``: the bundle's locked Python packages, exactly, in
 ``DIR/.venv``, installed by uv with every file's hash enforced.
 
-The venv is made beside ``DIR/.venv`` under a scratch name and renamed into place when it is
-complete (uv makes it relocatable), so an interrupted install never leaves a half-made ``.venv``;
-a marker in it records which lock it holds, so a second run with nothing changed does nothing.
+Environments are content-addressed and shared: ``$BUNDLER_HOME/envs/<key>``, the key being the
+sha256 of the lock's sha256, the Python version and the platform it was locked for, and
+``DIR/.venv`` is a link to it. A deploy host keeping many versions of a service with one
+``pylock.toml`` installs it once (the next version's ``env`` is a link, made in milliseconds);
+environments of different locks share unchanged packages' files through uv's cache (hard links
+where the cache and ``$BUNDLER_HOME`` share a file system). ``bundler gc`` removes the ones no
+pulled bundle links to.
+
+A venv is made in ``envs/`` under a scratch name and renamed into place when it is complete (uv
+makes it relocatable), so an interrupted install never leaves a half-made environment; a marker
+in it records which lock it holds.
 """
 
 from __future__ import annotations
@@ -23,19 +31,40 @@ from ..model.layout import MANIFEST_NAME, SOURCE_PREFIX, WHEEL_PREFIX
 
 VENV = ".venv"
 MARKER = ".bundler-env.json"
-_PARTIAL = ".venv.partial-"
+ENVS = "envs"
+_PARTIAL = ".partial-"
 _OLD = ".venv.old-"
 
 
 @dataclass
 class EnvInstall:
     venv: Path
-    installed: bool  # False: it already held exactly this lock
+    installed: bool  # False: an environment of exactly this lock was there already (this bundle's, or shared)
     packages: int
     offline: bool  # installed from the bundle's embedded files only
+    env: Path | None = None  # the shared environment ``venv`` links to
+    linked: bool = False  # ``venv`` was made (or moved) to link to ``env`` now
 
     def to_json(self) -> dict[str, Any]:
-        return {"venv": str(self.venv), "installed": self.installed, "packages": self.packages, "offline": self.offline}
+        return {"venv": str(self.venv), "env": str(self.env), "installed": self.installed, "linked": self.linked,
+                "packages": self.packages, "offline": self.offline}
+
+
+def envs_dir() -> Path:
+    from ..settings import bundler_home
+
+    return bundler_home() / ENVS
+
+
+def env_key(env: Environment) -> str:
+    """The shared environment's name: what makes two environments the same."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(_marker(env), sort_keys=True).encode()).hexdigest()
+
+
+def _marker(env: Environment) -> dict[str, Any]:
+    return {"sha256": env.sha256, "python": env.python, "platform": env.platform}
 
 
 def venv_python(bundle_dir: Path) -> Path | None:
@@ -81,31 +110,42 @@ def ensure_env(bundle_dir: str | os.PathLike[str], *, offline: bool = False) -> 
 
 
 def _ensure(root: Path, env: Environment, packages: list, lock_path: Path, offline: bool) -> EnvInstall:
-    venv = root / VENV
-    marker = {"sha256": env.sha256, "python": env.python, "platform": env.platform}
-    if venv_python(root) is not None:
-        try:
-            if json.loads((venv / MARKER).read_text()) == marker:
-                return EnvInstall(venv, False, len(packages), bool(env.wheels))
-        except (OSError, ValueError):
-            pass  # unreadable marker: rebuild
+    from ..io.scratch import exclusive, scratch_dir, sweep
 
-    embedded = bool(env.wheels)
-    if embedded:
-        _check_embedded(root, packages, env)
-    from ..io.scratch import scratch_dir, sweep
-
+    venv, embedded = root / VENV, bool(env.wheels)
+    envs = envs_dir()
+    shared = envs / env_key(env)
+    envs.mkdir(parents=True, exist_ok=True)
+    installed = False
+    with exclusive(envs):  # one install of a lock at a time; the others then link to it
+        if not _holds(shared, _marker(env)):
+            if embedded:
+                _check_embedded(root, packages, env)
+            with scratch_dir(envs, f"{shared.name}{_PARTIAL}") as work:
+                sync_from = lock_path
+                if embedded:
+                    sync_from = work / "pylock.toml"
+                    sync_from.write_bytes(_local_pylock(root, packages))
+                new = work / "venv"
+                _uv_install(new, sync_from, env.python, offline=offline or embedded)
+                (new / MARKER).write_text(json.dumps(_marker(env), sort_keys=True) + "\n")
+                _swap_in(new, shared)
+            installed = True
+    if venv.is_symlink() and os.readlink(venv) == str(shared):
+        return EnvInstall(venv, installed, len(packages), embedded, shared, linked=False)
     sweep(root, _OLD, "")
-    with scratch_dir(root, _PARTIAL) as work:
-        sync_from = lock_path
-        if embedded:
-            sync_from = work / "pylock.toml"
-            sync_from.write_bytes(_local_pylock(root, packages))
-        new = work / "venv"
-        _uv_install(new, sync_from, env.python, offline=offline or embedded)
-        (new / MARKER).write_text(json.dumps(marker, sort_keys=True) + "\n")
-        _swap_in(new, venv)
-    return EnvInstall(venv, True, len(packages), embedded)
+    link = root / f"{VENV}.link-{os.getpid()}"
+    link.unlink(missing_ok=True)
+    link.symlink_to(shared, target_is_directory=True)
+    _swap_in(link, venv)
+    return EnvInstall(venv, installed, len(packages), embedded, shared, linked=True)
+
+
+def _holds(venv: Path, marker: dict[str, Any]) -> bool:
+    try:
+        return (venv / "bin" / "python").exists() and json.loads((venv / MARKER).read_text()) == marker
+    except (OSError, ValueError):
+        return False  # unreadable marker: install again
 
 
 def _check_embedded(root: Path, packages: list, env: Environment) -> None:
