@@ -75,7 +75,8 @@ def main() -> None:
     subprocess.run([*bundler, "pull", str(work / "b.bundle.tar"), "--to", str(work / "pulled")], env=env, check=True, stderr=subprocess.DEVNULL)
 
     def install_ours(env: dict[str, str]) -> float:
-        shutil.rmtree(work / "pulled" / ".venv", ignore_errors=True)
+        (work / "pulled" / ".venv").unlink(missing_ok=True)  # the link, and the shared environment it names
+        shutil.rmtree(work / "home" / "envs", ignore_errors=True)
         return timed([*bundler, "env", str(work / "pulled")], env)
 
     def install_uv(env: dict[str, str]) -> float:
@@ -98,7 +99,26 @@ def main() -> None:
                     out.append(fn(env_for()))
             ma, mb = statistics.median(a), statistics.median(b)
             print(f"{what + ', ' + cache + ' uv cache':24}{ma:>9.2f}s{mb:>11.2f}s{ma / mb:>7.2f}x")
+    # A deploy host's next version with the same pylock.toml: linked to the shared environment.
+    before = disk(work / "home") + disk(work / "pulled")
+    subprocess.run([*bundler, "pull", str(work / "b.bundle.tar"), "--to", str(work / "pulled-2")], env=base_env, check=True, stderr=subprocess.DEVNULL)
+    pulled_only = disk(work / "home") + disk(work / "pulled") + disk(work / "pulled-2") - before
+    t = timed([*bundler, "env", str(work / "pulled-2")], {**base_env, "UV_CACHE_DIR": str(warm)})
+    grown = disk(work / "home") + disk(work / "pulled") + disk(work / "pulled-2") - before - pulled_only
+    print(f"second bundle, same lock: env {t:.2f}s, {grown / 1e6:.2f} MB more disk beside an environment of {disk(work / 'home' / 'envs') / 1e6:.0f} MB")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def disk(path: Path) -> int:
+    """Bytes on disk under ``path`` (each file once), not following links."""
+    seen, total = set(), 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            st = os.lstat(os.path.join(folder, name))
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
 
 
 if __name__ == "__main__":

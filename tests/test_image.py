@@ -111,14 +111,67 @@ def test_an_image_unpacked_by_umoci_serves_with_no_pull_and_no_writes(hub, regis
     assert res.code == 1 and "was modified" in res.stderr, res.stderr
 
 
-def test_pulling_an_image_form_says_what_it_is(hub, registry, tmp_path):
+def test_an_image_pulls_back_to_the_bundle_with_its_hub_files_and_no_hub(hub, registry, tmp_path):
+    from bundler.bundle.archive import read_manifest
+
     bundle = make_bundle(tmp_path, "back", os.urandom(1000))
+    manifest = read_manifest(bundle)
     ref = f"oci://{registry['host']}/acme/back:v1"
     assert run_cli("push", str(bundle), ref, "--image").code == 0
-    res = run_cli("pull", ref, "--to", str(tmp_path / "d"))
-    assert res.code == 2 and "Traceback" not in res.stderr
-    assert "an image index (a mountable image, `bundler push --image`), not a bundle" in res.stderr
-    assert not (tmp_path / "d").exists()
+    shown = run_cli("inspect", ref, "--json")
+    assert shown.code == 0 and json.loads(shown.stdout)["digest"] == manifest.digest, shown.stderr
+
+    hub.stop()  # the image carries the Hub files: a node needs no Hub
+    deploy = {"BUNDLER_HOME": str(tmp_path / "deploy-home"), "HF_HUB_CACHE": str(tmp_path / "deploy-cache")}
+    res = run_cli("pull", ref, "--to", str(tmp_path / "from-image"), "--json", env=deploy)
+    assert res.code == 0, res.stderr
+    got = json.loads(res.stdout)
+    hub_files = sum(len(p.files) for p in manifest.pins if p.commit is not None)
+    assert got["downloaded"]["files"] == 0 and got["embedded"]["files"] == hub_files > 0, got
+    res = run_cli("run", str(tmp_path / "from-image"), "--check", env=deploy)
+    assert res.code == 0, res.stderr
+
+    # the same directory a pull of the archive makes
+    assert run_cli("pull", str(bundle), "--to", str(tmp_path / "from-archive"), env=deploy).code == 0
+    for name in [*manifest.members(), "bundle.yaml", "bento.yaml"]:
+        assert (tmp_path / "from-image" / name).read_bytes() == (tmp_path / "from-archive" / name).read_bytes(), name
+
+
+def test_an_image_whose_file_layer_was_swapped_is_refused_and_nothing_is_written(hub, registry, tmp_path):
+    import io
+
+    bundle = make_bundle(tmp_path, "swap", b"\x01" * 1000)
+    host = registry["host"]
+    assert run_cli("push", str(bundle), f"oci://{host}/acme/swap:v1", "--image").code == 0
+    index = json.loads(get(host, "/v2/acme/swap/manifests/v1", IMAGE_INDEX_TYPE))
+    image = json.loads(get(host, f"/v2/acme/swap/manifests/{index['manifests'][0]['digest']}", IMAGE_MANIFEST_TYPE))
+    (i, layer), = [(i, d) for i, d in enumerate(image["layers"]) if d["annotations"]["org.opencontainers.image.title"].endswith("weights.bin")]
+    # the same name and size, other bytes: a consistent image (digests, diff_ids) the manifest refutes
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(layer["annotations"]["org.opencontainers.image.title"])
+        info.size = 1000
+        tar.addfile(info, io.BytesIO(b"\x02" * 1000))
+    from bundler.oci.client import Reference, Registry
+
+    reg = Registry(host)
+    blob = buf.getvalue()
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    reg.upload_blob("acme/swap", digest, len(blob), blob)
+    image["layers"][i] = {**layer, "digest": digest, "size": len(blob)}
+    config = json.loads(get(host, f"/v2/acme/swap/blobs/{image['config']['digest']}", "*/*"))
+    config["rootfs"]["diff_ids"] = [d["digest"] for d in image["layers"]]
+    raw_config = json.dumps(config).encode()
+    image["config"] = {**image["config"], "digest": "sha256:" + hashlib.sha256(raw_config).hexdigest(), "size": len(raw_config)}
+    reg.upload_blob("acme/swap", image["config"]["digest"], len(raw_config), raw_config)
+    raw_image = json.dumps(image).encode()
+    image_digest = reg.put_manifest(Reference(host, "acme/swap", None, "sha256:" + hashlib.sha256(raw_image).hexdigest()), raw_image, IMAGE_MANIFEST_TYPE)
+    raw_index = json.dumps({**index, "manifests": [{**index["manifests"][0], "digest": image_digest, "size": len(raw_image)}]}).encode()
+    reg.put_manifest(Reference(host, "acme/swap", "evil", None), raw_index, IMAGE_INDEX_TYPE)
+
+    res = run_cli("pull", f"oci://{host}/acme/swap:evil", "--to", str(tmp_path / "d"))
+    assert res.code == 1 and "does not match the manifest's hash" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (tmp_path / "d").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".d.")]
 
 
 def test_hub_files_a_bundle_carries_are_in_the_image_once(hub, registry, tmp_path):

@@ -321,7 +321,8 @@ class Registry:
         r.close()
         return "sha256:" + hashlib.sha256(data).hexdigest()
 
-    def get_manifest(self, ref: Reference) -> tuple[dict[str, Any], str]:
+    def get_manifest(self, ref: Reference, *, index_ok: bool = False) -> tuple[dict[str, Any], str]:
+        """The manifest (and its digest) ``ref`` names; an image index only with ``index_ok``."""
         r = self.request(
             "GET",
             f"/v2/{ref.repo}/manifests/{ref.reference}",
@@ -346,6 +347,8 @@ class Registry:
         except (ValueError, RecursionError):
             raise ProblemFound(f"{ref}: the manifest is not JSON") from None
         if isinstance(manifest, dict) and manifest.get("mediaType") == INDEX_TYPE:
+            if index_ok and isinstance(manifest.get("manifests"), list):
+                return manifest, digest
             raise UsageError(f"{ref}: an image index (a mountable image, `bundler push --image`), not a bundle",
                              hint="mount it as an image volume, or pull the bundle pushed without --image")
         _check_oci_manifest(manifest, ref)

@@ -39,6 +39,7 @@ SOURCE_TITLE = "src.tar"
 
 if TYPE_CHECKING:
     from ..bundle.manifest import Manifest
+    from .image import PushedImage
 
 
 class _Slice(io.RawIOBase):
@@ -386,13 +387,17 @@ class Pushed:
         expected.require_all()
 
 
-def open_pushed(target: str, *, insecure: bool = False, token: str | None = None) -> Pushed:
-    """Read a pushed bundle's OCI manifest and its config (the bundle manifest), nothing more."""
+def open_pushed(target: str, *, insecure: bool = False, token: str | None = None) -> Pushed | PushedImage:
+    """Read a pushed bundle's OCI manifest and its config (the bundle manifest), nothing more; or,
+    for a bundle pushed as a mountable image, its image manifest, config and bundle layer."""
     from ..bundle.manifest import loads
+    from .image import PushedImage
 
     ref = parse_reference(target)
     registry = Registry(ref.host, insecure=insecure, token=token)
-    oci, _ = registry.get_manifest(ref)
+    oci, _ = registry.get_manifest(ref, index_ok=True)
+    if oci.get("mediaType") == INDEX_TYPE:
+        return PushedImage(registry, ref, oci)
     if oci["config"]["mediaType"] != CONFIG_TYPE:
         raise UsageError(f"{ref}: not a bundler bundle (config media type {oci['config']['mediaType']!r})")
     buf = io.BytesIO()
@@ -402,5 +407,9 @@ def open_pushed(target: str, *, insecure: bool = False, token: str | None = None
 
 
 def read_manifest(target: str, *, insecure: bool = False, token: str | None = None) -> Manifest:
-    """The bundle manifest of a pushed bundle: only the OCI manifest and config are read."""
-    return open_pushed(target, insecure=insecure, token=token).manifest
+    """The bundle manifest of a pushed bundle: only the OCI manifest and config are read (of an
+    image: its manifest, config and the small bundle layer)."""
+    pushed = open_pushed(target, insecure=insecure, token=token)
+    if hasattr(pushed, "close"):
+        pushed.close()
+    return pushed.manifest

@@ -29,15 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Sequence
 
+from ..oci.image import BUNDLE_DIR, HUB_DIR, IMAGE_CONFIG_TYPE, IMAGE_MANIFEST_TYPE, LAYER_TYPE, PLATFORMS, blob_path
 from ..oci.registry import INDEX_TYPE
 
-IMAGE_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 IMAGE_INDEX_TYPE = INDEX_TYPE
-IMAGE_CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
-LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
-PLATFORMS = ("amd64", "arm64")
-BUNDLE_DIR = "bundle"
-HUB_DIR = "hub"
 
 
 @dataclass(frozen=True)
@@ -263,7 +258,7 @@ def _hub_blobs(hub: list[Any], cache: Path) -> dict[str, Path]:
     for pin in hub:
         for f in pin.files:
             etag = f.hash.partition(":")[2]
-            out[f"{_cache_folder(pin.id)}/blobs/{etag}"] = repo_folder(cache, pin.id) / "blobs" / etag
+            out[blob_path(pin, f.hash)] = repo_folder(cache, pin.id) / "blobs" / etag
     return out
 
 

@@ -454,18 +454,20 @@ def _failure(pin: Pin, check: Check, why: str) -> dict[str, Any]:
 
 def fetch(
     result: PullResult, pins: list[Pin], *, jobs: int, verify_only: bool, progress: Progress | None,
-    no_pickle: bool = False,
+    no_pickle: bool = False, local: dict[tuple[Any, str], Path] | None = None,
 ) -> None:
     """Every pinned Hub file checked in the cache; the missing and modified ones fetched (from
-    the bundle's embedded copy, or the Hub) on ``jobs`` threads, unless ``verify_only``."""
+    the bundle's embedded copy, ``local`` copies, or the Hub) on ``jobs`` threads, unless
+    ``verify_only``."""
     todo = _unverified(result, pins, verify_only=verify_only, progress=progress, no_pickle=no_pickle)
     if not todo:
         return
     # Files a bundle carries (--embed-hub) are placed from the unpacked bundle, not downloaded.
     local = {
-        (pin.key, entry.path): result.dest / hub_model_dir(pin) / entry.path
-        for pin in result.manifest.embedded_hub
-        for entry in pin.files
+        **(local or {}),
+        **{(pin.key, entry.path): result.dest / hub_model_dir(pin) / entry.path
+           for pin in result.manifest.embedded_hub
+           for entry in pin.files},
     }
     if hub_offline():
         _refuse_offline(result, [t for t in todo if (t[0].key, t[1].path) not in local])
@@ -681,15 +683,23 @@ def pull(
 
     if str(bundle).startswith("oci://"):
         from ..oci import registry as oci
+        from ..oci.image import PushedImage
 
         pushed = oci.open_pushed(str(bundle), insecure=insecure, token=token)
         manifest = pushed.manifest
         # The manifest's name and version were validated as single safe path components.
         dest = Path(to) if to is not None else Path.cwd() / f"{manifest.name}-{manifest.version}"
         unpacked = False
-        if not verify_only:
-            unpacked = unpack_with(dest, manifest, pushed.fetch_into)
-        return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle), unpacked=unpacked, only=only)
+        try:
+            if not verify_only:
+                unpacked = unpack_with(dest, manifest, pushed.fetch_into)
+            # an image carries the Hub files too: placed from it, checked against their pins
+            hub_local = pushed.hub_local() if isinstance(pushed, PushedImage) and not verify_only else None
+            return _pull(None, manifest, dest, cache_dir, jobs, verify_only, progress, label=str(bundle), unpacked=unpacked, only=only,
+                         hub_local=hub_local)
+        finally:
+            if isinstance(pushed, PushedImage):
+                pushed.close()
     bundle = Path(bundle)
     if bundle.is_dir():
         return _pull_dir(bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, only=only)
@@ -756,6 +766,7 @@ def _pull(
     label: str | None = None,
     unpacked: bool = False,
     only: _Choices | None = None,
+    hub_local: dict[tuple[Any, str], Path] | None = None,
 ) -> PullResult:
     from .selection import runnable, select
 
@@ -777,7 +788,7 @@ def _pull(
         result.unpacked = unpack(bundle, dest, manifest) if bundle is not None else unpacked
         land_store_models(result, store_pins)
     fetch_host_models(result, store_pins, verify_only=verify_only)
-    fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress, no_pickle=only.no_pickle)
+    fetch(result, hub_pins, jobs=jobs, verify_only=verify_only, progress=progress, no_pickle=only.no_pickle, local=hub_local)
     if not verify_only:
         pulled: dict[str, Any] = {"cache_dir": str(cache.resolve())}
         if keys is not None:  # a selective pull: what is here, and what it can run
