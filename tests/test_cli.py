@@ -9,7 +9,7 @@ import bundler
 
 from .conftest import run_cli
 
-COMMANDS = ["scan", "lock", "build", "inspect", "push", "diff", "pull", "sign", "verify", "sbom", "outdated", "run", "env", "models"]
+COMMANDS = ["scan", "lock", "build", "inspect", "push", "diff", "pull", "sign", "verify", "sbom", "outdated", "run", "env", "gc", "models"]
 
 
 def test_version():

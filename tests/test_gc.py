@@ -41,10 +41,10 @@ def test_gc_frees_the_hub_revisions_and_store_models_of_removed_bundles_only(bun
     assert any(snapshots.iterdir())
     planned = gc(tmp_path, "--dry-run")
     kinds = sorted(f["what"] for f in planned["freed"])
-    assert kinds == ["hub", "record", "store"] and planned["dry_run"] is True and planned["bytes"] > 0, planned
+    assert kinds == ["hub", "record", "store model"] and planned["dry_run"] is True and planned["bytes"] > 0, planned
     (hub_entry,) = [f for f in planned["freed"] if f["what"] == "hub"]
     assert hub_entry["name"].startswith("acme/embed-small@") and Path(hub_entry["path"]).exists()  # nothing removed yet
-    (store_entry,) = [f for f in planned["freed"] if f["what"] == "store"]
+    (store_entry,) = [f for f in planned["freed"] if f["what"] == "store model"]
     assert store_entry["name"].startswith("plain-head:")
 
     res = run_cli("gc", env=env)

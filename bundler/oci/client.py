@@ -309,6 +309,11 @@ class Registry:
     # -- manifests --------------------------------------------------------------------------
     def put_manifest(self, ref: Reference, data: bytes, media_type: str = MANIFEST_TYPE) -> str:
         """PUT a manifest (or an index: ``media_type``) under the reference's tag or digest."""
+        self.put_manifest_headers(ref, data, media_type)
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def put_manifest_headers(self, ref: Reference, data: bytes, media_type: str = MANIFEST_TYPE) -> Any:
+        """``put_manifest``, answering the registry's response headers (``OCI-Subject``)."""
         r = self.request(
             "PUT",
             f"/v2/{ref.repo}/manifests/{ref.reference}",
@@ -319,7 +324,7 @@ class Registry:
         )
         r.read()
         r.close()
-        return "sha256:" + hashlib.sha256(data).hexdigest()
+        return r.headers
 
     def get_manifest(self, ref: Reference, *, index_ok: bool = False) -> tuple[dict[str, Any], str]:
         """The manifest (and its digest) ``ref`` names; an image index only with ``index_ok``."""

@@ -28,7 +28,7 @@ LEDGER = "placed.json"
 
 @dataclass
 class Freed:
-    what: str  # "env", "<kind> cache", "store", "hub" or "record"
+    what: str  # "env", "<kind> cache", "store model", "hub" or "record"
     name: str
     path: str
     bytes: int
@@ -74,7 +74,7 @@ def note_pulled(dest: Path, cache: Path, hub: list[tuple[str, str]], store: list
             ledger = _ledger()
             key = str(cache.resolve())
             ledger["hub"][key] = sorted({*map(tuple, ledger["hub"].get(key, [])), *hub})
-            ledger["store"] = sorted({*ledger["store"], *store})
+            ledger["store_models"] = sorted({*ledger["store_models"], *store})
             _write_ledger(ledger)
 
 
@@ -86,16 +86,16 @@ def _ledger() -> dict[str, Any]:
     if not isinstance(data, dict):
         data = {}
     hub: dict[str, Any] = data["hub"] if isinstance(data.get("hub"), dict) else {}
-    store: list[Any] = data["store"] if isinstance(data.get("store"), list) else []
+    store: list[Any] = data["store_models"] if isinstance(data.get("store_models"), list) else []
     return {"hub": {str(c): [tuple(r) for r in revs if isinstance(r, list) and len(r) == 2 and all(isinstance(x, str) for x in r)]
                     for c, revs in hub.items() if isinstance(revs, list)},
-            "store": [t for t in store if isinstance(t, str)]}
+            "store_models": [t for t in store if isinstance(t, str)]}
 
 
 def _write_ledger(ledger: dict[str, Any]) -> None:
     from ..io.atomic import write_atomic
 
-    data = {"hub": {c: [list(r) for r in sorted(revs)] for c, revs in sorted(ledger["hub"].items()) if revs}, "store": sorted(ledger["store"])}
+    data = {"hub": {c: [list(r) for r in sorted(revs)] for c, revs in sorted(ledger["hub"].items()) if revs}, "store_models": sorted(ledger["store_models"])}
     write_atomic(_records_dir() / LEDGER, (json.dumps(data, indent=2) + "\n").encode())
 
 
@@ -150,10 +150,10 @@ def gc(*, dry_run: bool = False) -> GcResult:
     (folder := _records_dir()).mkdir(parents=True, exist_ok=True)
     with exclusive(folder):
         ledger = _ledger()
-        freed_tags = _free_store(result, set(ledger["store"]) - live_store)
+        freed_tags = _free_store(result, set(ledger["store_models"]) - live_store)
         freed_hub = _free_hub(result, ledger["hub"], live_hub)
         if not dry_run and (freed_tags or freed_hub):
-            ledger["store"] = [t for t in ledger["store"] if t not in freed_tags]
+            ledger["store_models"] = [t for t in ledger["store_models"] if t not in freed_tags]
             ledger["hub"] = {c: [r for r in revs if (c, *r) not in freed_hub] for c, revs in ledger["hub"].items()}
             _write_ledger(ledger)
     for path in dead:
@@ -181,7 +181,7 @@ def _free_store(result: GcResult, tags: set[str]) -> set[str]:
             model = store.get(tag)
         except UsageError:
             continue  # gone already
-        result.freed.append(Freed("store", tag, str(model.path), model.size))
+        result.freed.append(Freed("store model", tag, str(model.path), model.size))
         if not result.dry_run:
             store.delete(tag)
     return tags

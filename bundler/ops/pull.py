@@ -678,7 +678,7 @@ def pull(
 
     signed_by = signed_by or require_signature()
     if signed_by is not None:
-        _require_signature(str(bundle), Path(signed_by))
+        _require_signature(str(bundle), Path(signed_by), insecure=insecure, token=token)
     from ..bundle.archive import read_manifest
 
     if str(bundle).startswith("oci://"):
@@ -717,13 +717,18 @@ class _Choices:
     no_pickle: bool = False
 
 
-def _require_signature(bundle: str, key: Path) -> None:
+def _require_signature(bundle: str, key: Path, *, insecure: bool = False, token: str | None = None) -> None:
     """A signature by ``key`` over every byte, checked before anything is written (no directory,
     nothing in the caches or stores)."""
     from .signing import verify
 
-    if bundle.startswith("oci://") or Path(bundle).is_dir():
-        raise UsageError(f"{bundle}: a required signature can only be checked on a bundle archive (with BUNDLE.sig beside it) so far",
+    if bundle.startswith("oci://"):
+        from .oci_signing import verify_pushed
+
+        verify_pushed(bundle, key, insecure=insecure, token=token)  # its referrers; every member is then checked against the signed bundle.yaml
+        return
+    if Path(bundle).is_dir():
+        raise UsageError(f"{bundle}: a required signature is checked on the bundle archive (with BUNDLE.sig beside it) or its oci:// reference",
                          hint="pull the archive, or unset the requirement for this pull")
     verify(Path(bundle), key)
 

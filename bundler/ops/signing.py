@@ -115,10 +115,18 @@ def sign(bundle: Path, key_path: Path, out: Path | None = None) -> Path:
     from ..bundle.archive import read_manifest
     from ..io.atomic import write_atomic
 
+    _load_key(key_path, private=True)  # a bad key is said before the bundle is read
+    doc = signature_doc(read_manifest(bundle).name, member_digests(bundle), key_path)
+    target = out or bundle.with_name(bundle.name + ".sig")
+    write_atomic(target, doc)
+    return target
+
+
+def signature_doc(model_name: str, digests: dict[str, str], key_path: Path) -> bytes:
+    """The OMS signature (a Sigstore bundle, JSON) of ``digests``, signed with the private key."""
     _, _, ec = _crypto()
     key = _load_key(key_path, private=True)
-    digests = member_digests(bundle)
-    payload = json.dumps(statement(read_manifest(bundle).name, digests), indent=2).encode()
+    payload = json.dumps(statement(model_name, digests), indent=2).encode()
     signature = key.sign(pae(payload), ec.ECDSA(_hash_for(key)))
     doc = {
         "mediaType": BUNDLE_MEDIA_TYPE,
@@ -129,9 +137,7 @@ def sign(bundle: Path, key_path: Path, out: Path | None = None) -> Path:
             "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}],
         },
     }
-    target = out or bundle.with_name(bundle.name + ".sig")
-    write_atomic(target, (json.dumps(doc, indent=2) + "\n").encode())
-    return target
+    return (json.dumps(doc, indent=2) + "\n").encode()
 
 
 def signed_digests(signature: Path, pub_path: Path) -> dict[str, str]:
@@ -139,18 +145,26 @@ def signed_digests(signature: Path, pub_path: Path) -> dict[str, str]:
     exit 1 naming what does not hold."""
     from ..io.safe_read import read_regular
 
+    _load_key(pub_path, private=False)
+    try:
+        data = read_regular(signature, _MAX_SIGNATURE)
+    except FileNotFoundError:
+        raise ProblemFound(f"{signature}: no signature there", hint="sign the bundle: bundler sign BUNDLE --key PRIVATE.pem") from None
+    return vouched(data, str(signature), pub_path)
+
+
+def vouched(data: bytes, signature: str, pub_path: Path) -> dict[str, str]:
+    """``signed_digests`` of a signature's bytes (``signature`` names where they came from)."""
     _, _, ec = _crypto()
     from cryptography.exceptions import InvalidSignature
 
     public = _load_key(pub_path, private=False)
     try:
-        doc = json.loads(read_regular(signature, _MAX_SIGNATURE))
+        doc = json.loads(data)
         envelope = doc["dsseEnvelope"]
         payload = base64.b64decode(envelope["payload"], validate=True)
         raw = base64.b64decode(envelope["signatures"][0]["sig"], validate=True)
         hint = (doc.get("verificationMaterial") or {}).get("publicKey", {}).get("hint")
-    except FileNotFoundError:
-        raise ProblemFound(f"{signature}: no signature there", hint="sign the bundle: bundler sign BUNDLE --key PRIVATE.pem") from None
     except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as e:
         raise ProblemFound(f"{signature}: not a model-signing signature ({type(e).__name__})") from None
     if hint and hint != _hint(public):
@@ -164,7 +178,7 @@ def signed_digests(signature: Path, pub_path: Path) -> dict[str, str]:
     return _resources(payload, signature)
 
 
-def _resources(payload: bytes, where: Path) -> dict[str, str]:
+def _resources(payload: bytes, where: str) -> dict[str, str]:
     try:
         stmt = json.loads(payload)
         if stmt["predicateType"] != PREDICATE_TYPE or stmt["_type"] != STATEMENT_TYPE:
