@@ -414,6 +414,8 @@ def push(
     image: bool = typer.Option(
         False, "--image", help="Push a mountable OCI image (a Kubernetes image volume): the pulled bundle under bundle/ and its Hub files as a Hugging Face cache under hub/, one layer per model file."
     ),
+    modelpack: bool = typer.Option(False, "--modelpack", help="Push one model of the bundle as a CNCF ModelPack artifact (reproducible), not the bundle."),
+    model: Optional[str] = typer.Option(None, "--model", metavar="ATTR_OR_ID", help="With --modelpack: which model (default: the bundle's only one)."),
     sign: bool = typer.Option(False, "--sign", help="Also sign it (every member's sha256, OMS format) and attach the signature as an OCI referrer."),
     key: Optional[str] = typer.Option(None, "--key", metavar="PRIVATE.pem", help="The EC private key --sign signs with (PEM)."),
 ) -> None:
@@ -422,8 +424,7 @@ def push(
 
     from ..oci.registry import check_tag, push as do_push
 
-    if sign != (key is not None):
-        raise UsageError("--sign and --key go together", hint="bundler push BUNDLE oci://… --sign --key PRIVATE.pem")
+    _check_push_options(sign, key, modelpack, image, model)
     doc = None
     if key is not None:  # signed before anything is uploaded: a bad key or a damaged bundle pushes nothing
         from ..bundle.archive import read_manifest
@@ -431,7 +432,11 @@ def push(
 
         doc = signature_doc(read_manifest(Path(bundle)).name, member_digests(Path(bundle)), Path(key))
     tags = [check_tag(t) for t in tag]
-    if image:
+    if modelpack:
+        from ..ops.modelpack import push_modelpack
+
+        result = push_modelpack(bundle, target, model=model, insecure=insecure, token=token, tags=tags)
+    elif image:
         from ..ops.image import push_image
 
         result = push_image(bundle, target, insecure=insecure, token=token, tags=tags)
@@ -455,6 +460,15 @@ def push(
         file=sys.stderr,
     )
     print(result.digest)
+
+
+def _check_push_options(sign: bool, key: str | None, modelpack: bool, image: bool, model: str | None) -> None:
+    if sign != (key is not None):
+        raise UsageError("--sign and --key go together", hint="bundler push BUNDLE oci://… --sign --key PRIVATE.pem")
+    if modelpack and (image or sign):
+        raise UsageError("--modelpack pushes one model, not the bundle: without --image or --sign")
+    if model is not None and not modelpack:
+        raise UsageError("--model names the model --modelpack pushes")
 
 
 @app.command(short_help="Show what changed between two bundles.")
@@ -499,15 +513,30 @@ def pull(
 ) -> None:
     """Make a bundle ready to serve: unpack it, fetch its pinned Hub files, verify every one.
 
-    The directory is also a bento: `HF_HUB_OFFLINE=1 bentoml serve DIR` loads exactly the pins."""
+    The directory is also a bento: `HF_HUB_OFFLINE=1 bentoml serve DIR` loads exactly the pins.
+    A CNCF ModelPack artifact (oci://) lands in the local model store instead, as NAME:VERSION
+    from its config, every layer checked against its digest."""
+    from ..oci.registry import ForeignArtifact
     from ..ops.pull import pull as do_pull, require_ok
     from .render import PullProgress
 
-    with PullProgress(enabled=not as_json) as progress:
-        result = do_pull(
-            bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, insecure=insecure, token=token,
-            service=service, model=model, signed_by=_signed_by(require_signature, key), no_pickle=no_pickle,
-        )
+    try:
+        with PullProgress(enabled=not as_json) as progress:
+            result = do_pull(
+                bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, insecure=insecure, token=token,
+                service=service, model=model, signed_by=_signed_by(require_signature, key), no_pickle=no_pickle,
+            )
+    except ForeignArtifact as e:
+        from ..ops.modelpack import is_modelpack, pull_modelpack
+
+        if not is_modelpack(e.manifest) or to is not None or verify_only:
+            raise
+        tag, path = pull_modelpack(bundle, insecure=insecure, token=token)
+        if as_json:
+            emit_json({"modelpack": bundle, "store_model": tag, "path": str(path)})
+        else:
+            print(f"{bundle}: a ModelPack artifact; landed in the model store as {tag} ({path})", file=sys.stderr)
+        return
     installed = None
     if env and not result.failures:
         from ..ops.venv import ensure_env

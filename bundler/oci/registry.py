@@ -334,6 +334,14 @@ def _present_by_manifest(registry: Registry, ref: Reference) -> set[str]:
 
 
 # --- pull / inspect -----------------------------------------------------------------------------
+class ForeignArtifact(UsageError):
+    """An OCI artifact that is not a bundle (a ModelPack artifact, an oras push): its manifest."""
+
+    def __init__(self, message: str, *, manifest: dict[str, Any]) -> None:
+        super().__init__(message, hint="pull a bundle pushed by `bundler push`; a model artifact is named in a service with bundler.OCIModel")
+        self.manifest = manifest
+
+
 @dataclass
 class Pushed:
     """A pushed bundle: its OCI manifest and bundle manifest read, its layers not yet."""
@@ -399,7 +407,7 @@ def open_pushed(target: str, *, insecure: bool = False, token: str | None = None
     if oci.get("mediaType") == INDEX_TYPE:
         return PushedImage(registry, ref, oci)
     if oci["config"]["mediaType"] != CONFIG_TYPE:
-        raise UsageError(f"{ref}: not a bundler bundle (config media type {oci['config']['mediaType']!r})")
+        raise ForeignArtifact(f"{ref}: not a bundler bundle (config media type {oci['config']['mediaType']!r})", manifest=oci)
     buf = io.BytesIO()
     _download(registry, ref.repo, oci["config"]["digest"], int(oci["config"]["size"]), buf)
     raw = buf.getvalue()
