@@ -136,6 +136,21 @@ def test_an_image_pulls_back_to_the_bundle_with_its_hub_files_and_no_hub(hub, re
     for name in [*manifest.members(), "bundle.yaml", "bento.yaml"]:
         assert (tmp_path / "from-image" / name).read_bytes() == (tmp_path / "from-archive" / name).read_bytes(), name
 
+    # a blob is fetched only when a pull asks for it: with the cache complete, none is
+    from bundler.oci.registry import open_pushed
+
+    image = open_pushed(ref)
+    try:
+        blobs = image.hub_local()
+        assert len(blobs) == hub_files and image.hub_blobs == {}
+        key = next(iter(blobs))
+        assert key in blobs and image.hub_blobs == {}  # asking whether it holds one fetches nothing
+        assert blobs[key].is_file() and len(image.hub_blobs) == 1
+    finally:
+        image.close()
+    res = run_cli("pull", ref, "--to", str(tmp_path / "again"), "--json", env=deploy)
+    assert res.code == 0 and json.loads(res.stdout)["embedded"]["files"] == 0, res.stderr
+
 
 def test_an_image_whose_file_layer_was_swapped_is_refused_and_nothing_is_written(hub, registry, tmp_path):
     import io

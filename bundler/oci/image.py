@@ -17,6 +17,8 @@ import platform
 import shutil
 import tarfile
 import tempfile
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -143,14 +145,13 @@ class PushedImage:
                 with open(blob, "rb") as src:
                     write_member(root, name, src, expected.accept(name, f.size))
 
-    def hub_local(self) -> dict[tuple[Any, str], Path]:
-        """(pin key, file path) -> the image's blob of every pinned Hub file it holds (fetched
-        here if ``fetch_into`` did not), for the pull to place in this host's cache, verified."""
-        wanted = {blob_path(p, f.hash): (p.key, f.path) for p in self.manifest.pins if p.commit is not None for f in p.files}
-        for desc in self.layers:
-            if _title(desc) in wanted and _title(desc) not in self.hub_blobs:
-                self._hub_blob(desc)
-        return {wanted[t]: path for t, path in self.hub_blobs.items() if t in wanted}
+    def hub_local(self) -> Mapping[tuple[Any, str], Path]:
+        """(pin key, file path) -> the image's blob of each pinned Hub file it holds, for the pull
+        to place in this host's cache (checked against the pin there). A blob ``fetch_into`` did
+        not fetch is fetched when the pull asks for it: files the cache holds already cost nothing."""
+        by_title = {_title(d): d for d in self.layers}
+        wanted = {(p.key, f.path): blob_path(p, f.hash) for p in self.manifest.pins if p.commit is not None for f in p.files}
+        return _LazyBlobs(self, {k: by_title[t] for k, t in wanted.items() if t in by_title})
 
     def _hub_blob(self, desc: dict[str, Any]) -> None:
         from ..model.pins import safe_path
@@ -192,6 +193,35 @@ class PushedImage:
             r.close()
         if reader.digest != desc["digest"]:
             raise ProblemFound(f"{self.ref}: layer {desc['digest']} ({title}) failed verification", hint="pull again")
+
+
+class _LazyBlobs(Mapping[tuple[Any, str], Path]):
+    """The image's Hub blobs by (pin key, path), each fetched on first use (pulls ask from
+    several threads: one fetch per blob)."""
+
+    def __init__(self, image: PushedImage, layers: dict[tuple[Any, str], dict[str, Any]]) -> None:
+        self.image, self.layers = image, layers
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __getitem__(self, key: tuple[Any, str]) -> Path:
+        desc = self.layers[key]
+        title = _title(desc)
+        with self._guard:
+            lock = self._locks.setdefault(title, threading.Lock())
+        with lock:
+            if title not in self.image.hub_blobs:
+                self.image._hub_blob(desc)
+            return self.image.hub_blobs[title]
+
+    def __contains__(self, key: object) -> bool:  # Mapping's own would fetch the blob to answer
+        return key in self.layers
+
+    def __iter__(self) -> Iterator[tuple[Any, str]]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
 
 
 class _Sha256Reader:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .. import kinds
 from ..io.atomic import write_atomic
@@ -454,7 +454,7 @@ def _failure(pin: Pin, check: Check, why: str) -> dict[str, Any]:
 
 def fetch(
     result: PullResult, pins: list[Pin], *, jobs: int, verify_only: bool, progress: Progress | None,
-    no_pickle: bool = False, local: dict[tuple[Any, str], Path] | None = None,
+    no_pickle: bool = False, local: Mapping[tuple[Any, str], Path] | None = None,
 ) -> None:
     """Every pinned Hub file checked in the cache; the missing and modified ones fetched (from
     the bundle's embedded copy, ``local`` copies, or the Hub) on ``jobs`` threads, unless
@@ -463,12 +463,15 @@ def fetch(
     if not todo:
         return
     # Files a bundle carries (--embed-hub) are placed from the unpacked bundle, not downloaded.
-    local = {
-        **(local or {}),
-        **{(pin.key, entry.path): result.dest / hub_model_dir(pin) / entry.path
-           for pin in result.manifest.embedded_hub
-           for entry in pin.files},
+    from collections import ChainMap
+
+    embedded = {
+        (pin.key, entry.path): result.dest / hub_model_dir(pin) / entry.path
+        for pin in result.manifest.embedded_hub
+        for entry in pin.files
     }
+    # a chain, not a merge: an image's blobs (``local``) are fetched only when a file is asked for
+    local = ChainMap(embedded, local or {})  # type: ignore[arg-type]
     if hub_offline():
         _refuse_offline(result, [t for t in todo if (t[0].key, t[1].path) not in local])
     _download_all(result, todo, local, _spellings(result.cache, pins), jobs=jobs, progress=progress, no_pickle=no_pickle)
@@ -518,7 +521,7 @@ def _unverified(result: PullResult, pins: list[Pin], *, verify_only: bool, progr
     return todo
 
 
-def _download_all(result: PullResult, todo: list[tuple[Pin, FileEntry, Path]], local: dict[tuple[Any, str], Path],
+def _download_all(result: PullResult, todo: list[tuple[Pin, FileEntry, Path]], local: Mapping[tuple[Any, str], Path],
                   spellings: dict[str, list[Path]], *, jobs: int, progress: Progress | None, no_pickle: bool) -> None:
     # A blob that another spelling in this pull fetches too waits for that download, then is linked;
     # the Hub's own spelling (no hub_id) is the one that downloads.
@@ -771,7 +774,7 @@ def _pull(
     label: str | None = None,
     unpacked: bool = False,
     only: _Choices | None = None,
-    hub_local: dict[tuple[Any, str], Path] | None = None,
+    hub_local: Mapping[tuple[Any, str], Path] | None = None,
 ) -> PullResult:
     from .selection import runnable, select
 
