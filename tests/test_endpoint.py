@@ -69,3 +69,21 @@ def test_an_endpoint_with_credentials_or_not_http_is_refused(tmp_path, endpoint)
     res = run_cli("scan", str(svc))
     assert res.code == 2 and "endpoint must be an http(s) URL without credentials" in res.stderr
     assert "secret" not in res.stderr
+
+
+def test_a_hub_endpoint_option_points_one_pull_at_a_mirror(hub, mirror, tmp_path, monkeypatch):
+    svc = service(tmp_path, mirror.url)
+    bundle = build(svc, output=tmp_path / "m.bundle.tar")
+    other = FakeHub().start()
+    try:
+        other.repos["acme/mirrored"] = mirror.repos["acme/mirrored"]
+        monkeypatch.delenv("HF_ENDPOINT")
+        mirror.stop()  # the recorded endpoint is gone: the option's mirror serves the pinned commit
+        res = run_cli("pull", str(bundle.path), "--to", str(tmp_path / "deploy"), "--json", "--hub-endpoint", other.url + "/")
+        assert res.code == 0, res.stderr
+        assert json.loads(res.stdout)["downloaded"]["files"] == 2 and other.requests
+    finally:
+        other.stop()
+    res = run_cli("pull", str(bundle.path), "--to", str(tmp_path / "d2"), "--hub-endpoint", "https://user:secret@mirror.example")
+    assert res.code == 2 and "without credentials" in res.stderr and "secret" not in res.stderr
+    assert not (tmp_path / "d2").exists()

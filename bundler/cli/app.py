@@ -510,6 +510,9 @@ def pull(
     require_signature: bool = typer.Option(False, "--require-signature", help="Refuse a bundle not signed by --key (BUNDLE.sig), before writing anything; BUNDLER_REQUIRE_SIGNATURE=PUB.pem does it on every pull."),
     key: Optional[str] = typer.Option(None, "--key", metavar="PUB.pem", help="The public key a required signature must match."),
     no_pickle: bool = typer.Option(False, "--no-pickle", help="Refuse a Hub file that is pickle by its content (whatever its name), before it enters the cache."),
+    hub_endpoint: Optional[str] = typer.Option(
+        None, "--hub-endpoint", metavar="URL", help="Fetch Hub files from this mirror (as HF_ENDPOINT does), over the endpoint a pin records; commits and hashes are checked the same."
+    ),
 ) -> None:
     """Make a bundle ready to serve: unpack it, fetch its pinned Hub files, verify every one.
 
@@ -519,6 +522,14 @@ def pull(
     from ..oci.registry import ForeignArtifact
     from ..ops.pull import pull as do_pull, require_ok
     from .render import PullProgress
+
+    if hub_endpoint is not None:
+        from ..model.pins import ENDPOINT
+
+        if not ENDPOINT.match(hub_endpoint):
+            raise UsageError("--hub-endpoint must be an http(s) URL without credentials",
+                             hint="give the mirror's URL; its token comes from HF_TOKEN or `hf auth login`")
+        os.environ["HF_ENDPOINT"] = hub_endpoint.rstrip("/")  # read at call time: this pull's host mirror
 
     try:
         with PullProgress(enabled=not as_json) as progress:
