@@ -62,6 +62,11 @@ def hf_endpoint() -> str | None:
     return get("HF_ENDPOINT")
 
 
+def use_hf_endpoint(url: str) -> None:
+    """This process's Hub mirror (``pull --hub-endpoint``), as if ``HF_ENDPOINT`` named it."""
+    os.environ["HF_ENDPOINT"] = url.rstrip("/")
+
+
 def hf_offline() -> bool:
     return flag("HF_HUB_OFFLINE")
 

@@ -200,3 +200,19 @@ def test_tar_layers_with_links_escapes_or_zstd_are_refused_at_lock(registry, tmp
     push_layers(host, "acme/zstd", [("application/vnd.cncf.model.weight.v1.tar+zstd", b"(\xb5/\xfd", {})])
     res = run_cli("lock", str(project(tmp_path / "zstd", host, "zstd")))
     assert res.code == 2 and "zstd-compressed tar" in res.stderr, res.stderr
+
+
+def test_a_bundle_bundler_pushed_is_an_oci_model_of_its_files(hub, registry, tmp_path):
+    from .test_oci import make_bundle
+
+    host = registry["host"]
+    bundle = make_bundle(tmp_path, "inner", b"\x09" * 700)
+    assert run_cli("push", str(bundle), f"oci://{host}/acme/inner:v1").code == 0
+    svc = project(tmp_path / "outer", host, "inner")
+    res = run_cli("lock", str(svc))
+    assert res.code == 0, res.stderr
+    (entry,) = tomllib.loads((svc.parent / "bundler.lock").read_text())["model"]
+    paths = {f["path"]: f for f in entry["files"]}
+    weights = [p for p in paths if p.endswith("/weights.bin")]
+    assert "service.py" in paths and len(weights) == 1, sorted(paths)  # the sources layer unpacked, the model file layer as is
+    assert paths[weights[0]]["hash"] == "sha256:" + hashlib.sha256(b"\x09" * 700).hexdigest()

@@ -462,6 +462,29 @@ def push(
     print(result.digest)
 
 
+def _use_hub_endpoint(url: str) -> None:
+    from ..model.pins import ENDPOINT
+    from ..settings import use_hf_endpoint
+
+    if not ENDPOINT.match(url):
+        raise UsageError("--hub-endpoint must be an http(s) URL without credentials",
+                         hint="give the mirror's URL; its token comes from HF_TOKEN or `hf auth login`")
+    use_hf_endpoint(url)  # read at call time: this pull's host mirror
+
+
+def _pull_modelpack(target: str, foreign: Any, *, insecure: bool, token: str | None, as_json: bool) -> None:
+    """``pull oci://…`` of an artifact that is not a bundle: a ModelPack one lands in the store."""
+    from ..ops.modelpack import is_modelpack, pull_modelpack
+
+    if not is_modelpack(foreign.manifest):
+        raise foreign
+    tag, path = pull_modelpack(target, insecure=insecure, token=token)
+    if as_json:
+        emit_json({"modelpack": target, "store_model": tag, "path": str(path)})
+    else:
+        print(f"{target}: a ModelPack artifact; landed in the model store as {tag} ({path})", file=sys.stderr)
+
+
 def _check_push_options(sign: bool, key: str | None, modelpack: bool, image: bool, model: str | None) -> None:
     if sign != (key is not None):
         raise UsageError("--sign and --key go together", hint="bundler push BUNDLE oci://… --sign --key PRIVATE.pem")
@@ -524,13 +547,7 @@ def pull(
     from .render import PullProgress
 
     if hub_endpoint is not None:
-        from ..model.pins import ENDPOINT
-
-        if not ENDPOINT.match(hub_endpoint):
-            raise UsageError("--hub-endpoint must be an http(s) URL without credentials",
-                             hint="give the mirror's URL; its token comes from HF_TOKEN or `hf auth login`")
-        os.environ["HF_ENDPOINT"] = hub_endpoint.rstrip("/")  # read at call time: this pull's host mirror
-
+        _use_hub_endpoint(hub_endpoint)
     try:
         with PullProgress(enabled=not as_json) as progress:
             result = do_pull(
@@ -538,15 +555,9 @@ def pull(
                 service=service, model=model, signed_by=_signed_by(require_signature, key), no_pickle=no_pickle,
             )
     except ForeignArtifact as e:
-        from ..ops.modelpack import is_modelpack, pull_modelpack
-
-        if not is_modelpack(e.manifest) or to is not None or verify_only:
+        if to is not None or verify_only:
             raise
-        tag, path = pull_modelpack(bundle, insecure=insecure, token=token)
-        if as_json:
-            emit_json({"modelpack": bundle, "store_model": tag, "path": str(path)})
-        else:
-            print(f"{bundle}: a ModelPack artifact; landed in the model store as {tag} ({path})", file=sys.stderr)
+        _pull_modelpack(bundle, e, insecure=insecure, token=token, as_json=as_json)
         return
     installed = None
     if env and not result.failures:
