@@ -61,6 +61,9 @@ def test_sign_a_pushed_bundle_in_place_then_verify_and_pull_requiring_it(hub, re
 
     res = run_cli("verify", ref, "--key", str(public))
     assert res.code == 0 and "verified:" in res.stderr, res.stderr
+    shown = run_cli("inspect", ref, "--json")
+    assert json.loads(shown.stdout)["referrers"] == [{"digest": referrer, "artifactType": SIGSTORE}], shown.stdout
+    assert f"referrer  {referrer}  {SIGSTORE}" in run_cli("inspect", ref).stdout
     _, other = keypair(tmp_path, "other")
     res = run_cli("verify", ref, "--key", str(other))
     assert res.code == 1 and "signed with another key" in res.stderr, res.stderr

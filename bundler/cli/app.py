@@ -380,12 +380,15 @@ def inspect(
     from ..bundle.archive import read_manifest, require_ok, verify as do_verify
 
     report = None
+    referrers = None
     if bundle.startswith("oci://"):  # the OCI client is imported only when it is needed
         from ..oci import registry as oci
+        from ..ops.oci_signing import referrers_of
 
         if verify:
             raise UsageError("--verify needs a local bundle", hint="`bundler pull oci://...` verifies every blob digest")
         manifest = oci.read_manifest(bundle, insecure=insecure, token=token)
+        referrers = referrers_of(bundle, insecure=insecure, token=token)
     elif verify:
         manifest, report = do_verify(bundle)
     else:
@@ -394,11 +397,15 @@ def inspect(
         data = manifest.to_json()
         if report is not None:
             data["verify"] = report.to_json()
+        if referrers:  # a pushed bundle's signatures (none: the same JSON as the archive's)
+            data["referrers"] = referrers
         emit_json(data)
     else:
         from .render import inspect_table
 
         inspect_table(manifest, report)
+        for r in referrers or []:
+            print(f"referrer  {r['digest']}  {r['artifactType']}")
     if report is not None:
         require_ok(bundle, report)
 

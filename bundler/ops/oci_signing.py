@@ -47,6 +47,17 @@ def attach(registry: Any, ref: Any, doc: bytes) -> str:
     return put(registry, ref.repo, subject_of(registry, ref), BUNDLE_MEDIA_TYPE, doc, SIGNATURE_TITLE)
 
 
+def referrers_of(target: str, *, insecure: bool = False, token: str | None = None) -> list[dict[str, Any]]:
+    """What refers to the pushed manifest ``target`` names (signatures, SBOMs): digest and type."""
+    from ..oci.client import Registry, parse_reference
+    from ..oci.referrers import referrers
+
+    ref = parse_reference(target)
+    registry = Registry(ref.host, insecure=insecure, token=token)
+    subject = subject_of(registry, ref)
+    return [{"digest": str(d.get("digest")), "artifactType": str(d.get("artifactType"))} for d in referrers(registry, ref.repo, subject["digest"])]
+
+
 def sign_pushed(target: str, key_path: Path, *, insecure: bool = False, token: str | None = None) -> str:
     """Sign a pushed bundle in place (its sources layer read, no weight bytes); the referrer."""
     from ..oci.image import PushedImage
