@@ -45,7 +45,7 @@ def statement(bundle: Path) -> dict[str, Any]:
                                  "annotations": {"source": p.source, **({"required_by": p.required_by} if p.required_by else {})}})
         else:
             dependencies.append({"name": f"{p.source}:{p.id}", "annotations": {"source": p.source, "version": str(p.version)}, "digest": {}})
-        dependencies += [{"name": f"{p.id}/{f.path}", "digest": _digest(f.hash)} for f in p.files]
+        dependencies += [{"name": f"{p.id.rstrip('/')}/{f.path}", "digest": _digest(f.hash)} for f in p.files]  # an S3 prefix ends in /
     dependencies += [{"name": f"src/{f.path}", "digest": _digest(f.hash)} for f in m.sources]
     if m.environment:
         dependencies += [{"uri": f"pkg:pypi/{name}@{version}", "name": name} for name, version in sorted(m.environment.packages.items())]
