@@ -57,7 +57,7 @@ def _records_dir() -> Path:
     return bundler_home() / PULLED
 
 
-def note_pulled(dest: Path, cache: Path, hub: list[tuple[str, str]], store: list[str]) -> None:
+def note_pulled(dest: Path, cache: Path | None, hub: list[tuple[str, str]], store: list[str]) -> None:
     """Record a pull into ``dest``, and add to the ledger the Hub revisions (repo, commit) it
     placed in ``cache`` and the store tags it imported."""
     from ..io.atomic import write_atomic
@@ -72,7 +72,7 @@ def note_pulled(dest: Path, cache: Path, hub: list[tuple[str, str]], store: list
     if hub or store:
         with exclusive(folder):  # two pulls at once both land in the ledger
             ledger = _ledger()
-            key = str(cache.resolve())
+            key = str(cache.resolve()) if cache is not None else ""
             ledger["hub"][key] = sorted({*map(tuple, ledger["hub"].get(key, [])), *hub})
             ledger["store_models"] = sorted({*ledger["store_models"], *store})
             _write_ledger(ledger)
@@ -140,12 +140,16 @@ def gc(*, dry_run: bool = False) -> GcResult:
                 live_store.add(f"{pin.id.partition(':')[0]}:{pin.version}")
             if pin.commit is not None:
                 live_hub.add((pin.id, pin.commit))
+    from ..io.scratch import exclusive
+
     caches = [(f"{k.name} cache", root) for k in kinds.all_kinds() if (root := k.cache_root()) is not None]
     for what, folder in [("env", envs_dir()), *caches]:
-        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-            if entry not in live_paths and ".partial-" not in entry.name and entry.is_dir() and not entry.is_symlink():
-                _free(result, what, entry.name, entry)
-    from ..io.scratch import exclusive
+        if not folder.is_dir():
+            continue
+        with exclusive(folder):  # `bundler env` installs and links under this lock
+            for entry in sorted(folder.iterdir()):
+                if entry not in live_paths and ".partial-" not in entry.name and entry.is_dir() and not entry.is_symlink():
+                    _free(result, what, entry.name, entry)
 
     (folder := _records_dir()).mkdir(parents=True, exist_ok=True)
     with exclusive(folder):

@@ -131,13 +131,17 @@ def _ensure(root: Path, env: Environment, packages: list, lock_path: Path, offli
                 (new / MARKER).write_text(json.dumps(_marker(env), sort_keys=True) + "\n")
                 _swap_in(new, shared)
             installed = True
-    if venv.is_symlink() and os.readlink(venv) == str(shared):
-        return EnvInstall(venv, installed, len(packages), embedded, shared, linked=False)
-    sweep(root, _OLD, "")
-    link = root / f"{VENV}.link-{os.getpid()}"
-    link.unlink(missing_ok=True)
-    link.symlink_to(shared, target_is_directory=True)
-    _swap_in(link, venv)
+        # linked under the same lock `bundler gc` takes, and the folder recorded: gc keeps it
+        from .gc import note_pulled
+
+        note_pulled(root, None, [], [])
+        if venv.is_symlink() and os.readlink(venv) == str(shared):
+            return EnvInstall(venv, installed, len(packages), embedded, shared, linked=False)
+        sweep(root, _OLD, "")
+        link = root / f"{VENV}.link-{os.getpid()}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(shared, target_is_directory=True)
+        _swap_in(link, venv)
     return EnvInstall(venv, installed, len(packages), embedded, shared, linked=True)
 
 
