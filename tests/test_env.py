@@ -533,6 +533,8 @@ def test_gc_removes_a_shared_environment_once_no_pulled_bundle_links_to_it(embed
     assert run_cli("pull", str(embedded), "--to", str(first), "--env").code == 0
     assert run_cli("pull", str(embedded), "--to", str(second), "--env").code == 0
     shared = Path(os.readlink(first / ".venv"))
+    shutil.rmtree(tmp_path / "bundler-home" / "pulled")  # pulled by an older bundler: no record...
+    assert run_cli("env", str(second)).code == 0  # ...until `env` links it, which records the folder
     shutil.rmtree(first)
     res = run_cli("gc", "--json")
     assert res.code == 0 and [f["what"] for f in json.loads(res.stdout)["freed"]] == ["record"], res.stdout

@@ -14,16 +14,12 @@ bundle is live while its folder still holds its ``bundle.yaml``. What ``gc`` rem
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PULLED = "pulled"
-LEDGER = "placed.json"
 
 
 @dataclass
@@ -51,62 +47,6 @@ class GcResult:
         return {"dry_run": self.dry_run, "live": self.live, "freed": [f.to_json() for f in self.freed], "bytes": self.total}
 
 
-def _records_dir() -> Path:
-    from ..settings import bundler_home
-
-    return bundler_home() / PULLED
-
-
-def note_pulled(dest: Path, cache: Path | None, hub: list[tuple[str, str]], store: list[str]) -> None:
-    """Record a pull into ``dest``, and add to the ledger the Hub revisions (repo, commit) it
-    placed in ``cache`` and the store tags it imported."""
-    from ..io.atomic import write_atomic
-    from ..io.scratch import exclusive
-
-    dest = dest.resolve()
-    folder = _records_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (hashlib.sha256(str(dest).encode()).hexdigest()[:32] + ".json")
-    if _read(path) is None:
-        write_atomic(path, (json.dumps({"dest": str(dest)}, indent=2) + "\n").encode())
-    if hub or store:
-        with exclusive(folder):  # two pulls at once both land in the ledger
-            ledger = _ledger()
-            key = str(cache.resolve()) if cache is not None else ""
-            ledger["hub"][key] = sorted({*map(tuple, ledger["hub"].get(key, [])), *hub})
-            ledger["store_models"] = sorted({*ledger["store_models"], *store})
-            _write_ledger(ledger)
-
-
-def _ledger() -> dict[str, Any]:
-    try:
-        data = json.loads((_records_dir() / LEDGER).read_text())
-    except (OSError, ValueError):
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    hub: dict[str, Any] = data["hub"] if isinstance(data.get("hub"), dict) else {}
-    store: list[Any] = data["store_models"] if isinstance(data.get("store_models"), list) else []
-    return {"hub": {str(c): [tuple(r) for r in revs if isinstance(r, list) and len(r) == 2 and all(isinstance(x, str) for x in r)]
-                    for c, revs in hub.items() if isinstance(revs, list)},
-            "store_models": [t for t in store if isinstance(t, str)]}
-
-
-def _write_ledger(ledger: dict[str, Any]) -> None:
-    from ..io.atomic import write_atomic
-
-    data = {"hub": {c: [list(r) for r in sorted(revs)] for c, revs in sorted(ledger["hub"].items()) if revs}, "store_models": sorted(ledger["store_models"])}
-    write_atomic(_records_dir() / LEDGER, (json.dumps(data, indent=2) + "\n").encode())
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("dest"), str) else None
-
-
 def gc(*, dry_run: bool = False) -> GcResult:
     """Remove (``dry_run``: only list) everything above that no live pulled bundle uses."""
     from .. import kinds
@@ -114,10 +54,11 @@ def gc(*, dry_run: bool = False) -> GcResult:
     from ..errors import BundlerError
     from ..io.safe_read import read_regular
     from ..model.layout import MANIFEST_NAME
+    from .records import LEDGER, read_ledger, read_record, records_dir, write_ledger
     from .venv import VENV, envs_dir
 
     result = GcResult(dry_run)
-    records = {p: r for p in sorted(_records_dir().glob("*.json")) if p.name != LEDGER and (r := _read(p)) is not None}
+    records = {p: r for p in sorted(records_dir().glob("*.json")) if p.name != LEDGER and (r := read_record(p)) is not None}
     live_paths: set[Path] = set()
     live_store: set[str] = set()
     live_hub: set[tuple[str, str]] = set()
@@ -151,15 +92,15 @@ def gc(*, dry_run: bool = False) -> GcResult:
                 if entry not in live_paths and ".partial-" not in entry.name and entry.is_dir() and not entry.is_symlink():
                     _free(result, what, entry.name, entry)
 
-    (folder := _records_dir()).mkdir(parents=True, exist_ok=True)
+    (folder := records_dir()).mkdir(parents=True, exist_ok=True)
     with exclusive(folder):
-        ledger = _ledger()
+        ledger = read_ledger()
         freed_tags = _free_store(result, set(ledger["store_models"]) - live_store)
         freed_hub = _free_hub(result, ledger["hub"], live_hub)
         if not dry_run and (freed_tags or freed_hub):
             ledger["store_models"] = [t for t in ledger["store_models"] if t not in freed_tags]
             ledger["hub"] = {c: [r for r in revs if (c, *r) not in freed_hub] for c, revs in ledger["hub"].items()}
-            _write_ledger(ledger)
+            write_ledger(ledger)
     for path in dead:
         result.freed.append(Freed("record", str(records[path]["dest"]), str(path), 0))
         if not dry_run:

@@ -804,7 +804,7 @@ def _pull(
             pulled["services"] = result.services
         record = json.dumps(pulled, indent=2) + "\n"
         write_atomic(dest / PULL_RECORD, record.encode())
-        from .gc import note_pulled
+        from .records import note_pulled
 
         placed = sorted({(p.id, p.commit) for p, _ in result.downloaded + result.embedded if p.commit is not None})
         note_pulled(dest, cache, placed, result.store_imported)

@@ -132,7 +132,7 @@ def _ensure(root: Path, env: Environment, packages: list, lock_path: Path, offli
                 _swap_in(new, shared)
             installed = True
         # linked under the same lock `bundler gc` takes, and the folder recorded: gc keeps it
-        from .gc import note_pulled
+        from .records import note_pulled
 
         note_pulled(root, None, [], [])
         if venv.is_symlink() and os.readlink(venv) == str(shared):
