@@ -70,14 +70,16 @@ class S3Objects(ModelKind):
         if notes is not None and not any(o.version_id for o in objects):
             notes.append(f"{where or '?'}:{ref.line}: s3://{url.bucket} keeps no versions: `{ref.id}` is pinned by content "
                          "(sha256); a fetch after the objects change is refused. Enable bucket versioning to pin versions")
-        files = []
         for o in objects:
             try:
                 safe_path(o.path)
             except ValueError as e:
                 raise UsageError(f"{ref.id}: {o.key}: {e}", file=where, line=ref.line) from None
-            sha = o.sha256 or s3.read_sha256(client, url.bucket, o)
-            files.append(FileEntry(o.path, o.size, f"sha256:{sha}", version_id=o.version_id, etag=o.etag))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(s3.JOBS) as pool:  # the objects the store keeps no sha256 of: read, several at once
+            shas = list(pool.map(lambda o: o.sha256 or s3.read_sha256(client, url.bucket, o), objects))
+        files = [FileEntry(o.path, o.size, f"sha256:{sha}", version_id=o.version_id, etag=o.etag) for o, sha in zip(objects, shas)]
         return Pin(source=self.name, id=ref.id, include=_t(ref.include), exclude=_t(ref.exclude), version=_version(files), files=tuple(files))
 
     def check(self, p: Pin) -> None:

@@ -417,7 +417,9 @@ def open_pushed(target: str, *, insecure: bool = False, token: str | None = None
 def read_manifest(target: str, *, insecure: bool = False, token: str | None = None) -> Manifest:
     """The bundle manifest of a pushed bundle: only the OCI manifest and config are read (of an
     image: its manifest, config and the small bundle layer)."""
+    from .image import PushedImage
+
     pushed = open_pushed(target, insecure=insecure, token=token)
-    if hasattr(pushed, "close"):
+    if isinstance(pushed, PushedImage):
         pushed.close()
     return pushed.manifest

@@ -115,13 +115,6 @@ def _aws_errors() -> tuple[type[BaseException], ...]:
     return (BotoCoreError, ClientError)
 
 
-def versioned(s3: Any, bucket: str) -> bool:
-    try:
-        return s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
-    except _aws_errors() as e:
-        raise s3_error(e, f"s3://{bucket}") from None
-
-
 def list_objects(s3: Any, url: S3Url, *, keep: Callable[[list[str]], list[str]] | None = None) -> list[S3Object]:
     """The objects the URL names (``keep`` filters their relative paths), each with its current
     version, ETag, size and the store's own full-object sha256 where it keeps one."""
