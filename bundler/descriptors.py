@@ -9,6 +9,7 @@ from .kinds import huggingface as _hf, oci as _oci, s3 as _s3, store as _store
 from .model.pins import normalise_patterns
 
 if TYPE_CHECKING:
+    from .kinds import ModelKind
     from .runtime import BundleContext
 
 
@@ -43,6 +44,15 @@ class _Descriptor:
 
     def to_info(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _fetched_now(self, kind: ModelKind) -> str:
+        """Development mode, for a kind bundler caches: the reference pinned now, its files
+        fetched into bundler's cache (verified); their folder."""
+        from types import SimpleNamespace
+
+        info = self.to_info()
+        ref = SimpleNamespace(kind=self.kind, id=info["id"], include=info.get("include"), exclude=info.get("exclude"), line=None)
+        return str(kind.local_copy(kind.pin(ref, where=None, offline=False, notes=None))[0])
 
     def resolve(self) -> str:
         raise NotImplementedError
@@ -175,11 +185,7 @@ class OCIModel(_Descriptor):
         if self._resolved is None and (ctx := self._bundle()) is not None:
             self._resolved = ctx.resolve_store(self.key, repr(self))
         if self._resolved is None:
-            from types import SimpleNamespace
-
-            ref = SimpleNamespace(kind=self.kind, id=self.ref, line=None)
-            pin = _oci.KIND.pin(ref, where=None, offline=False, notes=None)
-            self._resolved = str(_oci.KIND.local_copy(pin)[0])
+            self._resolved = self._fetched_now(_oci.KIND)
         return self._resolved
 
 
@@ -209,11 +215,7 @@ class S3Model(_Descriptor):
         if self._resolved is None and (ctx := self._bundle()) is not None:
             self._resolved = ctx.resolve_store(self.key, repr(self))
         if self._resolved is None:
-            from types import SimpleNamespace
-
-            ref = SimpleNamespace(kind=self.kind, id=self.url, include=self.include, exclude=self.exclude, line=None)
-            pin = _s3.KIND.pin(ref, where=None, offline=False, notes=None)
-            self._resolved = str(_s3.KIND.local_copy(pin)[0])
+            self._resolved = self._fetched_now(_s3.KIND)
         return self._resolved
 
 

@@ -92,18 +92,20 @@ def hub(monkeypatch):
     fake.stop()
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _start_registry(root: Path, auth: str = ""):
     import shutil
-    import socket
-    import time
-    import urllib.error
-    import urllib.request
 
     binary = shutil.which("docker-registry")
     assert binary, "docker-registry is not installed: `apt-get install docker-registry` (the README's test command does it)"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     (root / "config.yml").write_text(
         "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
         f"    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
@@ -111,20 +113,29 @@ def _start_registry(root: Path, auth: str = ""):
     )
     proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=open(root / "log", "w"))
     host = f"127.0.0.1:{port}"
+    wait_until_up(proc, f"http://{host}/v2/", root / "log", "docker-registry", up_codes=(401,))  # 401: up, asking for credentials
+    return proc, host
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, log: Path, what: str, up_codes: tuple[int, ...] = ()) -> None:
+    """Poll ``url`` until the server ``proc`` answers (2xx, or one of ``up_codes``); its log when it never does."""
+    import time
+    import urllib.error
+    import urllib.request
+
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(f"http://{host}/v2/", timeout=1):
-                break
+            with urllib.request.urlopen(url, timeout=1):
+                return
         except urllib.error.HTTPError as e:
-            if e.code == 401:  # up, and asking for credentials
-                break
+            if e.code in up_codes:
+                return
         except OSError:
             pass
         if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError("docker-registry did not start: " + (root / "log").read_text())
+            raise RuntimeError(f"{what} did not start: " + log.read_text())
         time.sleep(0.05)
-    return proc, host
 
 
 @pytest.fixture(scope="session")
@@ -160,28 +171,13 @@ def auth_registry(tmp_path_factory):
 
 def start_moto(root: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """A real S3 API server (moto's) on 127.0.0.1; its URL."""
-    import socket
-    import time
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     binary = Path(sys.executable).parent / "moto_server"
     assert binary.exists(), "moto_server is not installed: pip install -e '.[test]' (the README's test command does it)"
     proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
                             stderr=open(root / "moto.log", "w"), env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError("moto_server did not start: " + (root / "moto.log").read_text())
-        time.sleep(0.05)
+    wait_until_up(proc, f"{url}/moto-api/", root / "moto.log", "moto_server")
     return proc, url
 
 

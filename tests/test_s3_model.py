@@ -272,3 +272,14 @@ def test_outdated_diff_and_the_sbom_treat_an_s3_model_like_a_hub_model(s3, tmp_p
     assert run_cli("build", str(svc), "-o", str(second), "--no-env").code == 0
     res = run_cli("diff", str(first), str(second))
     assert f"~ model s3://{b}/clf/" in res.stdout and "~ config.json" in res.stdout and "w.bin" not in res.stdout, res.stdout
+
+
+def test_outside_a_bundle_resolve_pins_and_fetches_into_bundlers_cache(s3, tmp_path):
+    import bundler
+
+    b = bucket(s3, versioned=True)
+    s3.put_object(Bucket=b, Key="dev/config.json", Body=CONFIG)
+    s3.put_object(Bucket=b, Key="dev/w.bin", Body=WEIGHTS)
+    where = Path(bundler.S3Model(f"s3://{b}/dev/", include="*.json").resolve())
+    assert where.parent == tmp_path / "bundler-home" / "s3-models"
+    assert sorted(p.name for p in where.iterdir()) == ["config.json"] and (where / "config.json").read_bytes() == CONFIG

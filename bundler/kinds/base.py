@@ -29,6 +29,20 @@ class BadDescriptor(ValueError):
         self.hint = hint
 
 
+def descriptor_patterns(args: dict[str, Any]) -> dict[str, list[str] | None]:
+    """A descriptor's ``include`` and ``exclude`` as lists (one pattern may be a string), the
+    same rule as at run time; ``BadDescriptor`` else."""
+    from ..model.pins import normalise_patterns
+
+    patterns = {}
+    for what in ("include", "exclude"):
+        try:
+            patterns[what] = normalise_patterns(args.get(what), f"`{what}`")
+        except ValueError as e:
+            raise BadDescriptor(str(e)) from None
+    return patterns
+
+
 class ModelKind:
     """One model source. Subclasses set ``name`` (the ``source`` written in locks and bundles) and
     the scanner's spellings, and implement what their family needs."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..model.pins import COMMIT, ENDPOINT, REPO_ID, normalise_patterns
-from .base import BENTO_EPOCH, BadDescriptor, CallSpec, ModelKind, register
+from ..model.pins import COMMIT, ENDPOINT, REPO_ID
+from .base import BENTO_EPOCH, BadDescriptor, CallSpec, ModelKind, descriptor_patterns, register
 
 if TYPE_CHECKING:
     from ..model.pins import Pin
@@ -45,13 +45,7 @@ class HuggingFace(ModelKind):
             shown = re.sub(r"//[^/@]*@", "//***@", str(endpoint))[:80]  # never echo credentials
             raise BadDescriptor(f"endpoint must be an http(s) URL without credentials, not {shown!r}",
                                 hint="give the mirror's URL; its token comes from HF_TOKEN or `hf auth login`, never from the source")
-        patterns = {}
-        for what in ("include", "exclude"):
-            try:
-                patterns[what] = normalise_patterns(args.get(what), f"`{what}`")
-            except ValueError as e:
-                raise BadDescriptor(str(e)) from None
-        return {"id": model_id, "revision": revision, **patterns, "endpoint": endpoint.rstrip("/") if endpoint else None}
+        return {"id": model_id, "revision": revision, **descriptor_patterns(args), "endpoint": endpoint.rstrip("/") if endpoint else None}
 
     def pin(self, ref: Any, *, where: str | None, offline: bool, notes: list[str] | None) -> Pin:
         from ..hub import api as hub

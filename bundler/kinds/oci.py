@@ -73,13 +73,9 @@ class OCIArtifact(ModelKind):
         return Pin(source=self.name, id=ref.id, version=version, files=tuple(sorted(files, key=lambda f: f.path)))
 
     def check(self, p: Pin) -> None:
-        from ..errors import UsageError
         from ..oci.client import parse_reference
 
-        try:
-            parse_reference(p.id)
-        except UsageError as e:
-            raise ValueError(e.message) from None
+        parse_reference(p.id)  # its UsageError is the reader's ValueError (``checked``)
         if not isinstance(p.version, str) or not _VERSION.match(p.version):
             raise ValueError(f"OCI model {p.id}: version {p.version!r} is not a manifest digest (sha256-HEX)")
         if any(not f.hash.startswith("sha256:") for f in p.files):

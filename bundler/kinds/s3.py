@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .base import BadDescriptor, CallSpec, ModelKind, register
+from .base import BadDescriptor, CallSpec, ModelKind, descriptor_patterns, register
 
 if TYPE_CHECKING:
     from ..model.pins import FileEntry, Pin
@@ -36,7 +36,6 @@ class S3Objects(ModelKind):
 
     def ref_fields(self, args: dict[str, Any]) -> dict[str, Any]:
         from ..errors import UsageError
-        from ..model.pins import normalise_patterns
         from ..stores.s3 import parse_url
 
         url = args.get("url")
@@ -44,13 +43,7 @@ class S3Objects(ModelKind):
             parse_url(str(url) if isinstance(url, str) else repr(url))
         except UsageError as e:
             raise BadDescriptor(f"S3Model needs a URL like 's3://bucket/prefix/': {e.message}", hint=e.hint) from None
-        patterns = {}
-        for what in ("include", "exclude"):
-            try:
-                patterns[what] = normalise_patterns(args.get(what), f"`{what}`")
-            except ValueError as e:
-                raise BadDescriptor(str(e)) from None
-        return {"id": url, **patterns}
+        return {"id": url, **descriptor_patterns(args)}
 
     def pin(self, ref: Any, *, where: str | None, offline: bool, notes: list[str] | None) -> Pin:
         from ..errors import UsageError
@@ -83,13 +76,9 @@ class S3Objects(ModelKind):
         return Pin(source=self.name, id=ref.id, include=_t(ref.include), exclude=_t(ref.exclude), version=_version(files), files=tuple(files))
 
     def check(self, p: Pin) -> None:
-        from ..errors import UsageError
         from ..stores.s3 import parse_url
 
-        try:
-            parse_url(p.id)
-        except UsageError as e:
-            raise ValueError(e.message) from None
+        parse_url(p.id)  # its UsageError is the reader's ValueError (``checked``)
         if not isinstance(p.version, str) or not _VERSION.match(p.version):
             raise ValueError(f"S3 model {p.id}: version {p.version!r} is not sha256-HEX")
         if any(not f.hash.startswith("sha256:") or f.etag is None for f in p.files):

@@ -99,9 +99,9 @@ def _source_digests(pushed: Any, layer: dict[str, Any], expected: Any) -> dict[s
     import tempfile
 
     from ..bundle.archive import check_member
-    from ..io.hashing import new_hasher
     from ..model.layout import SOURCE_PREFIX
     from ..oci.registry import SOURCE_TYPE, _download
+    from .signing import sha256_if_pinned
 
     if layer.get("mediaType") != SOURCE_TYPE:
         raise UsageError(f"{pushed.ref}: a layer of unknown media type {layer.get('mediaType')!r}")
@@ -113,15 +113,10 @@ def _source_digests(pushed: Any, layer: dict[str, Any], expected: Any) -> dict[s
             for m in tar:
                 name = SOURCE_PREFIX + check_member(m, f"{pushed.ref} source layer")
                 entry = expected.accept(name, m.size)
-                f = tar.extractfile(m)
-                assert f is not None
-                sha, own = hashlib.sha256(), new_hasher(entry.hash.partition(":")[0], entry.size)
-                while chunk := f.read(4 << 20):
-                    sha.update(chunk)
-                    own.update(chunk)
-                if f"{entry.hash.partition(':')[0]}:{own.hexdigest()}" != entry.hash:
+                sha = sha256_if_pinned(tar.extractfile(m), entry)
+                if sha is None:
                     raise ProblemFound(f"{pushed.ref}: {name} does not match the bundle manifest", hint="push the bundle again")
-                out[name] = sha.hexdigest()
+                out[name] = sha
     return out
 
 
@@ -135,24 +130,31 @@ def verify_pushed(target: str, pub_path: Path, *, insecure: bool = False, token:
     _load_key(pub_path, private=False)
     pushed = open_pushed(target, insecure=insecure, token=token)
     try:
-        signed = _signed(pushed, pub_path)
-        raw = pushed.raw_manifest if isinstance(pushed, PushedImage) else pushed.raw_config
-        if signed.get(MANIFEST_NAME) != hashlib.sha256(raw).hexdigest():
-            raise ProblemFound(f"{pushed.ref}: {MANIFEST_NAME} differs from what was signed (another bundle's signature, or a changed one)")
-        names = {MANIFEST_NAME, *pushed.manifest.members()}
-        for name in sorted(names ^ set(signed)):
-            raise ProblemFound(f"{pushed.ref}: {name} is {'signed but not in the bundle' if name in signed else 'in the bundle but not signed'}")
-        if not isinstance(pushed, PushedImage):
-            from ..oci.registry import MODEL_FILE_TYPE, TITLE
-
-            for layer in pushed.oci.get("layers", []):
-                name = str((layer.get("annotations") or {}).get(TITLE, ""))
-                if layer.get("mediaType") == MODEL_FILE_TYPE and signed.get(name) != str(layer["digest"]).partition(":")[2]:
-                    raise ProblemFound(f"{pushed.ref}: {name} differs from what was signed (layer {layer['digest']})")
-        return len(signed)
+        return check_pushed(pushed, pub_path)
     finally:
         if isinstance(pushed, PushedImage):
             pushed.close()
+
+
+def check_pushed(pushed: Any, pub_path: Path) -> int:
+    """``verify_pushed`` of a pushed bundle already read (``open_pushed``)."""
+    from ..oci.image import PushedImage
+
+    signed = _signed(pushed, pub_path)
+    raw = pushed.raw_manifest if isinstance(pushed, PushedImage) else pushed.raw_config
+    if signed.get(MANIFEST_NAME) != hashlib.sha256(raw).hexdigest():
+        raise ProblemFound(f"{pushed.ref}: {MANIFEST_NAME} differs from what was signed (another bundle's signature, or a changed one)")
+    names = {MANIFEST_NAME, *pushed.manifest.members()}
+    for name in sorted(names ^ set(signed)):
+        raise ProblemFound(f"{pushed.ref}: {name} is {'signed but not in the bundle' if name in signed else 'in the bundle but not signed'}")
+    if not isinstance(pushed, PushedImage):
+        from ..oci.registry import MODEL_FILE_TYPE, TITLE
+
+        for layer in pushed.oci.get("layers", []):
+            name = str((layer.get("annotations") or {}).get(TITLE, ""))
+            if layer.get("mediaType") == MODEL_FILE_TYPE and signed.get(name) != str(layer["digest"]).partition(":")[2]:
+                raise ProblemFound(f"{pushed.ref}: {name} differs from what was signed (layer {layer['digest']})")
+    return len(signed)
 
 
 def _signed(pushed: Any, pub_path: Path) -> dict[str, str]:

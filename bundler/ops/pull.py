@@ -680,8 +680,9 @@ def pull(
     from ..settings import require_signature
 
     signed_by = signed_by or require_signature()
-    if signed_by is not None:
-        _require_signature(str(bundle), Path(signed_by), insecure=insecure, token=token)
+    key = Path(signed_by) if signed_by is not None else None
+    if key is not None:
+        _require_signature(str(bundle), key)
     from ..bundle.archive import read_manifest
 
     if str(bundle).startswith("oci://"):
@@ -694,6 +695,10 @@ def pull(
         dest = Path(to) if to is not None else Path.cwd() / f"{manifest.name}-{manifest.version}"
         unpacked = False
         try:
+            if key is not None:  # the pushed bundle read once: its signature checked before anything is written
+                from .oci_signing import check_pushed
+
+                check_pushed(pushed, key)
             if not verify_only:
                 unpacked = unpack_with(dest, manifest, pushed.fetch_into)
             # an image carries the Hub files too: placed from it, checked against their pins
@@ -720,15 +725,14 @@ class _Choices:
     no_pickle: bool = False
 
 
-def _require_signature(bundle: str, key: Path, *, insecure: bool = False, token: str | None = None) -> None:
+def _require_signature(bundle: str, key: Path) -> None:
     """A signature by ``key`` over every byte, checked before anything is written (no directory,
-    nothing in the caches or stores)."""
-    from .signing import verify
+    nothing in the caches or stores). A pushed bundle's key is checked here, its signature once
+    it is read (``check_pushed``): its referrers, then every member against the signed bundle.yaml."""
+    from .signing import _load_key, verify
 
     if bundle.startswith("oci://"):
-        from .oci_signing import verify_pushed
-
-        verify_pushed(bundle, key, insecure=insecure, token=token)  # its referrers; every member is then checked against the signed bundle.yaml
+        _load_key(key, private=False)
         return
     if Path(bundle).is_dir():
         raise UsageError(f"{bundle}: a required signature is checked on the bundle archive (with BUNDLE.sig beside it) or its oci:// reference",

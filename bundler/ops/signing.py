@@ -34,7 +34,6 @@ def member_digests(bundle: Path) -> dict[str, str]:
     checked against the manifest (size and hash) in the same read: a damaged bundle is never
     signed, and a verified one is the bundle its manifest describes."""
     from ..bundle.archive import ExpectedMembers, iter_members, read_manifest, read_member
-    from ..io.hashing import new_hasher
     from ..model.layout import MANIFEST_NAME
 
     manifest = read_manifest(bundle)
@@ -44,15 +43,25 @@ def member_digests(bundle: Path) -> dict[str, str]:
     expected = ExpectedMembers(manifest, str(bundle))
     for name, member, f in iter_members(bundle):
         entry = expected.accept(name, member.size)
-        sha, own = hashlib.sha256(), new_hasher(entry.hash.partition(":")[0], entry.size)
-        while chunk := f.read(4 << 20):
-            sha.update(chunk)
-            own.update(chunk)
-        if f"{entry.hash.partition(':')[0]}:{own.hexdigest()}" != entry.hash:
+        sha = sha256_if_pinned(f, entry)
+        if sha is None:
             raise ProblemFound(f"{bundle}: member {name} does not match the manifest", hint="the bundle is damaged; build or fetch it again")
-        out[name] = sha.hexdigest()
+        out[name] = sha
     expected.require_all()
     return dict(sorted(out.items()))
+
+
+def sha256_if_pinned(f: Any, entry: Any) -> str | None:
+    """The sha256 (hex) of what ``f`` holds, read once beside the hash ``entry`` pins; None when
+    the bytes are not the pinned ones."""
+    from ..io.hashing import new_hasher
+
+    algorithm = entry.hash.partition(":")[0]
+    sha, own = hashlib.sha256(), new_hasher(algorithm, entry.size)
+    while chunk := f.read(4 << 20):
+        sha.update(chunk)
+        own.update(chunk)
+    return sha.hexdigest() if f"{algorithm}:{own.hexdigest()}" == entry.hash else None
 
 
 def statement(model_name: str, digests: dict[str, str]) -> dict[str, Any]:
