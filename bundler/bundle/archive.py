@@ -80,7 +80,8 @@ class ArchiveWriter:
             fileobj=self._gz or fileobj, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER
         )
         self.mtime = archive_mtime()
-        self._templates: dict[bool, bytes] = {}
+        self._run: list[int] | None = None  # [fd, start, end]: members still to copy from a previous bundle
+        self._templates: dict[bool, tuple[bytes, bytes, bytes, int]] = {}
 
     def _header(self, name: str, size: int, executable: bool) -> bytes | None:
         """The member's header block, made from one tarfile-made template per mode: the same
@@ -94,18 +95,56 @@ class ArchiveWriter:
             return None
         template = self._templates.get(executable)
         if template is None:
-            template = self._info("x", 0, executable).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-            if len(template) != tarfile.BLOCKSIZE:
+            made = self._info("x", 0, executable).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            if len(made) != tarfile.BLOCKSIZE:
                 return None
-            self._templates[executable] = template
-        h = bytearray(template)
-        h[0:100] = raw.ljust(100, b"\0")
-        h[124:136] = b"%011o\0" % size
-        h[148:156] = b"        "
-        h[148:155] = b"%06o\0" % sum(h)  # tarfile's checksum: every byte, the field as spaces
-        return bytes(h)
+            # The checksum is the sum of every byte with its own field as spaces: the template's
+            # sum without its name and size, plus those of each member (a sum over 512 bytes each
+            # would be most of a small member's cost).
+            base = bytearray(made)
+            base[0:100] = bytes(100)
+            base[124:136] = bytes(12)
+            base[148:156] = b"        "
+            template = self._templates[executable] = (bytes(base[100:124]), bytes(base[136:148]), bytes(base[156:]), sum(base))
+        between, after_size, rest, base_sum = template
+        size_field = b"%011o\0" % size
+        return b"".join((raw.ljust(100, b"\0"), between, size_field, after_size,
+                         b"%06o\0 " % (base_sum + sum(raw) + sum(size_field)), rest))
+
+    @property
+    def offset(self) -> int:
+        """Where the next member's header goes."""
+        return self.tar.offset + (self._run[2] - self._run[1] if self._run else 0)
+
+    def copy_member(self, fd: int, start: int, end: int) -> None:
+        """Add a member by copying its whole record (header, data, padding) from ``start`` to
+        ``end`` of another archive with the same writer settings. Adjacent members are copied in
+        one run, by the kernel where it can (``copy_file_range``)."""
+        if self._run is not None and self._run[0] == fd and self._run[2] == start:
+            self._run[2] = end
+            return
+        self._copy_run()
+        self._run = [fd, start, end]
+
+    def end_copies(self) -> None:
+        """Copy what ``copy_member`` has queued (before its source is closed)."""
+        self._copy_run()
+
+    def _copy_run(self) -> None:
+        if self._run is None:
+            return
+        fd, start, end = self._run
+        self._run = None
+        out = self.tar.fileobj
+        out.flush()
+        from ..io.copy import copy_range
+
+        copy_range(fd, out.fileno(), start, end - start)
+        out.seek(0, os.SEEK_END)  # the buffered writer's idea of its position, after the kernel's write
+        self.tar.offset += end - start
 
     def _add(self, name: str, size: int, executable: bool, src: IO[bytes] | bytes) -> None:
+        self._copy_run()
         header = self._header(name, size, executable)
         if header is None:
             import io
@@ -113,10 +152,13 @@ class ArchiveWriter:
             self.tar.addfile(self._info(name, size, executable), io.BytesIO(src) if isinstance(src, bytes) else src)
             return
         out = self.tar.fileobj
-        out.write(header)
+        pad = -size % tarfile.BLOCKSIZE
         if isinstance(src, bytes):
-            out.write(src)
+            out.write(b"".join((header, src, bytes(pad))) if size < COPY_BUFFER else header + src)
+            if size >= COPY_BUFFER and pad:
+                out.write(bytes(pad))
         else:
+            out.write(header)
             left = size
             while left:
                 chunk = src.read(min(COPY_BUFFER, left))
@@ -124,9 +166,8 @@ class ArchiveWriter:
                     raise OSError("unexpected end of data")
                 out.write(chunk)
                 left -= len(chunk)
-        pad = -size % tarfile.BLOCKSIZE
-        if pad:
-            out.write(bytes(pad))
+            if pad:
+                out.write(bytes(pad))
         self.tar.offset += tarfile.BLOCKSIZE + size + pad
 
     def _info(self, name: str, size: int, executable: bool) -> tarfile.TarInfo:
@@ -169,6 +210,7 @@ class ArchiveWriter:
         return reader.digest
 
     def close(self) -> None:
+        self._copy_run()
         self.tar.close()
         if self._gz is not None:
             self._gz.close()

@@ -16,10 +16,16 @@ _MMAP_THRESHOLD = 8 << 20
 CHUNK = 4 << 20
 
 
-def _blake3(**kwargs: Any) -> Any:
-    from blake3 import blake3
+def _blake3(data: bytes = b"", **kwargs: Any) -> Any:
+    global _blake3_type
+    if _blake3_type is None:
+        from blake3 import blake3  # imported when first used: not every command hashes
 
-    return blake3(**kwargs)
+        _blake3_type = blake3
+    return _blake3_type(data, **kwargs)
+
+
+_blake3_type: Any = None
 
 
 def new_hasher(algorithm: str, size: int = 0) -> Any:

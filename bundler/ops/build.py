@@ -13,6 +13,7 @@ from ..introspect import ScanResult, Service
 from .lock import LockResult
 from ..bundle.manifest import SCHEMA, schema_for, VERSION_LENGTH, Manifest, ServiceEntry, ServiceModel, digest_of, hub_model_dir, pin_to_dict
 from ..model.layout import MANIFEST_NAME, SOURCE_PREFIX, WHEEL_PREFIX
+from ..project import source_cache
 from ..project.sources import ProjectConfig, default_name, find_root, load_config, python_choice, select_sources
 
 
@@ -106,9 +107,8 @@ def build(
         compress = out is not None and str(out).endswith((".tar.gz", ".tgz"))
     if out is not None and out.is_dir():
         raise UsageError(f"{out}: is a directory", hint="give -o a file name, e.g. -o dist/name.bundle.tar")
-    selection = select_sources(config, skip=(out,) if out else ())
-    source_entries, packed = _hash_sources(selection.files, root, scan, config, allow_secrets)
-
+    selection, cache = select_sources(config, skip=(out,) if out else ()), source_cache.load(root)
+    source_entries, packed = _hash_sources(selection.files, root, scan, config, allow_secrets, cache)
     data, wheel_files = _plan_manifest(scan, pinned, config, entry, root, source_entries, selection.files,
                                        embed=(embed_hub, embed_s3), embed_wheels=embed_wheels, offline=offline, env=env)
     hub_files = _cached_hub_files(pinned.pins, offline=offline) if embed_hub else {}
@@ -118,7 +118,7 @@ def build(
         out = root / "dist" / f"{manifest.name}-{manifest.version}{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
     copies = {p.key: kinds.of(p).local_copy(p, offline=offline) for p in pinned.pins if manifest.model_dir(p) is not None}
-    _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files}, copies)
+    _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files}, copies, cache)
     return BuildResult(out, manifest, pinned, selection)
 
 
@@ -135,27 +135,39 @@ def _refuse_undeclared(scan: ScanResult) -> None:
         )
 
 
-def _hash_sources(sources: list[tuple[str, Path]], root: Path, scan: ScanResult, config: ProjectConfig,
-                  allow_secrets: tuple[str | Path, ...]) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
-    """(the manifest's source entries, what to pack: each file, or the bytes that were hashed).
+def _hash_sources(sources: list[tuple[str, str]], root: Path, scan: ScanResult, config: ProjectConfig,
+                  allow_secrets: tuple[str | Path, ...], cache: Any) -> tuple[list[dict[str, Any]], list[tuple[str, Any, bool]]]:
+    """(the manifest's source entries, what to pack: (path, the file or the bytes that were
+    hashed, executable)).
 
     Sources are hashed before packing because the manifest that lists their hashes is the
-    archive's first member. Small ones keep the bytes that were hashed and are packed from memory
-    (thousands of files are not opened twice); larger ones are hashed again while they are packed,
-    and a change in between fails the build. The same read looks for credentials, as do the
-    build values the manifest records: a bundle travels to everyone who can pull it."""
-    from ..project.secrets import read_hash_and_scan
+    archive's first member. A file unchanged since the last build (``cache``, a SourceCache) is
+    not read at all: its hash and scan are the recorded ones. Small ones keep the bytes that were
+    hashed and are packed from memory (thousands of files are not opened twice); others are
+    hashed again while they are packed, and a change in between fails the build. The same read
+    looks for credentials, as do the build values the manifest records: a bundle travels to
+    everyone who can pull it."""
+    from ..project.secrets import Secret, read_hash_and_scan
+    from ..project.source_cache import Known
 
     allowed = {_allowed(a, root) for a in allow_secrets}
     source_entries, secrets = [], []
     budget = _KEEP_TOTAL
-    packed: list[tuple[str, Any]] = []  # (rel, the file, or (its bytes, executable))
+    packed: list[tuple[str, Any, bool]] = []
     for rel, file in sources:
-        size, digest, found, kept, executable = read_hash_and_scan(file, rel, _KEEP_BELOW if budget > 0 else 0)
-        source_entries.append({"path": rel, "size": size, "hash": digest})
-        packed.append((rel, file if kept is None else (kept, executable)))
-        budget -= len(kept) if kept is not None else 0
-        if rel not in allowed:
+        known = cache.lookup(rel, file)
+        if known is None:
+            st = os.stat(file)
+            size, digest, found, kept, executable = read_hash_and_scan(file, rel, _KEEP_BELOW if budget > 0 else 0)
+            known = Known(size, digest, executable, tuple((s.line, s.kind) for s in found))
+            cache.record(rel, file, st, known)
+            budget -= len(kept) if kept is not None else 0
+        else:
+            kept = None
+            found = [Secret(rel, line, kind) for line, kind in known.secrets]
+        source_entries.append({"path": rel, "size": known.size, "hash": known.hash})
+        packed.append((rel, file if kept is None else kept, known.executable))
+        if found and rel not in allowed:
             secrets.extend(found)
     shown = [f"{os.path.relpath(root / s.path)}:{s.line}: {s.kind}" for s in secrets]
     shown += [f"{s.path}: {s.kind}" for s in _value_secrets(scan, config, {str(a) for a in allow_secrets})]
@@ -169,7 +181,7 @@ def _hash_sources(sources: list[tuple[str, Path]], root: Path, scan: ScanResult,
 
 
 def _plan_manifest(scan: ScanResult, pinned: LockResult, config: ProjectConfig, entry: Service, root: Path,
-                   source_entries: list[dict[str, Any]], sources: list[tuple[str, Path]], *, embed: tuple[bool, bool],
+                   source_entries: list[dict[str, Any]], sources: list[tuple[str, str]], *, embed: tuple[bool, bool],
                    embed_wheels: bool, offline: bool, env: Any) -> tuple[dict[str, Any], dict[str, Path]]:
     """The manifest's fields, digest and version, and the locked files to embed."""
     rel_service = _relative(scan.file, root)
@@ -220,7 +232,7 @@ def _value_secrets(scan: ScanResult, config: ProjectConfig, allowed: set[str]) -
     return found
 
 
-def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, Path]], embed: bool, offline: bool,
+def _environment(pinned: LockResult, root: Path, sources: list[tuple[str, str]], embed: bool, offline: bool,
                  options: Any = None) -> tuple[dict[str, Any], dict[str, Path]]:
     """The manifest's ``environment`` entry and, with ``embed``, the locked files to pack."""
     from ..env.lock import PYLOCK_NAME
@@ -315,13 +327,13 @@ def _relative(file: Path, root: Path) -> str:
 
 
 def _write(
-    out: Path, manifest: Manifest, sources: list[tuple[str, Any]], pinned: LockResult, compress: bool, hub_files: dict[str, Path],
-    copies: dict[tuple, tuple[Path, str]],
+    out: Path, manifest: Manifest, sources: list[tuple[str, Any, bool]], pinned: LockResult, compress: bool, hub_files: dict[str, Path],
+    copies: dict[tuple, tuple[Path, str]], cache: Any,
 ) -> None:
     """Write to a temporary file beside ``out`` and rename: a failed build leaves no bundle.
     ``copies``: each packed model's local folder and the tag messages name (``kind.local_copy``)."""
     try:
-        _write_archive(out, manifest, sources, pinned, compress, hub_files, copies)
+        _write_archive(out, manifest, sources, pinned, compress, hub_files, copies, cache)
     except OSError as e:
         from ..bundle.archive import WRITE_FAILURES
 
@@ -334,8 +346,8 @@ def _write(
 
 
 def _write_archive(
-    out: Path, manifest: Manifest, sources: list[tuple[str, Any]], pinned: LockResult, compress: bool, hub_files: dict[str, Path],
-    copies: dict[tuple, tuple[Path, str]],
+    out: Path, manifest: Manifest, sources: list[tuple[str, Any, bool]], pinned: LockResult, compress: bool, hub_files: dict[str, Path],
+    copies: dict[tuple, tuple[Path, str]], cache: Any,
 ) -> None:
     from ..bundle.archive import ArchiveWriter
     from ..io.scratch import scratch_file
@@ -344,13 +356,12 @@ def _write_archive(
         writer = ArchiveWriter(f, compress=compress)
         writer.add_bytes(MANIFEST_NAME, manifest.to_yaml())
         members = manifest.members()
-        for rel, src in sources:
-            if isinstance(src, tuple):  # the bytes that were hashed
-                writer.add_bytes(SOURCE_PREFIX + rel, src[0], executable=src[1])
-                continue
-            entry = members[SOURCE_PREFIX + rel]
-            if writer.add_file(SOURCE_PREFIX + rel, src, entry.size) != entry.hash:
-                raise ProblemFound(f"{src}: changed while the bundle was being built", hint="build again")
+        previous = None if compress else cache.reusable(writer.mtime)
+        try:
+            where = _pack_sources(writer, sources, members, previous)
+        finally:
+            if previous is not None:
+                os.close(previous[0])
         for p in pinned.pins:
             if (base := manifest.model_dir(p)) is None:
                 continue
@@ -373,3 +384,25 @@ def _write_archive(
         f.flush()
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
+    cache.save(None if compress else out, writer.mtime, where)
+
+
+def _pack_sources(writer: Any, sources: list[tuple[str, Any, bool]], members: dict[str, Any],
+                  previous: tuple[int, dict[str, tuple[int, int, str, bool]]] | None) -> dict[str, tuple[int, int, str, bool]]:
+    """Pack the sources; one the previous bundle holds with the same hash and mode is copied from
+    it whole. Returns where each one is in this archive (for the next build to copy from)."""
+    fd, before = previous if previous is not None else (-1, {})
+    where = {}
+    for rel, src, executable in sources:
+        entry = members[SOURCE_PREFIX + rel]
+        start = writer.offset
+        old = before.get(rel)
+        if old is not None and old[2] == entry.hash and old[3] == executable:
+            writer.copy_member(fd, old[0], old[1])
+        elif isinstance(src, bytes):  # the bytes that were hashed
+            writer.add_bytes(SOURCE_PREFIX + rel, src, executable=executable)
+        elif writer.add_file(SOURCE_PREFIX + rel, src, entry.size) != entry.hash:
+            raise ProblemFound(f"{src}: changed while the bundle was being built", hint="build again")
+        where[rel] = (start, writer.offset, entry.hash, executable)
+    writer.end_copies()
+    return where

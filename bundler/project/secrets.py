@@ -10,8 +10,9 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from ..io.hashing import CHUNK
+from ..io.hashing import CHUNK, _blake3
 
 # (kind, anchor regex, full token regex matched at the anchor, characters that may not precede it).
 # A literal-only anchor scan is what runs over every byte (re's literal alternation); the precise
@@ -65,39 +66,48 @@ def hash_and_scan(path: Path, rel: str) -> tuple[int, str, list[Secret]]:
     return size, digest, found
 
 
-def read_hash_and_scan(path: Path, rel: str, keep_below: int = 0) -> tuple[int, str, list[Secret], bytes | None, bool]:
+def read_hash_and_scan(path: str | os.PathLike[str], rel: str, keep_below: int = 0) -> tuple[int, str, list[Secret], bytes | None, bool]:
     """``hash_and_scan`` plus, for a file smaller than ``keep_below``, the very bytes that were
     hashed (a build packs those instead of reading the file again), and its executable bit."""
-    from ..io.hashing import _blake3
+    # Thousands of small sources: raw descriptors, one read each (a buffered file object costs
+    # more than reading the kilobyte it holds).
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if st.st_size < keep_below:
+            kept = os.read(fd, keep_below)
+            if len(kept) < keep_below and (len(kept) == st.st_size or not os.read(fd, 1)):
+                found = scan_bytes(kept, rel) if _ANCHORS.search(kept) else []
+                return len(kept), "blake3:" + _blake3(kept).hexdigest(), found, kept, bool(st.st_mode & 0o111)
+        # grown past the limit while being read, or large: streamed
+        with open(fd, "rb", closefd=False) as f:
+            f.seek(0)
+            size, digest, found = _stream_hash_and_scan(f, rel)
+        return size, digest, found, None, bool(st.st_mode & 0o111)
+    finally:
+        os.close(fd)
 
+
+def _stream_hash_and_scan(f: IO[bytes], rel: str) -> tuple[int, str, list[Secret]]:
     h = _blake3()
     size = 0
     found: dict[str, Secret] = {}
     tail = b""
     lines_before_tail = 0
-    kept = None
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        if st.st_size < keep_below:
-            kept = f.read(keep_below)  # one read; a file that grew past the limit is streamed below
-            if len(kept) >= keep_below:
-                f.seek(0)
-                kept = None
-        chunks = (kept,) if kept is not None else iter(lambda: f.read(CHUNK), b"")
-        for chunk in chunks:
-            h.update(chunk)
-            size += len(chunk)
-            window = tail + chunk
-            for m in _ANCHORS.finditer(window):
-                start = m.start()
-                for kind, full, before in _FULL:
-                    if kind in found or _glued(window, start, before):
-                        continue
-                    hit = full.match(window, start)
-                    if hit is None or hit.end() <= len(tail):
-                        continue  # not a token, or seen in the previous window
-                    found[kind] = Secret(rel, lines_before_tail + window.count(b"\n", 0, start) + 1, kind)
-            keep = window[-_OVERLAP:]
-            lines_before_tail += window.count(b"\n", 0, len(window) - len(keep))
-            tail = keep
-    return size, "blake3:" + h.hexdigest(), sorted(found.values(), key=lambda s: s.line), kept, bool(st.st_mode & 0o111)
+    for chunk in iter(lambda: f.read(CHUNK), b""):
+        h.update(chunk)
+        size += len(chunk)
+        window = tail + chunk
+        for m in _ANCHORS.finditer(window):
+            start = m.start()
+            for kind, full, before in _FULL:
+                if kind in found or _glued(window, start, before):
+                    continue
+                hit = full.match(window, start)
+                if hit is None or hit.end() <= len(tail):
+                    continue  # not a token, or seen in the previous window
+                found[kind] = Secret(rel, lines_before_tail + window.count(b"\n", 0, start) + 1, kind)
+        keep = window[-_OVERLAP:]
+        lines_before_tail += window.count(b"\n", 0, len(window) - len(keep))
+        tail = keep
+    return size, "blake3:" + h.hexdigest(), sorted(found.values(), key=lambda s: s.line)

@@ -343,7 +343,7 @@ def _matcher(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str
 class Selection:
     """The files a build packs, and every file or directory left out with the rule that did it."""
 
-    files: list[tuple[str, Path]] = field(default_factory=list)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (archive path, the file to read: a path string)
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     kept_despite: list[tuple[str, str]] = field(default_factory=list)  # always packed, with the rule it overrode
 
@@ -387,6 +387,8 @@ class _Ignores:
 
     def why(self, rel: str, is_dir: bool) -> str | None:
         """The rule that ignores ``rel`` (``.gitignore:3: data/``), or None."""
+        if not self.specs:
+            return None
         parts = rel.split("/")
         for depth in range(len(parts) - 1, -1, -1):
             base = "/".join(parts[:depth])
@@ -414,6 +416,8 @@ def is_credential(rel: str) -> bool:
     # Names without case: `.ENV`, `.AWS/credentials` and `Server.PEM` hold the same secrets.
     rel = rel.lower()
     name = rel.rsplit("/", 1)[-1]
+    if _CREDENTIAL_NAME.match(name) is None and _CREDENTIAL_PATH.search(rel) is None:
+        return False
     if name in CREDENTIAL_NAMES:
         return True
     if name == ".env" or name.startswith(".env.") and name not in (".env.example", ".env.sample", ".env.template"):
@@ -424,11 +428,16 @@ def is_credential(rel: str) -> bool:
 
 
 _CREDENTIAL_PATH = re.compile("(?:^|/)(?:" + "|".join(re.escape(p) for p in CREDENTIAL_PATHS) + r")\Z")
+# A cheap first look that every credential name passes (and few others): the exact checks below it
+# run only for those.
+_CREDENTIAL_NAME = re.compile("|".join([*(re.escape(n) for n in CREDENTIAL_NAMES), r"\.env",
+                                        *(fnmatch.translate(p) for p in CREDENTIAL_PATTERNS)]), re.S)
 _UNCARRIABLE = re.compile(r"[\x00-\x1f\\]")  # a backslash or a control character
+_UNCARRIABLE_OR_ASCII = re.compile(r"[\x20-\x5b\x5d-\x7e]*")  # a name that needs no closer look
 
 
 def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Selection:
-    """Every source file (archive-relative path, file), sorted by path, and what was left out.
+    """Every source file (archive-relative path, file path), sorted by path, and what was left out.
 
     Symbolic links are followed only when they stay inside the project; one pointing outside is
     an error, since what it points to would differ from machine to machine. A directory that
@@ -449,24 +458,19 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
     def walk_error(e: OSError) -> None:
         raise UsageError(f"{_shown(Path(e.filename or root))}: can't read: {e.strerror}", hint="fix its permissions or exclude it") from None
 
-    for dirpath, dirnames, filenames in walk(root, onerror=walk_error):
+    for dirpath, dirnames, filenames in walk(root, onerror=walk_error, kinds=True):
         here = Path(dirpath)
         rel_dir = "" if here == root else here.relative_to(root).as_posix()
+        prefix = rel_dir + "/" if rel_dir else ""
         ignores.load(rel_dir, here)
-        keep = []
-        for d in sorted(dirnames):
-            full = here / d
-            rel = _checked_rel(f"{rel_dir}/{d}" if rel_dir else d, full)
-            why = _dir_left_out(rel, full, root, config, ignores, origin_ex)
-            if why:
-                sel.left_out.append((rel + "/", why))
-            else:
-                keep.append(d)
-        dirnames[:] = keep
-        for fn in sorted(filenames):
-            full = here / fn
-            rel = _checked_rel(f"{rel_dir}/{fn}" if rel_dir else fn, full)
-            if skipped and (fn in skipped_names and full.resolve() in skipped or any(fn.startswith(pre) and is_scratch(fn, pre, ".tmp") for pre in scratch)):
+        dirnames[:] = _walked_dirs(sel, here, prefix, dirnames, config, ignores, origin_ex)
+        # 20,000 files go through here: strings, not Paths, until a file is kept, and the
+        # entry's type from the directory listing instead of an lstat each
+        for fn, kind in sorted(filenames):
+            rel = prefix + fn
+            if _UNCARRIABLE_OR_ASCII.fullmatch(fn) is None:
+                _checked_rel(rel, here / fn)
+            if skipped and (fn in skipped_names and (here / fn).resolve() in skipped or any(fn.startswith(pre) and is_scratch(fn, pre, ".tmp") for pre in scratch)):
                 continue
             if is_credential(rel):
                 sel.left_out.append((rel, "credential file"))
@@ -478,13 +482,29 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
             elif why := _file_left_out(rel, config, ignores, origin_in, origin_ex):
                 sel.left_out.append((rel, why))
                 continue
-            source = _regular(full, root)
-            if source is None:
+            if kind == "file":
+                sel.files.append((rel, f"{dirpath}/{fn}"))
+            elif (target := _regular(here / fn, root)) is not None:
+                sel.files.append((rel, str(target)))
+            else:
                 sel.left_out.append((rel, "not a regular file"))
-                continue
-            sel.files.append((rel, source))
     sel.files.sort(key=lambda t: t[0])
     return sel
+
+
+def _walked_dirs(sel: Selection, here: Path, prefix: str, dirnames: list[str], config: ProjectConfig, ignores: _Ignores,
+                 origin_ex: str) -> list[str]:
+    """The directories of ``here`` to walk into; each one left out goes into ``sel`` with its rule."""
+    keep = []
+    for d in sorted(dirnames):
+        full = here / d
+        rel = _checked_rel(prefix + d, full)
+        why = _dir_left_out(rel, full, ignores.root, config, ignores, origin_ex)
+        if why:
+            sel.left_out.append((rel + "/", why))
+        else:
+            keep.append(d)
+    return keep
 
 
 def _dir_left_out(rel: str, full: Path, root: Path, config: ProjectConfig, ignores: _Ignores, origin_ex: str) -> str | None:

@@ -1,0 +1,146 @@
+"""Rebuilds: unchanged sources are neither read nor scanned again, their members are copied from
+the previous bundle, and the bundle is byte-for-byte the one a clean build writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bundler.errors import ProblemFound
+from bundler.ops.build import build
+from bundler.project import source_cache
+
+SERVICE = "import bundler\n\n\n@bundler.service\nclass Svc:\n    pass\n"
+
+
+def make_project(root: Path, files: int = 30) -> Path:
+    root.mkdir()
+    (root / "service.py").write_text(SERVICE)
+    for i in range(files):
+        d = root / "data" / f"d{i % 3}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:03d}.txt").write_text(f"row {i}\n" * (i + 1))
+    (root / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    os.chmod(root / "run.sh", 0o755)
+    return root
+
+
+def settle() -> None:
+    """Files changed within SETTLE_NS of a build are read again by the next one (an edit in the
+    same clock tick could hide behind an equal mtime): wait that long once."""
+    time.sleep(source_cache.SETTLE_NS / 1e9 + 0.1)
+
+
+class Opens:
+    """The project files a build opens, seen through Python's audit hook (os.open, open())."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.seen, self.on = str(root), [], False
+        sys.addaudithook(self.hook)
+
+    def hook(self, event: str, args: tuple) -> None:
+        if self.on and event == "open" and isinstance(args[0], str) and args[0].startswith(self.root):
+            self.seen.append(os.path.relpath(args[0], self.root))
+
+
+@pytest.fixture(scope="module")
+def opens(tmp_path_factory):
+    return Opens(tmp_path_factory.getbasetemp())
+
+
+def clean_build(proj: Path, out: Path, monkeypatch, tmp_path) -> bytes:
+    """The same tree built with an empty cache (another BUNDLER_HOME)."""
+    monkeypatch.setenv("BUNDLER_HOME", str(tmp_path / f"clean-home-{out.name}"))
+    build(proj / "service.py", out, offline=True)
+    monkeypatch.setenv("BUNDLER_HOME", str(tmp_path / "bundler-home"))
+    return out.read_bytes()
+
+
+def test_a_rebuild_reads_only_the_edited_file_and_equals_a_clean_build(tmp_path, monkeypatch, opens):
+    proj = make_project(tmp_path / "proj")
+    settle()
+    bundle = tmp_path / "out" / "b.bundle.tar"
+    build(proj / "service.py", bundle, offline=True)
+    first = bundle.read_bytes()
+    with open(proj / "data" / "d1" / "f004.txt", "a") as f:
+        f.write("one more row\n")
+    opens.root, opens.seen, opens.on = str(proj), [], True
+    try:
+        build(proj / "service.py", bundle, offline=True)
+    finally:
+        opens.on = False
+    sources_opened = sorted(p for p in opens.seen if p.startswith(("data", "run.sh")))
+    assert sources_opened == ["data/d1/f004.txt"]
+    rebuilt = bundle.read_bytes()
+    assert rebuilt != first
+    assert rebuilt == clean_build(proj, tmp_path / "clean.bundle.tar", monkeypatch, tmp_path)
+
+
+def test_mode_rename_delete_and_date_changes_give_a_clean_builds_bytes(tmp_path, monkeypatch):
+    proj = make_project(tmp_path / "proj")
+    settle()
+    bundle = tmp_path / "b.bundle.tar"
+    build(proj / "service.py", bundle, offline=True)
+    os.chmod(proj / "data" / "d0" / "f000.txt", 0o755)  # same bytes, another mode: another header
+    (proj / "data" / "d2" / "f002.txt").rename(proj / "data" / "d2" / "g002.txt")
+    (proj / "data" / "d1" / "f001.txt").unlink()
+    build(proj / "service.py", bundle, offline=True)
+    assert bundle.read_bytes() == clean_build(proj, tmp_path / "c1.bundle.tar", monkeypatch, tmp_path)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # every header's date differs: nothing copied
+    build(proj / "service.py", bundle, offline=True)
+    assert bundle.read_bytes() == clean_build(proj, tmp_path / "c2.bundle.tar", monkeypatch, tmp_path)
+
+
+def test_a_previous_bundle_changed_since_is_not_copied_from(tmp_path, monkeypatch):
+    proj = make_project(tmp_path / "proj")
+    settle()
+    bundle = tmp_path / "b.bundle.tar"
+    build(proj / "service.py", bundle, offline=True)
+    data = bytearray(bundle.read_bytes())
+    at = data.index(b"row 7\nrow 7\n")
+    data[at:at + 3] = b"ROW"  # same size, other bytes: the cache's offsets still fit
+    bundle.write_bytes(bytes(data))
+    (proj / "service.py").write_text(SERVICE + "# edited\n")
+    build(proj / "service.py", bundle, offline=True)
+    rebuilt = bundle.read_bytes()
+    assert b"ROW 7" not in rebuilt
+    assert rebuilt == clean_build(proj, tmp_path / "clean.bundle.tar", monkeypatch, tmp_path)
+
+
+def test_a_damaged_or_hostile_cache_is_ignored(tmp_path, monkeypatch):
+    proj = make_project(tmp_path / "proj")
+    settle()
+    bundle = tmp_path / "b.bundle.tar"
+    build(proj / "service.py", bundle, offline=True)
+    cache_file = source_cache.load(proj).path
+    assert cache_file is not None and cache_file.is_file()
+    good = json.loads(cache_file.read_bytes())
+    hostile = dict(good, hash=["../../etc/passwd"] * len(good["hash"]),
+                   bundle=dict(good["bundle"], span=[0, 10**12] * len(good["bundle"]["rel"])))
+    for text in (b"{not json", b"[]", json.dumps(dict(good, stat=good["stat"][:-1])).encode(), json.dumps(hostile).encode()):
+        cache_file.write_bytes(text)
+        build(proj / "service.py", bundle, offline=True)
+        assert bundle.read_bytes() == clean_build(proj, tmp_path / "clean.bundle.tar", monkeypatch, tmp_path)
+
+
+def test_a_credential_found_once_fails_every_rebuild_it_is_not_allowed_in(tmp_path, opens):
+    proj = make_project(tmp_path / "proj")
+    (proj / "data" / "leak.txt").write_text("a\ntoken = hf_" + "a1B2" * 8 + "zz\n")
+    settle()
+    bundle = tmp_path / "b.bundle.tar"
+    build(proj / "service.py", bundle, offline=True, allow_secrets=(proj / "data" / "leak.txt",))
+    before = bundle.read_bytes()
+    # the file is not read again: the refusal comes from what the cache recorded of its scan
+    opens.root, opens.seen, opens.on = str(proj), [], True
+    try:
+        with pytest.raises(ProblemFound, match=r"data/leak.txt:2: Hugging Face token"):
+            build(proj / "service.py", bundle, offline=True)
+    finally:
+        opens.on = False
+    assert "data/leak.txt" not in opens.seen
+    assert bundle.read_bytes() == before
