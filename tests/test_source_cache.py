@@ -144,3 +144,22 @@ def test_a_credential_found_once_fails_every_rebuild_it_is_not_allowed_in(tmp_pa
         opens.on = False
     assert "data/leak.txt" not in opens.seen
     assert bundle.read_bytes() == before
+
+
+def test_gc_frees_the_cache_of_a_project_that_is_gone_and_keeps_the_others(tmp_path):
+    import shutil
+
+    from bundler.ops.gc import gc
+
+    kept, gone = make_project(tmp_path / "kept", 2), make_project(tmp_path / "gone", 2)
+    settle()
+    for proj in (kept, gone):
+        build(proj / "service.py", tmp_path / f"{proj.name}.bundle.tar", offline=True)
+    kept_cache, gone_cache = source_cache.load(kept).path, source_cache.load(gone).path
+    assert kept_cache is not None and gone_cache is not None and kept_cache.is_file() and gone_cache.is_file()
+    shutil.rmtree(gone)
+    listed = gc(dry_run=True)
+    assert [(f.what, f.name, f.path) for f in listed.freed] == [("source cache", str(gone.resolve()), str(gone_cache))]
+    assert gone_cache.is_file()
+    gc()
+    assert not gone_cache.exists() and kept_cache.is_file()

@@ -10,13 +10,15 @@ regular files with normalised relative names.
 from __future__ import annotations
 
 import errno
+import functools
 import gzip
 import os
+import re
 import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator, NamedTuple
 
 from ..errors import ProblemFound, UsageError
 from ..io.hashing import Hashers
@@ -68,6 +70,35 @@ class _HashingReader:
         return f"{self.algorithm}:{self.h.hexdigest()}"
 
 
+@functools.lru_cache(maxsize=8)
+def _template(executable: bool, mtime: int) -> tuple[bytes, bytes, bytes, int] | None:
+    """A tarfile-made header cut around its name and size, and its byte sum without them."""
+    info = tarfile.TarInfo("x")
+    info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = mtime, 0o755 if executable else 0o644, 0, 0, "", ""
+    made = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    if len(made) != tarfile.BLOCKSIZE:
+        return None
+    # The checksum is the sum of every byte with its own field as spaces: the template's sum
+    # without its name and size, plus those of each member (a sum over 512 bytes each would be
+    # most of a small member's cost).
+    base = bytearray(made)
+    base[0:100] = bytes(100)
+    base[124:136] = bytes(12)
+    base[148:156] = b"        "
+    return bytes(base[100:124]), bytes(base[136:148]), bytes(base[156:]), sum(base)
+
+
+def ustar_header(raw_name: bytes, size: int, executable: bool, mtime: int) -> bytes | None:
+    """The plain header bundler writes for a member (an ASCII name of at most 100 bytes)."""
+    template = _template(executable, mtime)
+    if template is None:
+        return None
+    between, after_size, rest, base_sum = template
+    size_field = b"%011o\0" % size
+    return b"".join((raw_name.ljust(100, b"\0"), between, size_field, after_size,
+                     b"%06o\0 " % (base_sum + sum(raw_name) + sum(size_field)), rest))
+
+
 class ArchiveWriter:
     def __init__(self, fileobj: IO[bytes], *, compress: bool) -> None:
         # gzip on every core, in fixed independent blocks: the bytes never depend on the threads
@@ -81,35 +112,18 @@ class ArchiveWriter:
         )
         self.mtime = archive_mtime()
         self._run: list[int] | None = None  # [fd, start, end]: members still to copy from a previous bundle
-        self._templates: dict[bool, tuple[bytes, bytes, bytes, int]] = {}
 
     def _header(self, name: str, size: int, executable: bool) -> bytes | None:
-        """The member's header block, made from one tarfile-made template per mode: the same
-        bytes tarfile writes for an ASCII name of at most 100 bytes (no pax record needed), at a
-        fraction of its cost per member. None for anything else: tarfile writes those."""
+        """The member's header block: the same bytes tarfile writes for an ASCII name of at most
+        100 bytes (no pax record needed), at a fraction of its cost per member. None for anything
+        else: tarfile writes those."""
         try:
             raw = name.encode("ascii")
         except UnicodeEncodeError:
             return None
         if len(raw) > 100 or size >= 8**11:
             return None
-        template = self._templates.get(executable)
-        if template is None:
-            made = self._info("x", 0, executable).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-            if len(made) != tarfile.BLOCKSIZE:
-                return None
-            # The checksum is the sum of every byte with its own field as spaces: the template's
-            # sum without its name and size, plus those of each member (a sum over 512 bytes each
-            # would be most of a small member's cost).
-            base = bytearray(made)
-            base[0:100] = bytes(100)
-            base[124:136] = bytes(12)
-            base[148:156] = b"        "
-            template = self._templates[executable] = (bytes(base[100:124]), bytes(base[136:148]), bytes(base[156:]), sum(base))
-        between, after_size, rest, base_sum = template
-        size_field = b"%011o\0" % size
-        return b"".join((raw.ljust(100, b"\0"), between, size_field, after_size,
-                         b"%06o\0 " % (base_sum + sum(raw) + sum(size_field)), rest))
+        return ustar_header(raw, size, executable, self.mtime)
 
     @property
     def offset(self) -> int:
@@ -456,9 +470,13 @@ def _ends_with_marker(path: Path, offset: int) -> bool:
         return f.read(1024) == bytes(1024)
 
 
-def _plain_members(path: Path) -> list[tuple[str, tarfile.TarInfo]]:
+def _plain_members(path: Path) -> list[tuple[str, Any]]:
     """Every member after the manifest of an uncompressed bundle, from its headers alone (the
-    data is skipped by seeking), validated as ``iter_members`` validates them."""
+    data is skipped by seeking), validated as ``iter_members`` validates them. Each member has
+    tarfile's ``size``, ``mode`` and ``offset_data``."""
+    fast = _simple_members(path)
+    if fast is not None:
+        return fast
     size = path.stat().st_size
     shown = str(path)
     try:
@@ -480,6 +498,78 @@ def _plain_members(path: Path) -> list[tuple[str, tarfile.TarInfo]]:
     return out
 
 
+class _Header(NamedTuple):
+    size: int
+    mode: int
+    offset_data: int
+
+
+
+
+def _simple_members(path: Path) -> list[tuple[str, Any]] | None:
+    """``_plain_members`` for an archive of plain ustar headers only (what bundler writes for
+    ASCII names up to 100 bytes), parsed directly: tarfile's header object costs more than
+    hashing a small member. None as soon as any header is of another kind (pax records, long
+    names, links, a damaged block): tarfile then reads the archive and gives its own errors."""
+    import mmap
+
+    with open(path, "rb") as f:
+        total = os.fstat(f.fileno()).st_size
+        if total < 1536:
+            return None
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return _simple_walk(mm, total)
+
+
+def _simple_walk(mm: Any, total: int) -> list[tuple[str, Any]] | None:
+    offset = 0
+    out: list[tuple[str, Any]] = []
+    first = mm[0:512]
+    try:
+        mtime = int(first[136:148].rstrip(b"\0 ") or b"-1", 8)
+    except ValueError:
+        return None
+    while True:
+        block = mm[offset:offset + 512]
+        if len(block) < 512:
+            return None
+        if block == _ZERO_BLOCK:
+            if mm[offset + 512:offset + 1024] != _ZERO_BLOCK or not out:
+                return None
+            break
+        member = _simple_header(block, offset, total, mtime)
+        if member is None or (offset == 0) != (member[0] == MANIFEST_NAME):
+            return None
+        out.append(member)
+        offset = member[1].offset_data + member[1].size + (-member[1].size % 512)
+    return out[1:]
+
+
+_ZERO_BLOCK = bytes(512)
+_SEGMENT = rb"(?!\.\.?(?:/|\Z))[\x20-\x2e\x30-\x5b\x5d-\x7e]+"  # printable ASCII but / and \, not . or ..
+_SAFE_NAME = re.compile(_SEGMENT + rb"(?:/" + _SEGMENT + rb")*")
+
+
+def _simple_header(block: bytes, offset: int, total: int, mtime: int) -> tuple[str, _Header] | None:
+    """(name, header) when ``block`` is byte for byte the header bundler writes for a safe
+    ASCII name, its size and mode (so its checksum, type and owner are right too) and its data
+    lies inside the file; else None."""
+    raw_name = block[:100].split(b"\0", 1)[0]
+    if not _SAFE_NAME.fullmatch(raw_name):
+        return None
+    try:
+        size = int(block[124:136].rstrip(b"\0"), 8)
+        mode = int(block[100:108].rstrip(b"\0"), 8)
+    except ValueError:
+        return None
+    if mode not in (0o644, 0o755) or block != ustar_header(raw_name, size, mode == 0o755, mtime):
+        return None
+    start = offset + 512
+    if start + size > total:
+        return None
+    return raw_name.decode("ascii"), _Header(size, mode, start)
+
+
 _WINDOW = 32 << 20  # hashed at once on every core, then unmapped: RSS stays near this
 
 
@@ -487,9 +577,11 @@ def _hash_region(view: memoryview, mm: Any, offset: int, size: int, algorithm: s
     """Hash a member in place from the mapped bundle: no copy out of the page cache (a read
     into a buffer cost a third of verify's time), blake3 on every core for large members, and
     each window dropped from the mapping once hashed so memory stays flat."""
-    import mmap
-
     from ..io.hashing import _blake3, new_hasher
+
+    if algorithm == "blake3" and size < 8 << 20:  # thousands of small sources: one call each
+        return "blake3:" + _blake3(view[offset:offset + size]).hexdigest()
+    import mmap
 
     if algorithm == "blake3":
         from blake3 import blake3

@@ -752,7 +752,8 @@ def gc_cmd(
 ) -> None:
     """Free what no pulled bundle on this host uses: shared environments ($BUNDLER_HOME/envs), cached
     S3 and OCI models, and the store models and Hub revisions a pull placed (never what you put
-    there yourself). A pulled bundle is in use while its folder holds its bundle.yaml."""
+    there yourself). A pulled bundle is in use while its folder holds its bundle.yaml. Also the
+    build source caches ($BUNDLER_HOME/cache/sources) of projects whose folder is gone."""
     from ..ops.gc import gc
 
     result = gc(dry_run=dry_run)

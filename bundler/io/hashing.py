@@ -16,7 +16,7 @@ _MMAP_THRESHOLD = 8 << 20
 CHUNK = 4 << 20
 
 
-def _blake3(data: bytes = b"", **kwargs: Any) -> Any:
+def _blake3(data: bytes | memoryview = b"", **kwargs: Any) -> Any:
     global _blake3_type
     if _blake3_type is None:
         from blake3 import blake3  # imported when first used: not every command hashes

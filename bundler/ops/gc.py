@@ -9,7 +9,8 @@ bundle is live while its folder still holds its ``bundle.yaml``. What ``gc`` rem
 - cached S3 and OCI models (``$BUNDLER_HOME/s3-models``, ``oci-models``) no live bundle pins;
 - store models and Hub revisions a pull placed, once no live bundle pins them (what a person put
   in the store or the Hugging Face cache is never touched: only what a pull recorded);
-- the records of bundles whose folder is gone.
+- the records of bundles whose folder is gone;
+- the build source caches (``$BUNDLER_HOME/cache/sources``) of projects whose folder is gone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 @dataclass
 class Freed:
-    what: str  # "env", "<kind> cache", "store model", "hub" or "record"
+    what: str  # "env", "<kind> cache", "store model", "hub", "record" or "source cache"
     name: str
     path: str
     bytes: int
@@ -105,7 +106,22 @@ def gc(*, dry_run: bool = False) -> GcResult:
         result.freed.append(Freed("record", str(records[path]["dest"]), str(path), 0))
         if not dry_run:
             path.unlink(missing_ok=True)
+    _free_source_caches(result)
     return result
+
+
+def _free_source_caches(result: GcResult) -> None:
+    """Build caches (what each source hashed to) of projects whose folder is gone."""
+    from ..project.source_cache import orphans
+
+    for root, path in orphans():
+        try:
+            size = path.stat().st_blocks * 512
+        except OSError:
+            size = 0
+        result.freed.append(Freed("source cache", root, str(path), size))
+        if not result.dry_run:
+            path.unlink(missing_ok=True)
 
 
 def _free(result: GcResult, what: str, name: str, path: Path) -> None:

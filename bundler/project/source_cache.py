@@ -139,13 +139,32 @@ def _key(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode]
 
 
+def cache_dir() -> Path:
+    from ..settings import bundler_home
+
+    return bundler_home() / "cache" / "sources"
+
+
+def orphans() -> list[tuple[str, Path]]:
+    """(project folder, cache file) of each cache whose project folder is gone (or that can't be
+    read): ``bundler gc`` removes them."""
+    out = []
+    for path in sorted(cache_dir().glob("*.json")):
+        try:
+            root = json.loads(path.read_bytes()).get("root")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            root = None
+        if type(root) is not str or not os.path.isdir(root):
+            out.append((str(root), path))
+    return out
+
+
 def load(root: Path) -> SourceCache:
     """The cache of the project at ``root`` (empty when there is none or it can't be read)."""
     from ..io.hashing import blake3_bytes
-    from ..settings import bundler_home
 
     root = root.resolve()
-    path = bundler_home() / "cache" / "sources" / (blake3_bytes(str(root).encode()).partition(":")[2][:32] + ".json")
+    path = cache_dir() / (blake3_bytes(str(root).encode()).partition(":")[2][:32] + ".json")
     cache = SourceCache(path, root)
     try:
         data = json.loads(path.read_bytes())
