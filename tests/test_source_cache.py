@@ -121,11 +121,21 @@ def test_a_damaged_or_hostile_cache_is_ignored(tmp_path, monkeypatch):
     assert cache_file is not None and cache_file.is_file()
     good = json.loads(cache_file.read_bytes())
     hostile = dict(good, hash=["../../etc/passwd"] * len(good["hash"]),
-                   bundle=dict(good["bundle"], span=[0, 10**12] * len(good["bundle"]["rel"])))
+                   bundle=dict(good["bundle"], span=[0, 10**12] * len(good["rel"])))
     for text in (b"{not json", b"[]", json.dumps(dict(good, stat=good["stat"][:-1])).encode(), json.dumps(hostile).encode()):
         cache_file.write_bytes(text)
         build(proj / "service.py", bundle, offline=True)
         assert bundle.read_bytes() == clean_build(proj, tmp_path / "clean.bundle.tar", monkeypatch, tmp_path)
+    # spans moved onto the neighbouring members of the very bundle they describe: each header read
+    # there is not the member's, so nothing is copied from a wrong place
+    current = json.loads(cache_file.read_bytes())
+    spans = current["bundle"]["span"]
+    pairs = [spans[i:i + 2] for i in range(0, len(spans), 2)]
+    moved = [x for p in pairs[1:] + pairs[:1] for x in p]
+    cache_file.write_bytes(json.dumps(dict(current, bundle=dict(current["bundle"], span=moved))).encode())
+    (proj / "service.py").write_text(SERVICE + "# edited\n")
+    build(proj / "service.py", bundle, offline=True)
+    assert bundle.read_bytes() == clean_build(proj, tmp_path / "clean2.bundle.tar", monkeypatch, tmp_path)
 
 
 def test_a_credential_found_once_fails_every_rebuild_it_is_not_allowed_in(tmp_path, opens):

@@ -130,15 +130,20 @@ class ArchiveWriter:
         """Where the next member's header goes."""
         return self.tar.offset + (self._run[2] - self._run[1] if self._run else 0)
 
-    def copy_member(self, fd: int, start: int, end: int) -> None:
+    def copy_member(self, fd: int, start: int, end: int, name: str, size: int, executable: bool) -> bool:
         """Add a member by copying its whole record (header, data, padding) from ``start`` to
-        ``end`` of another archive with the same writer settings. Adjacent members are copied in
+        ``end`` of another archive this writer's settings wrote, when the header there is the one
+        this writer would write (False, nothing added, when not). Adjacent members are copied in
         one run, by the kernel where it can (``copy_file_range``)."""
+        header = self._header(name, size, executable)
+        if header is None or end - start != tarfile.BLOCKSIZE + size + (-size % tarfile.BLOCKSIZE) or os.pread(fd, 512, start) != header:
+            return False
         if self._run is not None and self._run[0] == fd and self._run[2] == start:
             self._run[2] = end
-            return
+            return True
         self._copy_run()
         self._run = [fd, start, end]
+        return True
 
     def end_copies(self) -> None:
         """Copy what ``copy_member`` has queued (before its source is closed)."""

@@ -49,26 +49,22 @@ class SourceCache:
 
     def lookup(self, rel: str, file: str) -> Known | None:
         """What ``file`` held when it was last read, if it is unchanged since (one stat). Values
-        of the wrong type only ever fail to match, and a hash is checked for its form."""
+        of the wrong type only ever fail to match."""
         i = self.index.get(rel)
         if i is None:
             return None
         c = self.columns
-        if c["elsewhere"].get(rel, c["prefix"] + rel) != file:
+        if file != (c["elsewhere"].get(rel) if rel in c["elsewhere"] else c["prefix"] + rel):
             return None
         try:
             st = os.stat(file)
         except OSError:
             return None
-        key = _key(st)
-        digest = c["hash"][i]
-        if c["stat"][6 * i:6 * i + 6] != key or type(digest) is not str or not _HEX.fullmatch(digest):
+        key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode]
+        if c["stat"][6 * i:6 * i + 6] != key:
             return None
-        try:
-            found = tuple((int(line), str(kind)) for line, kind in c["secrets"].get(rel, ()))
-        except (TypeError, ValueError):
-            return None
-        known = Known(st.st_size, "blake3:" + digest, c["executable"][i] == "1", found)
+        found = c["secrets"].get(rel)
+        known = Known(st.st_size, "blake3:" + c["hash"][i], c["executable"][i] == "1", found or ())
         self.fresh[rel] = (file, key, known)
         return known
 
@@ -117,11 +113,14 @@ class SourceCache:
                 identity = _identity(os.stat(bundle))
             except OSError:
                 identity = []
+            # a member is recorded beside its file's entry (so with its hash and mode) when it
+            # holds what that entry says: [start, end] in the file's place, else [-1, -1]
+            spans: list[int] = []
+            for r, (_, _, kn) in zip(rels, entries):
+                m = members.get(r)
+                spans += m[:2] if m is not None and m[2] == kn.hash and m[3] == kn.executable else (-1, -1)
             if identity:
-                names = sorted(members)
-                data["bundle"] = {"path": os.path.abspath(bundle), "identity": identity, "mtime": mtime, "rel": names,
-                                  "span": [x for n in names for x in members[n][:2]], "hash": [members[n][2] for n in names],
-                                  "executable": "".join("1" if members[n][3] else "0" for n in names)}
+                data["bundle"] = {"path": os.path.abspath(bundle), "identity": identity, "mtime": mtime, "span": spans}
         from ..io.atomic import write_atomic
 
         try:
@@ -170,7 +169,7 @@ def load(root: Path) -> SourceCache:
         data = json.loads(path.read_bytes())
         if type(data) is dict and data.get("format") == FORMAT and data.get("root") == str(root):
             cache.columns, cache.index = _columns(data, f"{root}/")
-            cache.bundle = _bundle(data.get("bundle"))
+            cache.bundle = _bundle(data.get("bundle"), cache.columns, cache.index)
     except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError):
         cache.columns, cache.index, cache.bundle = {}, {}, {}
     return cache
@@ -184,22 +183,32 @@ def _columns(data: dict[str, Any], prefix: str) -> tuple[dict[str, Any], dict[st
             and len(stats) == 6 * len(rels) and len(hashes) == len(rels) == len(executable)
             and type(elsewhere) is dict and type(secrets) is dict):
         return {}, {}
-    columns = {"prefix": prefix, "stat": stats, "hash": hashes, "executable": executable, "elsewhere": elsewhere, "secrets": secrets}
+    # every hash checked for its form in one pass (a bad one means a damaged file: none is used)
+    if not _HEXES.fullmatch("\n".join(h if type(h) is str else "" for h in hashes) + "\n" if hashes else ""):
+        return {}, {}
+    try:
+        found = {rel: tuple((int(line), str(kind)) for line, kind in v) for rel, v in secrets.items()}
+    except (TypeError, ValueError):
+        return {}, {}
+    columns = {"count": len(rels), "prefix": prefix, "stat": stats, "hash": hashes, "executable": executable,
+               "elsewhere": elsewhere, "secrets": found}
     return columns, {rel: i for i, rel in enumerate(rels) if type(rel) is str}
 
 
-def _bundle(raw: Any) -> dict[str, Any]:
+def _bundle(raw: Any, columns: dict[str, Any], index: dict[str, int]) -> dict[str, Any]:
+    """The last bundle's path, identity, date and rel -> (start, end, hash, executable) of its
+    members, each from its file's entry."""
     if type(raw) is not dict or type(raw.get("path")) is not str or type(raw.get("mtime")) is not int:
         return {}
-    names, span, hashes, executable = raw["rel"], raw["span"], raw["hash"], raw["executable"]
-    if not (len(span) == 2 * len(names) and len(hashes) == len(names) == len(executable)):
+    span = raw["span"]
+    if type(span) is not list or len(span) != 2 * columns["count"]:
         return {}
     members = {}
-    for i, rel in enumerate(names):
-        start, end = span[2 * i], span[2 * i + 1]
-        if type(start) is int and type(end) is int and 0 <= start < end and type(hashes[i]) is str:
-            members[rel] = (start, end, hashes[i], executable[i] == "1")
+    for rel, i in index.items():
+        start, end, digest = span[2 * i], span[2 * i + 1], columns["hash"][i]
+        if type(start) is int and type(end) is int and 0 <= start < end and type(digest) is str:
+            members[rel] = (start, end, "blake3:" + digest, columns["executable"][i] == "1")
     return {"path": raw["path"], "identity": raw.get("identity"), "mtime": raw["mtime"], "members": members}
 
 
-_HEX = re.compile(r"[0-9a-f]{64}")
+_HEXES = re.compile(r"(?:[0-9a-f]{64}\n)*")
