@@ -184,7 +184,22 @@ def test_a_kitops_modelkit_of_tar_layers_is_unpacked_pinned_per_file_and_carried
     assert res.code == 0 and str(where) in res.stdout, res.stderr
 
 
-def test_tar_layers_with_links_escapes_or_zstd_are_refused_at_lock(registry, tmp_path):
+def test_a_zstd_tar_layer_is_unpacked_and_pinned_like_the_others(registry, tmp_path):
+    import zstandard
+
+    host = registry["host"]
+    weights = b"\x07" * 50_000
+    layer = zstandard.ZstdCompressor(threads=1).compress(tar_layer({"model/weights.safetensors": weights}))
+    push_layers(host, "acme/zkit", [("application/vnd.kitops.modelkit.model.v1.tar+zstd", layer, {})])
+    svc = project(tmp_path, host, "zkit")
+    res = run_cli("lock", str(svc))
+    assert res.code == 0, res.stderr
+    (entry,) = tomllib.loads((svc.parent / "bundler.lock").read_text())["model"]
+    assert [(f["path"], f["size"], f["hash"]) for f in entry["files"]] == [
+        ("model/weights.safetensors", len(weights), "sha256:" + hashlib.sha256(weights).hexdigest())]
+
+
+def test_tar_layers_with_links_escapes_or_damage_are_refused_at_lock(registry, tmp_path):
     host = registry["host"]
     cases = {
         "link": (tar_layer({"model/w.bin": "/etc/passwd"}), "'model/w.bin' is a link"),
@@ -197,9 +212,9 @@ def test_tar_layers_with_links_escapes_or_zstd_are_refused_at_lock(registry, tmp
         assert res.code == 2 and message in res.stderr and "service.py:6" in res.stderr and "Traceback" not in res.stderr, (name, res.stderr)
         assert not (tmp_path / name / "proj" / "bundler.lock").exists()
     assert not list((tmp_path / "bundler-home").rglob("outside.bin")) and not (tmp_path / "outside.bin").exists()
-    push_layers(host, "acme/zstd", [("application/vnd.cncf.model.weight.v1.tar+zstd", b"(\xb5/\xfd", {})])
+    push_layers(host, "acme/zstd", [("application/vnd.cncf.model.weight.v1.tar+zstd", b"(\xb5/\xfd" + b"\x00" * 40, {})])
     res = run_cli("lock", str(project(tmp_path / "zstd", host, "zstd")))
-    assert res.code == 2 and "zstd-compressed tar" in res.stderr, res.stderr
+    assert res.code == 2 and "is not a readable tar" in res.stderr and "Traceback" not in res.stderr, res.stderr
 
 
 def test_a_bundle_bundler_pushed_is_an_oci_model_of_its_files(hub, registry, tmp_path):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import gzip
 import os
 import re
 import tarfile
@@ -21,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable, Iterator, NamedTuple
 
 from ..errors import ProblemFound, UsageError
+from ..io.compression import kind_of, open_decompressed
 from ..io.hashing import Hashers
 from .manifest import Manifest, loads
 from ..model.layout import MANIFEST_NAME
@@ -100,10 +100,15 @@ def ustar_header(raw_name: bytes, size: int, executable: bool, mtime: int) -> by
 
 
 class ArchiveWriter:
-    def __init__(self, fileobj: IO[bytes], *, compress: bool) -> None:
-        # gzip on every core, in fixed independent blocks: the bytes never depend on the threads
-        self._gz = None
-        if compress:
+    def __init__(self, fileobj: IO[bytes], *, compress: bool | str) -> None:
+        # gzip (True) or zstd ("zstd") on every core, in a way whose bytes never depend on the
+        # number of threads: gzip in fixed independent blocks, zstd in its multi-threaded mode
+        self._gz: Any = None  # the compressing stream, when there is one
+        if compress == "zstd":
+            from ..io.compression import zstd_writer
+
+            self._gz = zstd_writer(fileobj)
+        elif compress:
             from ..io.pgzip import ParallelGzipWriter  # its thread pool is not every command's start-up
 
             self._gz = ParallelGzipWriter(fileobj, level=6)
@@ -249,12 +254,28 @@ def _open(path: Path) -> tarfile.TarFile:
     with open(path, "rb") as raw:
         magic = raw.read(6)
     if magic.startswith(b"BZh") or magic.startswith(b"\xfd7zXZ"):
-        raise UsageError(f"{path}: a bz2 or xz archive; bundles are .tar or .tar.gz", hint="recompress it with gzip, or use the .tar `bundler build` wrote")
+        raise UsageError(f"{path}: a bz2 or xz archive; bundles are .tar, .tar.gz or .tar.zst",
+                         hint="recompress it with gzip or zstd, or use the .tar `bundler build` wrote")
     try:
         # Stream mode: nothing past what is asked for is read, and nothing seeks.
+        if kind_of(magic) == "zstd":
+            return _OwningTarFile.open(fileobj=open_decompressed(path), mode="r|")
         return tarfile.open(path, mode="r|*")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise UsageError(f"{path}: not a bundle archive ({e})", hint="pass a file written by `bundler build`") from None
+
+
+class _OwningTarFile(tarfile.TarFile):
+    """A stream-mode TarFile over a decompressing reader it closes when it closes (tarfile closes
+    only files it opened itself)."""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            inner = getattr(self.fileobj, "fileobj", None)  # tarfile's stream wraps the reader
+            if inner is not None:
+                inner.close()
 
 
 def check_member(member: tarfile.TarInfo, shown: str) -> str:
@@ -436,13 +457,13 @@ class _RegionReader:
 def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]:
     """Every member after the manifest, validated, with a file object to read it: an
     uncompressed bundle read in place by offset, a gzip one streamed."""
-    if not is_gzip(path):
+    if not is_compressed(path):
         members = _plain_members(path)
         with open(path, "rb") as f:
             for name, member in members:
                 yield name, member, _RegionReader(f.fileno(), member.offset_data, member.size, path, name)  # type: ignore[misc]
         return
-    # gzip: streamed; a claimed size past the end shows as a truncated stream while it is read
+    # compressed: streamed; a claimed size past the end shows as a truncated stream while it is read
     tar = _open(path)
     shown = str(path)
     try:
@@ -462,16 +483,25 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]
         tar.close()
 
 
-def is_gzip(path: Path) -> bool:
-    with open(path, "rb") as raw:
-        return raw.read(2) == b"\x1f\x8b"
+def is_compressed(path: Path) -> bool:
+    """gzip or zstd (by the first bytes): read as a stream, never in place."""
+    from ..io.compression import compression_of
+
+    return compression_of(path) is not None
 
 
 def _ends_with_marker(path: Path, offset: int) -> bool:
     """A whole tar ends with two zero blocks; one cut at a member boundary lacks them."""
-    opener = gzip.open if is_gzip(path) else open
-    with opener(path, "rb") as f:
-        f.seek(offset)
+    with open_decompressed(path) as f:
+        if hasattr(f, "seek"):
+            f.seek(offset)
+        else:  # a zstd stream can't seek: read up to the offset
+            left = offset
+            while left > 0:
+                skipped = f.read(min(left, COPY_BUFFER))
+                if not skipped:
+                    return False
+                left -= len(skipped)
         return f.read(1024) == bytes(1024)
 
 
@@ -613,7 +643,7 @@ def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
     hashed on all cores): a gzip stream can only be read from the start, once."""
     path = Path(path)
     manifest = read_manifest(path)
-    members = _streamed_members(path) if is_gzip(path) else _seekable_members(path)
+    members = _streamed_members(path) if is_compressed(path) else _seekable_members(path)
     return manifest, _report(manifest, members)
 
 

@@ -262,15 +262,22 @@ def lock(
     require_fresh(result)
 
 
+def _compression(gzip: bool, zstd: bool) -> bool | str | None:
+    if gzip and zstd:
+        raise UsageError("--gzip and --zstd: choose one compression")
+    return "zstd" if zstd else True if gzip else None  # None: by the output's name
+
+
 @app.command(short_help="Build a reproducible bundle archive.")
 def build(
     target: Optional[str] = typer.Argument(None, metavar="[PATH]", help=_TARGET_HELP),
     output: Optional[str] = typer.Option(
-        None, "--output", "-o", metavar="OUT", help="Bundle path (default dist/NAME-VERSION.bundle.tar; .tar.gz compresses)."
+        None, "--output", "-o", metavar="OUT", help="Bundle path (default dist/NAME-VERSION.bundle.tar; .tar.gz or .tar.zst compresses)."
     ),
     locked: bool = typer.Option(False, "--locked", help="Fail (exit 1) if bundler.lock is missing or stale; never re-pin."),
     offline: bool = typer.Option(False, "--offline", help="Never use the network; fail if anything needs pinning."),
     gzip: bool = typer.Option(False, "--gzip", help="Write a .bundle.tar.gz."),
+    zstd: bool = typer.Option(False, "--zstd", help="Write a .bundle.tar.zst (zstd on every core; the zstd extra)."),
     embed_hub: bool = typer.Option(
         False, "--embed-hub", help="Pack the Hub models' files too (from the local HF cache), for air-gapped hosts."
     ),
@@ -310,7 +317,7 @@ def build(
         _print_selection(do_list(target, output), as_json)
         return
     result = do_build(
-        target, output, locked=locked, offline=offline, compress=True if gzip else None, embed_hub=embed_hub, embed_s3=embed_s3,
+        target, output, locked=locked, offline=offline, compress=_compression(gzip, zstd), embed_hub=embed_hub, embed_s3=embed_s3,
         arguments=_arguments(arg), strict=strict, allow_secrets=tuple(allow_secret), embed_wheels=embed_wheels,
         env=_env_options(python, platform, index_url, find_links, no_index, no_env), deps=not no_deps, no_pickle=no_pickle,
     )

@@ -135,12 +135,9 @@ def _layer_files(registry: Registry, ref: Reference, layers: list[dict[str, Any]
     raw_paths = {_path_of(layer) for layer in layers if not _ARCHIVE_LAYER.match(str(layer.get("mediaType")))}
     unpack = only is None or bool(only - raw_paths)  # only what the cache lacks: an archive may hold it
     for i, layer in enumerate(layers):
-        if (packed := _ARCHIVE_LAYER.match(str(layer.get("mediaType")))) is not None:
-            if packed.group(1) == "+zstd":
-                raise UsageError(f"layer {i} ({layer['digest']}) is a zstd-compressed tar, which this Python cannot read",
-                                 hint="push the model's layers as tar or tar+gzip")
+        if _ARCHIVE_LAYER.match(str(layer.get("mediaType"))) is not None:
             if unpack:
-                files += _unpacked(registry, ref.repo, layer, root, gzip=packed.group(1) == "+gzip")
+                files += _unpacked(registry, ref.repo, layer, root)
             continue
         path = _path_of(layer)
         if path is None:
@@ -176,11 +173,13 @@ def _fetch_file(registry: Registry, repo: str, entry: FileEntry, target: Path) -
         tmp.replace(target)
 
 
-def _unpacked(registry: Registry, repo: str, layer: dict[str, Any], root: Path, *, gzip: bool) -> list[FileEntry]:
+def _unpacked(registry: Registry, repo: str, layer: dict[str, Any], root: Path) -> list[FileEntry]:
     """Fetch an archive layer (verified against its digest), then unpack its regular files under
-    ``root``, hashing each: links, devices and paths that leave ``root`` are refused."""
+    ``root``, hashing each: links, devices and paths that leave ``root`` are refused. Plain, gzip
+    and zstd tars (by their bytes; zstd through the zstd extra) are read as one stream."""
     import tarfile
 
+    from ..io.compression import open_decompressed
     from ..io.scratch import scratch_file
     from ..oci.client import _download
 
@@ -189,7 +188,7 @@ def _unpacked(registry: Registry, repo: str, layer: dict[str, Any], root: Path, 
         _download(registry, repo, str(layer["digest"]), int(layer["size"]), out)
         out.flush()
         try:
-            with tarfile.open(tmp, "r:gz" if gzip else "r:") as tar:
+            with open_decompressed(tmp) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
                 return [_unpack_member(tar, m, root, layer["digest"]) for m in tar if not m.isdir()]
         except (tarfile.TarError, EOFError, OSError) as e:
             from ..errors import UsageError

@@ -97,17 +97,17 @@ def _plain_tar(bundle: Path, work: Path, limit: int) -> Path:
     Never more than ``limit`` bytes (what the verified manifest allows, with tar's headers): a
     gzip bomb stops there instead of filling the disk.
     """
-    from ..bundle.archive import is_gzip
+    from ..bundle.archive import is_compressed
+    from ..io.compression import open_decompressed
 
-    if not is_gzip(bundle):
+    if not is_compressed(bundle):
         return bundle
-    import gzip
     import zlib
 
     out = work / "bundle.tar"
     written = 0
     try:
-        with gzip.open(bundle, "rb") as src, open(out, "wb") as dst:
+        with open_decompressed(bundle) as src, open(out, "wb") as dst:
             while chunk := src.read(CHUNK):
                 written += len(chunk)
                 if written > limit:

@@ -67,7 +67,7 @@ def build(
     *,
     locked: bool = False,
     offline: bool = False,
-    compress: bool | None = None,
+    compress: bool | str | None = None,
     embed_hub: bool = False,
     embed_s3: bool = False,
     arguments: dict[str, Any] | None = None,
@@ -103,8 +103,7 @@ def build(
     entry = pick_entry(scan, only, config)
 
     out = Path(output) if output is not None else None
-    if compress is None:
-        compress = out is not None and str(out).endswith((".tar.gz", ".tgz"))
+    compress = _compression(out, compress)
     if out is not None and out.is_dir():
         raise UsageError(f"{out}: is a directory", hint="give -o a file name, e.g. -o dist/name.bundle.tar")
     selection, cache = select_sources(config, skip=(out,) if out else ()), source_cache.load(root)
@@ -115,13 +114,29 @@ def build(
     digest = data.pop("digest")
     manifest = Manifest(data)
     manifest.__dict__["digest"] = digest  # the cached property, computed once (20,000 entries take tens of ms)
-    suffix = ".bundle.tar.gz" if compress else ".bundle.tar"
+    suffix = ".bundle.tar.zst" if compress == "zstd" else ".bundle.tar.gz" if compress else ".bundle.tar"
     if out is None:
         out = root / "dist" / f"{manifest.name}-{manifest.version}{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
     copies = {p.key: kinds.of(p).local_copy(p, offline=offline) for p in pinned.pins if manifest.model_dir(p) is not None}
     _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files}, copies, cache)
     return BuildResult(out, manifest, pinned, selection)
+
+
+def _compression(out: Path | None, compress: bool | str | None) -> bool | str:
+    """False, True (gzip) or "zstd": as asked, else by the output's name (.tar.gz or .tgz is
+    gzip, .tar.zst zstd). A missing zstd library fails now, before any work."""
+    name = str(out) if out is not None else ""
+    if compress is None:
+        compress = "zstd" if name.endswith((".tar.zst", ".tzst")) else name.endswith((".tar.gz", ".tgz"))
+    if compress == "zstd":
+        from ..io.compression import require_zstd
+
+        require_zstd("writing a .tar.zst bundle")
+        return compress
+    if compress not in (True, False, "gzip"):
+        raise UsageError(f"compress={compress!r}: one of True (gzip), \"gzip\", \"zstd\" or False")
+    return bool(compress)
 
 
 def _refuse_undeclared(scan: ScanResult) -> None:
@@ -331,7 +346,7 @@ def _relative(file: Path, root: Path) -> str:
 
 
 def _write(
-    out: Path, manifest: Manifest, sources: list[tuple[str, Any, bool]], pinned: LockResult, compress: bool, hub_files: dict[str, Path],
+    out: Path, manifest: Manifest, sources: list[tuple[str, Any, bool]], pinned: LockResult, compress: bool | str, hub_files: dict[str, Path],
     copies: dict[tuple, tuple[Path, str]], cache: Any,
 ) -> None:
     """Write to a temporary file beside ``out`` and rename: a failed build leaves no bundle.
@@ -350,7 +365,7 @@ def _write(
 
 
 def _write_archive(
-    out: Path, manifest: Manifest, sources: list[tuple[str, Any, bool]], pinned: LockResult, compress: bool, hub_files: dict[str, Path],
+    out: Path, manifest: Manifest, sources: list[tuple[str, Any, bool]], pinned: LockResult, compress: bool | str, hub_files: dict[str, Path],
     copies: dict[tuple, tuple[Path, str]], cache: Any,
 ) -> None:
     from ..bundle.archive import ArchiveWriter

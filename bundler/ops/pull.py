@@ -31,7 +31,7 @@ Progress = Callable[[str, Pin, FileEntry], None]
 
 def default_dest(bundle: Path) -> Path:
     name = bundle.name
-    for suffix in (".bundle.tar.gz", ".bundle.tar", ".tar.gz", ".tgz", ".tar"):
+    for suffix in (".bundle.tar.gz", ".bundle.tar.zst", ".bundle.tar", ".tar.gz", ".tar.zst", ".tgz", ".tar"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
             break

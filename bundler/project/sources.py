@@ -22,7 +22,7 @@ DEFAULT_EXCLUDE_DIRS = {
     ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "node_modules", "build", "dist", ".eggs",
     ".idea", ".vscode", ".hypothesis",
 }
-DEFAULT_EXCLUDE_FILES = ["*.pyc", "*.pyo", "*.bundle.tar", "*.bundle.tar.gz", ".DS_Store", "*.swp", "*~"]
+DEFAULT_EXCLUDE_FILES = ["*.pyc", "*.pyo", "*.bundle.tar", "*.bundle.tar.gz", "*.bundle.tar.zst", ".DS_Store", "*.swp", "*~"]
 
 
 # Never packed, whatever the include rules say: files whose whole purpose is a credential.
