@@ -15,6 +15,8 @@ from bundler.errors import ProblemFound
 from bundler.ops.build import build
 from bundler.project import source_cache
 
+from .conftest import run_cli
+
 SERVICE = "import bundler\n\n\n@bundler.service\nclass Svc:\n    pass\n"
 
 
@@ -79,6 +81,11 @@ def test_a_rebuild_reads_only_the_edited_file_and_equals_a_clean_build(tmp_path,
     rebuilt = bundle.read_bytes()
     assert rebuilt != first
     assert rebuilt == clean_build(proj, tmp_path / "clean.bundle.tar", monkeypatch, tmp_path)
+    # the CLI says how many sources it took from the cache (another edit: 33 files; the edited one and bundler.lock, written by the first build under 2 s ago, are read)
+    with open(proj / "data" / "d1" / "f004.txt", "a") as f:
+        f.write("and another\n")
+    res = run_cli("build", str(proj / "service.py"), "--offline", "-o", str(bundle))
+    assert res.code == 0 and "33 source files (31 unchanged since the last build, not read again)," in res.stdout, res.stdout
 
 
 def test_mode_rename_delete_and_date_changes_give_a_clean_builds_bytes(tmp_path, monkeypatch):

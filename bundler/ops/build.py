@@ -23,6 +23,7 @@ class BuildResult:
     manifest: Manifest
     lock: LockResult
     selection: Any = None  # the sources' Selection: what was packed and what was left out
+    unchanged: int = 0  # sources the source cache knew unchanged since the last build: not read again
 
     @property
     def digest(self) -> str:
@@ -120,7 +121,7 @@ def build(
     out.parent.mkdir(parents=True, exist_ok=True)
     copies = {p.key: kinds.of(p).local_copy(p, offline=offline) for p in pinned.pins if manifest.model_dir(p) is not None}
     _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files}, copies, cache)
-    return BuildResult(out, manifest, pinned, selection)
+    return BuildResult(out, manifest, pinned, selection, len(cache.fresh) - cache.recorded)
 
 
 def _compression(out: Path | None, compress: bool | str | None) -> bool | str:

@@ -46,6 +46,7 @@ class SourceCache:
     bundle: dict[str, Any] = field(default_factory=dict)  # the last bundle: path, identity, mtime, members
     started_ns: int = field(default_factory=time.time_ns)
     fresh: dict[str, tuple[str, list[Any], Known]] = field(default_factory=dict)
+    recorded: int = 0  # entries of ``fresh`` read in this build (the others were found unchanged)
 
     def lookup(self, rel: str, file: str) -> Known | None:
         """What ``file`` held when it was last read, if it is unchanged since (one stat). Values
@@ -72,6 +73,7 @@ class SourceCache:
         """Remember a file just read, unless it changed too recently to tell a later edit apart."""
         if max(st.st_mtime_ns, st.st_ctime_ns) < self.started_ns - SETTLE_NS:
             self.fresh[rel] = (file, _key(st), known)
+            self.recorded += 1
 
     def reusable(self, mtime: int) -> tuple[int, dict[str, tuple[int, int, str, bool]]] | None:
         """(an open descriptor of the last bundle, rel -> (start, end, hash, executable) of its
