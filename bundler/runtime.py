@@ -94,7 +94,7 @@ class BundleContext:
                 )
             if not check.ok:
                 raise NotInBundleError(
-                    f"model {pin.id} at commit {pin.commit}: {entry.path} was modified (expected {entry.hash}, found {check.actual})",
+                    f"model {pin.id} at commit {pin.commit}: {entry.path} was modified (expected {entry.expected(check.actual)}, found {check.actual})",
                     hint="run `bundler pull` again: it replaces modified files",
                 )
         return str(snap)
@@ -132,7 +132,7 @@ class BundleContext:
             if check.ok:
                 continue
             what = f"model {pin.label} ({pin.commit or pin.version})"
-            found = "is missing" if check.status == "missing" else f"was modified (expected {entry.hash}, found {check.actual})"
+            found = "is missing" if check.status == "missing" else f"was modified (expected {entry.expected(check.actual)}, found {check.actual})"
             raise ProblemFound(f"{what}: {entry.path} {found} in {base}",
                                hint=f"run `bundler pull` for this bundle again: it replaces missing and modified files (bundle at {self.root})")
         return {pin.label: self.model_dir(pin) for pin in self.pins_here}

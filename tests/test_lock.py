@@ -51,7 +51,9 @@ def test_lock_records_hub_hashes(hub, tmp_path):
     weights = (HUB / "acme/embed-small/1/model.safetensors").read_bytes()
     config = (HUB / "acme/embed-small/1/config.json").read_bytes()
     assert files["model.safetensors"] == {"path": "model.safetensors", "size": len(weights), "hash": "sha256:" + hashlib.sha256(weights).hexdigest()}
-    assert files["config.json"] == {"path": "config.json", "size": len(config), "hash": "git-sha1:" + blob_id(config)}
+    # a file the Hub pins only by its git blob id (SHA-1) also gets its sha256, fetched at lock
+    assert files["config.json"] == {"path": "config.json", "size": len(config), "hash": "git-sha1:" + blob_id(config),
+                                    "sha256": hashlib.sha256(config).hexdigest()}
 
 
 def test_include_and_exclude_select_like_huggingface_hub(hub, tmp_path):

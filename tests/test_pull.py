@@ -144,6 +144,52 @@ def test_a_hub_serving_other_bytes_fails_naming_both_hashes(bundle, hub):
     assert run_cli("pull", str(bundle)).code == 0
 
 
+def test_files_pinned_by_a_git_blob_id_carry_a_sha256_that_pull_checks(hub, tmp_path):
+    import hashlib
+
+    from bundler.bundle.archive import read_manifest
+
+    svc = make_project(tmp_path / "proj-sha", 'import bundler\n\n@bundler.service\nclass S:\n    m = bundler.HuggingFaceModel("acme/embed-small")\n')
+    bundle = build(svc, output=tmp_path / "sha.bundle.tar").path
+    manifest = read_manifest(bundle)
+    assert manifest.schema == 6
+    (pin,) = manifest.pins
+    commit = pin.commit
+    served = hub.repos["acme/embed-small"].commits[commit]
+    for f in pin.files:  # every pinned byte is covered by a sha256: the LFS id, or the one lock added
+        assert (f.hash if f.sha256 is None else f"sha256:{f.sha256}") == "sha256:" + hashlib.sha256(served[f.path].data).hexdigest()
+    assert {f.path for f in pin.files if f.sha256 is not None} >= {"config.json", "tokenizer.json"}
+    assert [f.path for f in pin.files if f.sha256 is None] == [f.path for f in pin.files if f.hash.startswith("sha256:")]
+
+    # a manifest whose sha256 beside the blob id is another file's: the download is refused
+    lock = svc.parent / "bundler.lock"
+    wrong = "0" * 64
+    lock.write_text(lock.read_text().replace(hashlib.sha256(served["tokenizer.json"].data).hexdigest(), wrong))
+    forged = build(svc, output=tmp_path / "forged.bundle.tar", offline=True).path
+    res = run_cli("pull", str(forged))
+    assert res.code == 1
+    assert "tokenizer.json: downloaded file does not match its pin (removed)" in res.stderr, res.stderr
+    assert f"expected sha256:{wrong[:8]}" in res.stderr and "found sha256:" in res.stderr, res.stderr
+    assert not (snapshot_dir(cache(), "acme/embed-small", commit) / "tokenizer.json").exists()
+    assert run_cli("pull", str(bundle)).code == 0
+    # the file is in the cache now, verified for the honest pin; the forged one still fails on it
+    res = run_cli("pull", str(forged), "--verify-only")
+    assert res.code == 1 and "tokenizer.json" in res.stderr, res.stderr
+
+
+def test_lock_refuses_a_plain_file_that_is_not_the_blob_the_listing_names(hub, tmp_path):
+    from .fakehub import Blob
+
+    repo = hub.repos["acme/embed-small"]
+    commit = repo.refs["main"]
+    good = repo.commits[commit]["config.json"]
+    repo.commits[commit]["config.json"] = Blob(b'{"evil": 1}', good.sha256, good.oid)  # listed as the good one
+    svc = make_project(tmp_path / "proj-bad", 'import bundler\n\n@bundler.service\nclass S:\n    m = bundler.HuggingFaceModel("acme/embed-small")\n')
+    res = run_cli("lock", str(svc))
+    assert res.code != 0 and "config.json" in res.stderr and "is not the file the listing names" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not (svc.parent / "bundler.lock").exists()
+
+
 def test_interrupted_pull_resumes_and_ends_verified(hub, tmp_path):
     weights = os.urandom(24 << 20)  # huggingface_hub writes in 10 MiB chunks: a partial needs more
     hub.create_repo("acme/big")

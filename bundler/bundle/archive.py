@@ -345,7 +345,8 @@ def write_member(
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(target, flags, 0o755 if executable else 0o644)
     h = new_hasher(algorithm, entry.size)
-    hashers = Hashers([h] if tee is None else [h, tee], entry.size)
+    also = new_hasher("sha256") if getattr(entry, "sha256", None) else None  # the sha256 beside a blob id
+    hashers = Hashers([x for x in (h, tee, also) if x is not None], entry.size)
     size = 0
     try:
         # Straight to the descriptor: a buffered file object per member cost more than the write
@@ -363,7 +364,7 @@ def write_member(
             os.close(fd)
         finally:  # a failing close must not leave the hash thread holding its pipeline slot
             hashers.finish()
-    if size != entry.size or f"{algorithm}:{h.hexdigest()}" != entry.hash:
+    if size != entry.size or f"{algorithm}:{h.hexdigest()}" != entry.hash or (also is not None and also.hexdigest() != entry.sha256):
         raise ProblemFound(f"member {name!r} does not match the manifest's hash", hint="the bundle is corrupt; fetch it again")
 
 

@@ -23,15 +23,18 @@ from ..model.pins import FileEntry, Pin, check_hash, key_of, safe_name, safe_pat
 #: layout (``bentoml serve DIR`` reads it); 3: ``environment`` (the locked Python packages,
 #: embedded files under ``wheels/``); 4: ``argument_origins`` (every build argument is recorded,
 #: defaults included, with where it came from); 5: an object store's ``version_id`` and ``etag``
-#: on a model's files (S3 models). Older schemas are still read, and a build writes the oldest
+#: on a model's files (S3 models); 6: ``sha256`` beside the git blob id of a Hub file the Hub
+#: pins only by that SHA-1. Older schemas are still read, and a build writes the oldest
 #: schema that holds its content (``schema_for``), so older readers keep reading it.
-SCHEMA = 5
+SCHEMA = 6
 VERSION_LENGTH = 12
 
 
 def schema_for(data: dict[str, Any]) -> int:
     """The oldest schema that can hold ``data``."""
     models = data.get("models", [])
+    if any("sha256" in f for m in models for f in m.get("files", [])):
+        return 6
     if any("version_id" in f or "etag" in f for m in models for f in m.get("files", [])):
         return 5
     needs = "argument_origins" in data or "python" in (data.get("settings") or {})
@@ -560,7 +563,8 @@ def _check_model(m: dict[str, Any], schema: int) -> None:
             _strs(m[k], f"model {k}")
     if "embedded" in m and type(m["embedded"]) is not bool:
         raise TypeError("model embedded must be true or false")
-    _files(m["files"], f"model {m['id']} files", frozenset({"xet", "version_id", "etag"} if schema >= 5 else {"xet"}))
+    optional = {"xet"} | ({"version_id", "etag"} if schema >= 5 else set()) | ({"sha256"} if schema >= 6 else set())
+    _files(m["files"], f"model {m['id']} files", frozenset(optional))
 
 
 def _check_environment(d: dict[str, Any]) -> None:

@@ -190,9 +190,57 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
     except Exception as e:  # noqa: BLE001 - translated, or re-raised when unknown
         raise hub_error(e, ref, where, ref.line) from None
     try:
-        return _pin_from(ref, info, siblings, where, notes)
+        pinned = _pin_from(ref, info, siblings, where, notes)
     except (TypeError, ValueError, AttributeError, KeyError) as e:
         raise malformed(ref, where, e) from None
+    return _with_sha256(api, ref, pinned, where)
+
+
+#: The Hub keeps files over 10 MB in LFS (pinned by sha256); one claiming more outside it is broken.
+MAX_PLAIN_FILE = 64 << 20
+
+
+def _with_sha256(api: Any, ref: Any, pinned: Pin, where: str | None) -> Pin:
+    """``pinned`` with the sha256 of each file the Hub pins only by its git blob id (SHA-1):
+    those are small (configs, tokenizers, cards), so they are fetched once, here, checked
+    against their blob id, and hashed; the bytes are not kept. Then every pinned byte is covered
+    by a sha256 (what a signature's statement and a deploy host check)."""
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    plain = [f for f in pinned.files if f.hash.startswith("git-sha1:")]
+    if not plain:
+        return pinned
+    for f in plain:
+        if f.size > MAX_PLAIN_FILE:
+            raise malformed(ref, where, ValueError(f"{f.path!r} is {f.size} bytes outside LFS"))
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            digests = dict(zip([f.path for f in plain], pool.map(lambda f: _plain_sha256(api, ref, pinned.commit, f), plain)))
+    except ValueError as e:
+        raise malformed(ref, where, e) from None
+    except Exception as e:  # noqa: BLE001 - translated, or re-raised when unknown
+        raise hub_error(e, ref, where, ref.line) from None
+    files = tuple(dataclasses.replace(f, sha256=digests[f.path]) if f.path in digests else f for f in pinned.files)
+    return dataclasses.replace(pinned, files=files)
+
+
+def _plain_sha256(api: Any, ref: Any, commit: str | None, entry: FileEntry) -> str:
+    """The sha256 of one non-LFS file at ``commit``, fetched through huggingface_hub into a
+    throwaway cache; its size and git blob id must be the listing's."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    from huggingface_hub import hf_hub_download
+
+    with tempfile.TemporaryDirectory(prefix="bundler-lock-") as tmp:
+        path = Path(hf_hub_download(ref.id, entry.path, revision=commit, cache_dir=tmp, endpoint=api.endpoint, token=api.token))
+        data = path.read_bytes()
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    if len(data) != entry.size or f"git-sha1:{blob}" != entry.hash:
+        raise ValueError(f"{entry.path!r} fetched at {str(commit)[:12]} is not the file the listing names (size {len(data)}, blob {blob[:12]})")
+    return hashlib.sha256(data).hexdigest()
 
 
 #: Bigger than any model's info answer (a repository of 100,000 files lists in a few MB): an

@@ -54,9 +54,21 @@ def _marker(real: Path) -> Path:
     return home() / "verified" / key
 
 
-def _stamp(st: os.stat_result, digest: str) -> str:
-    # ctime too: mtime can be set back after an edit (touch -d), ctime cannot
-    return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {digest}\n"
+def _stamp(st: os.stat_result, entry: FileEntry) -> str:
+    # ctime too: mtime can be set back after an edit (touch -d), ctime cannot; the sha256 beside
+    # a blob id too: a stamp made before it was pinned says nothing about it
+    pinned = entry.hash + (f" sha256:{entry.sha256}" if entry.sha256 else "")
+    return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {pinned}\n"
+
+
+def sha256_mismatch(path: Path, entry: FileEntry) -> str | None:
+    """The sha256 ``path`` has when the pin records another beside its blob id; else None."""
+    if entry.sha256 is None:
+        return None
+    from ..io.hashing import file_hash
+
+    actual = file_hash(path, "sha256")
+    return None if actual == f"sha256:{entry.sha256}" else actual
 
 
 def check_file(path: Path, entry: FileEntry, *, full: bool = False) -> Check:
@@ -73,13 +85,15 @@ def check_file(path: Path, entry: FileEntry, *, full: bool = False) -> Check:
     marker = _marker(real)
     if not full:
         try:
-            if marker.read_text() == _stamp(st, entry.hash):
+            if marker.read_text() == _stamp(st, entry):
                 return Check(path, entry, "ok")
         except OSError:
             pass
     actual = file_hash(real, entry.hash.partition(":")[0])
     if actual != entry.hash:
         return Check(path, entry, "mismatch", actual)
+    if (other := sha256_mismatch(real, entry)) is not None:
+        return Check(path, entry, "mismatch", other)
     remember(real, entry, st)
     return Check(path, entry, "ok")
 
@@ -93,7 +107,7 @@ def remember(path: Path, entry: FileEntry, st: os.stat_result | None = None) -> 
     marker = _marker(real)
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(marker, _stamp(st or real.stat(), entry.hash).encode())
+        write_atomic(marker, _stamp(st or real.stat(), entry).encode())
     except OSError:
         pass  # a read-only home only costs a re-hash next time
 

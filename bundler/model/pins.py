@@ -22,10 +22,26 @@ class FileEntry:
     # an object store's own identity of the object (S3): the version fetched, the ETag it must have
     version_id: str | None = None
     etag: str | None = None
+    # the sha256 (hex) of a Hub file the Hub pins only by its git blob id (SHA-1): recorded at lock
+    # so every pinned byte is covered by a sha256, and checked beside the blob id
+    sha256: str | None = None
+
+    def expected(self, found: str | None) -> str:
+        """The pinned hash to show beside ``found``: the sha256 beside a blob id when what was
+        found is a sha256, else the file's hash."""
+        return f"sha256:{self.sha256}" if self.sha256 and str(found).startswith("sha256:") else self.hash
+
+    def same_file(self, other: FileEntry) -> bool:
+        """The same pinned bytes: a sha256 recorded on one side only (a lock made before bundler
+        recorded it) is no change; two that differ are."""
+        if self.sha256 is not None and other.sha256 is not None and self.sha256 != other.sha256:
+            return False
+        return (self.path, self.size, self.hash, self.xet, self.version_id, self.etag) == (
+            other.path, other.size, other.hash, other.xet, other.version_id, other.etag)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"path": self.path, "size": self.size, "hash": self.hash}
-        for key in ("xet", "version_id", "etag"):
+        for key in ("xet", "version_id", "etag", "sha256"):
             if (value := getattr(self, key)) is not None:
                 d[key] = value
         return d
@@ -90,7 +106,7 @@ class Pin:
             commit=_opt_str(d.get("commit")),
             version=_opt_str(d.get("version")),
             files=tuple(FileEntry(_str(f["path"]), _size(f["size"]), _str(f["hash"]), _opt_str(f.get("xet")),
-                                  _opt_str(f.get("version_id")), _opt_str(f.get("etag"))) for f in d["files"]),
+                                  _opt_str(f.get("version_id")), _opt_str(f.get("etag")), _opt_str(f.get("sha256"))) for f in d["files"]),
             hub_id=_opt_str(d.get("hub_id")),
             required_by=_opt_str(d.get("required_by")),
             endpoint=_opt_str(d.get("endpoint")),
@@ -217,6 +233,8 @@ def check_files(p: Pin, *, xet: bool, object_ids: bool = False) -> None:
         for what, value in (("version id", f.version_id), ("ETag", f.etag)):
             if value is not None and (not object_ids or not isinstance(value, str) or not _OBJECT_ID.match(value)):
                 raise ValueError(f"bad {what} {value!r} for {f.path!r}")
+        if f.sha256 is not None and (not f.hash.startswith("git-sha1:") or not isinstance(f.sha256, str) or not _XET.match(f.sha256)):
+            raise ValueError(f"bad sha256 {f.sha256!r} for {f.path!r} (only beside a git blob id, as 64 hex digits)")
 
 
 _XET = re.compile(r"[0-9a-f]{64}\Z")

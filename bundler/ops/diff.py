@@ -55,7 +55,7 @@ def diff(a: Manifest, b: Manifest) -> dict[str, Any]:
                 "new": {"revision": new.revision, "pinned": _pinned(new)},
                 "files_added": sorted(set(newf) - set(oldf)),
                 "files_removed": sorted(set(oldf) - set(newf)),
-                "files_changed": sorted(p for p in set(oldf) & set(newf) if oldf[p] != newf[p]),
+                "files_changed": sorted(p for p in set(oldf) & set(newf) if not oldf[p].same_file(newf[p])),
             }
         )
     sa = {f.path: f for f in a.sources}

@@ -45,7 +45,7 @@ def statement(bundle: Path) -> dict[str, Any]:
                                  "annotations": {"source": p.source, **({"required_by": p.required_by} if p.required_by else {})}})
         else:
             dependencies.append({"name": f"{p.source}:{p.id}", "annotations": {"source": p.source, "version": str(p.version)}, "digest": {}})
-        dependencies += [{"name": f"{p.id.rstrip('/')}/{f.path}", "digest": _digest(f.hash)} for f in p.files]  # an S3 prefix ends in /
+        dependencies += [{"name": f"{p.id.rstrip('/')}/{f.path}", "digest": _digest(f.hash, f.sha256)} for f in p.files]  # an S3 prefix ends in /
     dependencies += [{"name": f"src/{f.path}", "digest": _digest(f.hash)} for f in m.sources]
     if m.environment:
         dependencies += [{"uri": f"pkg:pypi/{name}@{version}", "name": name} for name, version in sorted(m.environment.packages.items())]
@@ -71,10 +71,11 @@ def statement(bundle: Path) -> dict[str, Any]:
     }
 
 
-def _digest(recorded: str) -> dict[str, str]:
-    """A pin's ``algo:hex`` as an in-toto digest set (a git blob id is ``gitBlob``)."""
+def _digest(recorded: str, sha256: str | None = None) -> dict[str, str]:
+    """A pin's ``algo:hex`` as an in-toto digest set (a git blob id is ``gitBlob``, with the
+    sha256 lock recorded beside it)."""
     algo, _, value = recorded.partition(":")
-    return {"gitBlob" if algo == "git-sha1" else algo: value}
+    return {"gitBlob" if algo == "git-sha1" else algo: value, **({"sha256": sha256} if sha256 else {})}
 
 
 def write(bundle: Path, key: Path | None = None) -> Path:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .. import kinds
 from ..io.atomic import write_atomic
-from ..hub.cache import Check, check_file, hub_cache_dir, remember, remove_cached, repo_folder, snapshot_dir
+from ..hub.cache import Check, check_file, hub_cache_dir, remember, remove_cached, repo_folder, sha256_mismatch, snapshot_dir
 from ..errors import BundlerError, ProblemFound, UsageError
 from ..hub.api import offline as hub_offline
 from ..notes import note
@@ -287,6 +287,9 @@ def _download_blob(pin: Pin, entry: FileEntry, blob: Path, local: Path | None, s
     if got != entry.size or writer.digest != entry.hash:
         partial.unlink(missing_ok=True)
         return f"size {got}" if got != entry.size else writer.digest
+    if (other := sha256_mismatch(partial, entry)) is not None:  # a small file: read once more
+        partial.unlink(missing_ok=True)
+        return other
     if no_pickle:
         _refuse_pickle(partial, entry)
     os.chmod(partial, 0o644)
@@ -447,7 +450,7 @@ def _failure(pin: Pin, check: Check, why: str) -> dict[str, Any]:
         "commit": pin.commit,
         "path": check.entry.path,
         "problem": why,
-        "expected": check.entry.hash,
+        "expected": check.entry.expected(check.actual),
         "actual": check.actual,
     }
 

@@ -127,7 +127,7 @@ def _file(p: Pin, f: FileEntry) -> Any:
     if f.hash.startswith("git-sha1:"):
         props.append(Property(name="bundler:git-blob-id", value=f.hash.partition(":")[2]))
     return Component(name=f.path, type=ComponentType.FILE, bom_ref=f"file:{p.source}:{p.id}@{p.commit or p.version}/{f.path}",
-                     hashes=_hashes(f.hash), properties=props)
+                     hashes=_hashes(f.hash) + (_hashes(f"sha256:{f.sha256}") if f.sha256 else []), properties=props)
 
 
 def _packages(m: Manifest, pylock: bytes | None) -> list[Any]:
