@@ -193,7 +193,8 @@ def pin(ref: Any, *, where: str | None = None, no_network: bool = False, notes: 
         pinned = _pin_from(ref, info, siblings, where, notes)
     except (TypeError, ValueError, AttributeError, KeyError) as e:
         raise malformed(ref, where, e) from None
-    return _with_sha256(api, ref, pinned, where)
+    # a look at where a revision points now (`outdated`) compares commits: no file is fetched
+    return _with_sha256(api, ref, pinned, where) if getattr(ref, "file_hashes", True) else pinned
 
 
 #: The Hub keeps files over 10 MB in LFS (pinned by sha256); one claiming more outside it is broken.

@@ -71,7 +71,8 @@ def outdated(service: str | Path, env: Any = None) -> OutdatedResult:
         if kinds.of(pin).hub and pin.revision and COMMIT.match(pin.revision):
             out.models.append(Moved(pin, None))
             continue
-        ref = SimpleNamespace(kind=pin.source, id=pin.id, revision=pin.revision, include=pin.include, exclude=pin.exclude, line=None)
+        ref = SimpleNamespace(kind=pin.source, id=pin.id, revision=pin.revision, include=pin.include, exclude=pin.exclude, line=None,
+                              file_hashes=False)  # only the commit is compared
         current = pin_ref(ref, str(lock_file))
         out.models.append(_compare(pin, current))
     if env is not None and found[2] is not None:
