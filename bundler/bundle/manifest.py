@@ -24,15 +24,18 @@ from ..model.pins import FileEntry, Pin, check_hash, key_of, safe_name, safe_pat
 #: embedded files under ``wheels/``); 4: ``argument_origins`` (every build argument is recorded,
 #: defaults included, with where it came from); 5: an object store's ``version_id`` and ``etag``
 #: on a model's files (S3 models); 6: ``sha256`` beside the git blob id of a Hub file the Hub
-#: pins only by that SHA-1. Older schemas are still read, and a build writes the oldest
+#: pins only by that SHA-1; 7: ``format`` on a carried model file (what its bytes are:
+#: safetensors, pickle, ...). Older schemas are still read, and a build writes the oldest
 #: schema that holds its content (``schema_for``), so older readers keep reading it.
-SCHEMA = 6
+SCHEMA = 7
 VERSION_LENGTH = 12
 
 
 def schema_for(data: dict[str, Any]) -> int:
     """The oldest schema that can hold ``data``."""
     models = data.get("models", [])
+    if any("format" in f for m in models for f in m.get("files", [])):
+        return 7
     if any("sha256" in f for m in models for f in m.get("files", [])):
         return 6
     if any("version_id" in f or "etag" in f for m in models for f in m.get("files", [])):
@@ -564,7 +567,12 @@ def _check_model(m: dict[str, Any], schema: int) -> None:
     if "embedded" in m and type(m["embedded"]) is not bool:
         raise TypeError("model embedded must be true or false")
     optional = {"xet"} | ({"version_id", "etag"} if schema >= 5 else set()) | ({"sha256"} if schema >= 6 else set())
-    _files(m["files"], f"model {m['id']} files", frozenset(optional))
+    _files(m["files"], f"model {m['id']} files", frozenset(optional | ({"format"} if schema >= 7 else set())))
+    from ..io.formats import FORMATS
+
+    for f in m["files"]:
+        if "format" in f and f["format"] not in FORMATS:
+            raise ValueError(f"model {m['id']} file {f['path']!r}: unknown format {f['format']!r}")
 
 
 def _check_environment(d: dict[str, Any]) -> None:

@@ -134,6 +134,8 @@ def inspect_table(m: Manifest, report: VerifyReport | None = None) -> None:
             for p in m.pins
         ],
     )
+    for line in _formats(m):
+        print(shown(line))
     if report is not None:
         if report.ok:
             _say(f"verified: {report.checked} members match the manifest", "green")
@@ -143,6 +145,22 @@ def inspect_table(m: Manifest, report: VerifyReport | None = None) -> None:
                 f"{len(report.extra)} extra",
                 "red",
             )
+
+
+def _formats(m: Manifest) -> list[str]:
+    """One line per model whose carried files' formats the build read from their bytes."""
+    from ..io.formats import RUNS_CODE
+
+    lines = []
+    for model, p in zip(m.data.get("models", []), m.pins):
+        counts: dict[str, int] = {}
+        for f in model.get("files", []):
+            if "format" in f:
+                counts[f["format"]] = counts.get(f["format"], 0) + 1
+        if counts:
+            parts = [f"{k} {n}" + (" (runs code when loaded)" if k in RUNS_CODE else "") for k, n in sorted(counts.items())]
+            lines.append(f"  formats  {p.label}: " + ", ".join(parts))
+    return lines
 
 
 def _summary(m: Manifest) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_LINE_KEYS = frozenset({"path", "size", "hash", "xet", "sha256"})
+_LINE_KEYS = frozenset({"path", "size", "hash", "xet", "sha256", "format"})
 # What json.dumps(ensure_ascii=False) escapes; UTF-8 puts none of these bytes inside a character.
 _ESCAPED = bytes(range(0x20)) + b'"\\'
 

@@ -109,9 +109,9 @@ def build(
         raise UsageError(f"{out}: is a directory", hint="give -o a file name, e.g. -o dist/name.bundle.tar")
     selection, cache = select_sources(config, skip=(out,) if out else ()), source_cache.load(root)
     source_entries, packed = _hash_sources(selection.files, root, scan, config, allow_secrets, cache)
-    data, wheel_files = _plan_manifest(scan, pinned, config, entry, root, source_entries, selection.files,
-                                       embed=(embed_hub, embed_s3), embed_wheels=embed_wheels, offline=offline, env=env)
-    hub_files = _cached_hub_files(pinned.pins, offline=offline) if embed_hub else {}
+    copies, hub_files, formats = _carried(pinned.pins, embed_hub, embed_s3, offline, no_pickle or config.no_pickle)
+    data, wheel_files = _plan_manifest(scan, pinned, config, entry, root, source_entries, selection.files, embed=(embed_hub, embed_s3),
+                                       embed_wheels=embed_wheels, offline=offline, env=env, formats=formats)
     digest = data.pop("digest")
     manifest = Manifest(data)
     manifest.__dict__["digest"] = digest  # the cached property, computed once (20,000 entries take tens of ms)
@@ -119,9 +119,37 @@ def build(
     if out is None:
         out = root / "dist" / f"{manifest.name}-{manifest.version}{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    copies = {p.key: kinds.of(p).local_copy(p, offline=offline) for p in pinned.pins if manifest.model_dir(p) is not None}
     _write(out, manifest, packed, pinned, compress, {**hub_files, **wheel_files}, copies, cache)
     return BuildResult(out, manifest, pinned, selection, len(cache.fresh) - cache.recorded)
+
+
+def _carried(pins: list, embed_hub: bool, embed_s3: bool, offline: bool, no_pickle: bool) -> tuple[dict, dict[str, Path], dict]:
+    """What the bundle carries of its models, before the manifest is written: each packed
+    model's local copy (``kind.local_copy``), the embedded Hub files, and the format of each of
+    their files by its bytes ((pin key, path) -> format). Under ``no_pickle`` a file that runs code
+    when loaded is refused by its content, whatever its name, before anything is written."""
+    from ..io.formats import RUNS_CODE, sniff
+
+    copies = {p.key: kinds.of(p).local_copy(p, offline=offline) for p in pins
+              if kinds.of(p).bundle_dir(p, SCHEMA) is not None and (embed_s3 or not kinds.of(p).fetched)}
+    hub_files = _cached_hub_files(pins, offline=offline) if embed_hub else {}
+    formats: dict[tuple, str] = {}
+    for p in pins:
+        if p.key in copies:
+            local = {f.path: copies[p.key][0] / f.path for f in p.files}
+        else:
+            local = {f.path: hub_files[name] for f in p.files if (name := f"{hub_model_dir(p)}/{f.path}") in hub_files}
+        for path, file in local.items():
+            try:
+                found = sniff(file)
+            except OSError:
+                continue  # missing or unreadable: the write names it
+            if found is not None:
+                formats[(p.key, path)] = found
+            if no_pickle and found in RUNS_CODE:
+                raise UsageError(f"{p.label}: {path} is {found} by its content: it runs code when loaded; nothing was written",
+                                 hint="leave it out of the model, convert it to safetensors, or allow pickle (weights = \"any\")")
+    return copies, hub_files, formats
 
 
 def _compression(out: Path | None, compress: bool | str | None) -> bool | str:
@@ -200,8 +228,9 @@ def _hash_sources(sources: list[tuple[str, str]], root: Path, scan: ScanResult, 
 
 def _plan_manifest(scan: ScanResult, pinned: LockResult, config: ProjectConfig, entry: Service, root: Path,
                    source_entries: list[dict[str, Any]], sources: list[tuple[str, str]], *, embed: tuple[bool, bool],
-                   embed_wheels: bool, offline: bool, env: Any) -> tuple[dict[str, Any], dict[str, Path]]:
-    """The manifest's fields, digest and version, and the locked files to embed."""
+                   embed_wheels: bool, offline: bool, env: Any, formats: dict | None = None) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The manifest's fields, digest and version, and the locked files to embed; ``formats``:
+    what each carried model file is by its bytes ((pin key, path) -> format)."""
     rel_service = _relative(scan.file, root)
     origins = dict(config.origins)
     python_origin = python_choice(config, scan.image_python, rel_service)[1]
@@ -227,6 +256,10 @@ def _plan_manifest(scan: ScanResult, pinned: LockResult, config: ProjectConfig, 
                          hint="declare them in [project] dependencies (or requirements.txt), or build without --embed-wheels")
     data["services"] = [_service_entry(s, scan.module, rel_service) for s in scan.services]
     data["models"] = [pin_to_dict(p, embedded=(embed[0] and kinds.of(p).hub) or (embed[1] and kinds.of(p).fetched)) for p in pinned.pins]
+    for model, p in zip(data["models"], pinned.pins):
+        for f in model["files"]:
+            if (found := (formats or {}).get((p.key, f["path"]))) is not None:
+                f["format"] = found
     data["sources"] = source_entries
     data["schema"] = schema_for(data)
     digest = digest_of(data)

@@ -284,12 +284,10 @@ def _download_blob(pin: Pin, entry: FileEntry, blob: Path, local: Path | None, s
         finally:
             writer.close()
     got = partial.stat().st_size
-    if got != entry.size or writer.digest != entry.hash:
+    # the sha256 beside a blob id: a small file, read once more
+    if got != entry.size or writer.digest != entry.hash or (other := sha256_mismatch(partial, entry)) is not None:
         partial.unlink(missing_ok=True)
-        return f"size {got}" if got != entry.size else writer.digest
-    if (other := sha256_mismatch(partial, entry)) is not None:  # a small file: read once more
-        partial.unlink(missing_ok=True)
-        return other
+        return f"size {got}" if got != entry.size else writer.digest if writer.digest != entry.hash else other
     if no_pickle:
         _refuse_pickle(partial, entry)
     os.chmod(partial, 0o644)
