@@ -75,7 +75,7 @@ def test_arguments_are_recorded_in_the_manifest_and_change_the_digest(hub, tmp_p
     assert other["digest"] != plain.digest
     with tarfile.open(tmp_path / "b.bundle.tar") as t:
         manifest = yaml.safe_load(t.extractfile("bundle.yaml"))
-    assert manifest["schema"] == 4
+    assert manifest["schema"] == 6  # 4 for the arguments; 6: a sha256 beside the Hub files' blob ids
     assert manifest["arguments"] == {"embed": "acme/embed-small", "embed_revision": "main"}
     assert manifest["argument_origins"] == {"embed": "default", "embed_revision": "--arg"}
     # nothing given: the defaults are still what the service sees, and recorded as such

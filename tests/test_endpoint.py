@@ -40,7 +40,7 @@ def test_the_named_endpoint_is_pinned_recorded_and_pulled_from(hub, mirror, tmp_
     (entry,) = tomllib.loads((svc.parent / "bundler.lock").read_text())["model"]
     assert entry["endpoint"] == mirror.url and entry["commit"] == mirror.repos["acme/mirrored"].refs["main"]
     bundle = build(svc, output=tmp_path / "m.bundle.tar")
-    assert bundle.manifest.data["models"][0]["endpoint"] == mirror.url and bundle.manifest.schema == 4
+    assert bundle.manifest.data["models"][0]["endpoint"] == mirror.url and bundle.manifest.schema == 6  # 4: endpoint; 6: sha256 beside blob ids
     monkeypatch.delenv("HF_ENDPOINT")  # the deploy host names no Hub: the recorded one is used
     mirror.requests.clear()
     result = pull(bundle.path, to=tmp_path / "deploy")

@@ -79,7 +79,7 @@ def test_verify_rehashes_even_a_file_whose_stamp_holds(hub, tmp_path):
     path = weights(pin)
     entry = max(pin.files, key=lambda f: f.size)
     flip_a_byte_keeping_size_and_mtime(path)
-    _marker(path.resolve()).write_text(_stamp(path.resolve().stat(), entry.hash))  # a stamp that lies
+    _marker(path.resolve()).write_text(_stamp(path.resolve().stat(), entry))  # a stamp that lies
     assert run_cli("run", str(deploy), "--check").code == 0  # the fast default trusts the stamp
     res = run_cli("run", str(deploy), "--check", "--verify")
     assert res.code == 1 and f"{path.name} was modified" in res.stderr
