@@ -148,6 +148,10 @@ def test_pins_hold_online_after_main_moved_and_two_bundles_keep_their_own_commit
         assert call(url, "where")["model"].endswith(f"/snapshots/{a}")
     with serving(str(tmp_path / "deploy-b"), tmp_path, env) as url:
         assert call(url, "where")["model"].endswith(f"/snapshots/{b}")
+    # online, BentoML asks the endpoint bento.yaml records: the one the pull used (here the test's
+    # Hub), never huggingface.co behind the host's back
+    logs = "".join(log.read_text() for log in tmp_path.glob("serve-*.log"))
+    assert logs and "huggingface.co" not in logs, logs[-2000:]
 
 
 def test_bentoml_store_models_are_pinned_embedded_and_served_from_the_bundle(hub, tmp_path, monkeypatch):

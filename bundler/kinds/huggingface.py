@@ -12,7 +12,7 @@ from .base import BENTO_EPOCH, BadDescriptor, CallSpec, ModelKind, descriptor_pa
 if TYPE_CHECKING:
     from ..model.pins import Pin
 
-#: the endpoint ``bento.yaml`` records: BentoML only compares it, and the pull already chose
+#: BentoML's default endpoint (``DEFAULT_HF_ENDPOINT``)
 _BENTO_ENDPOINT = "https://huggingface.co"
 
 
@@ -73,11 +73,15 @@ class HuggingFace(ModelKind):
         import hashlib
         import json
 
+        from ..hub.api import endpoint_for
+
         metadata = {
             # the id as the bundle spells it: the cache bundler pulled into is named after it
             "model_id": p.id,
             "revision": p.commit,
-            "endpoint": _BENTO_ENDPOINT,
+            # the endpoint this host's pull uses (its HF_ENDPOINT or --hub-endpoint, else the pin's):
+            # BentoML's serve-time snapshot_download asks it, and a mirror's host can't reach another
+            "endpoint": (endpoint_for(p, at_pull=True) or _BENTO_ENDPOINT).rstrip("/"),
             "include": list(p.include) if p.include is not None else None,
             "exclude": list(p.exclude) if p.exclude is not None else None,
         }
