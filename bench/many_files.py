@@ -71,6 +71,12 @@ def main() -> None:
         build = [*BUNDLER, "build", str(proj / "service.py"), "--offline", "-o", str(bundle)]
         tar_cf = ["tar", "cf", str(out / "t.tar"), "-C", str(proj), "."]
         results = []
+
+        def tar(prepare) -> float:  # the reference, with the page cache as ``prepare`` leaves it
+            (out / "t.tar").unlink(missing_ok=True)
+            prepare()
+            return run(tar_cf) + run(["sync"])
+
         for state, prepare in (("cold", cold), ("warm", warm)):
             def ours() -> float:
                 shutil.rmtree(home / "cache", ignore_errors=True)  # a first build: no source cache
@@ -78,12 +84,7 @@ def main() -> None:
                 prepare()
                 return run(build) + run(["sync"])
 
-            def ref() -> float:
-                (out / "t.tar").unlink(missing_ok=True)
-                prepare()
-                return run(tar_cf) + run(["sync"])
-
-            results.append(line(f"build, {state}", *pair(rounds, ours, ref), "tar cf", "<= 1.5x" if state == "cold" else "<= 2x"))
+            results.append(line(f"build, {state}", *pair(rounds, ours, lambda: tar(prepare)), "tar cf", "<= 1.5x" if state == "cold" else "<= 2x"))
 
         run(build)  # the source cache of the build before the edit
         edited = proj / "data" / "d07" / "f00007.txt"
@@ -94,12 +95,7 @@ def main() -> None:
             warm()
             return run(build) + run(["sync"])
 
-        def tar_again() -> float:
-            (out / "t.tar").unlink(missing_ok=True)
-            warm()
-            return run(tar_cf) + run(["sync"])
-
-        results.append(line("rebuild after editing one file", *pair(rounds, rebuild, tar_again), "tar cf", "<= 1.0x"))
+        results.append(line("rebuild after editing one file", *pair(rounds, rebuild, lambda: tar(warm)), "tar cf", "<= 1.0x"))
 
         def pull() -> float:
             shutil.rmtree(root / "pulled", ignore_errors=True)

@@ -70,12 +70,22 @@ class _HashingReader:
         return f"{self.algorithm}:{self.h.hexdigest()}"
 
 
+def tar_info(name: str, size: int, executable: bool, mtime: int) -> tarfile.TarInfo:
+    """A member as bundler writes every one: a regular file owned by 0 with no names, 0644 or 0755."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = mtime
+    info.mode = 0o755 if executable else 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info
+
+
 @functools.lru_cache(maxsize=8)
 def _template(executable: bool, mtime: int) -> tuple[bytes, bytes, bytes, int] | None:
     """A tarfile-made header cut around its name and size, and its byte sum without them."""
-    info = tarfile.TarInfo("x")
-    info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = mtime, 0o755 if executable else 0o644, 0, 0, "", ""
-    made = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    made = tar_info("x", 0, executable, mtime).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
     if len(made) != tarfile.BLOCKSIZE:
         return None
     # The checksum is the sum of every byte with its own field as spaces: the template's sum
@@ -195,14 +205,7 @@ class ArchiveWriter:
         self.tar.offset += tarfile.BLOCKSIZE + size + pad
 
     def _info(self, name: str, size: int, executable: bool) -> tarfile.TarInfo:
-        info = tarfile.TarInfo(name)
-        info.size = size
-        info.mtime = self.mtime
-        info.mode = 0o755 if executable else 0o644
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        info.type = tarfile.REGTYPE
-        return info
+        return tar_info(name, size, executable, self.mtime)
 
     def add_bytes(self, name: str, data: bytes, executable: bool = False) -> None:
         self._add(name, len(data), executable, data)

@@ -229,19 +229,23 @@ def _with_sha256(api: Any, ref: Any, pinned: Pin, where: str | None) -> Pin:
 def _plain_sha256(api: Any, ref: Any, commit: str | None, entry: FileEntry) -> str:
     """The sha256 of one non-LFS file at ``commit``, fetched through huggingface_hub into a
     throwaway cache; its size and git blob id must be the listing's."""
-    import hashlib
     import tempfile
     from pathlib import Path
 
     from huggingface_hub import hf_hub_download
 
+    from ..io.hashing import new_hasher
+
     with tempfile.TemporaryDirectory(prefix="bundler-lock-") as tmp:
         path = Path(hf_hub_download(ref.id, entry.path, revision=commit, cache_dir=tmp, endpoint=api.endpoint, token=api.token))
         data = path.read_bytes()
-    blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    blob_id, sha = new_hasher("git-sha1", len(data)), new_hasher("sha256")
+    for h in (blob_id, sha):
+        h.update(data)
+    blob = blob_id.hexdigest()
     if len(data) != entry.size or f"git-sha1:{blob}" != entry.hash:
         raise ValueError(f"{entry.path!r} fetched at {str(commit)[:12]} is not the file the listing names (size {len(data)}, blob {blob[:12]})")
-    return hashlib.sha256(data).hexdigest()
+    return str(sha.hexdigest())
 
 
 #: Bigger than any model's info answer (a repository of 100,000 files lists in a few MB): an
