@@ -48,6 +48,24 @@ def require_signature() -> str | None:
     return get("BUNDLER_REQUIRE_SIGNATURE")
 
 
+def require_identity() -> tuple[str, str] | None:
+    """``BUNDLER_REQUIRE_IDENTITY=ID`` with ``BUNDLER_REQUIRE_ISSUER=URL``: a host that pulls only
+    bundles signed keylessly (Sigstore) by that identity, as that OIDC issuer vouched."""
+    identity, issuer = get("BUNDLER_REQUIRE_IDENTITY"), get("BUNDLER_REQUIRE_ISSUER")
+    if bool(identity) != bool(issuer):
+        from .errors import UsageError
+
+        raise UsageError("BUNDLER_REQUIRE_IDENTITY and BUNDLER_REQUIRE_ISSUER go together",
+                         hint="e.g. BUNDLER_REQUIRE_ISSUER=https://token.actions.githubusercontent.com")
+    return (identity, issuer) if identity and issuer else None
+
+
+def sigstore_offline() -> bool:
+    """``BUNDLER_SIGSTORE_OFFLINE=1``: check keyless signatures with the Sigstore trust root this
+    host has (no TUF refresh), as ``--sigstore-offline`` does."""
+    return flag("BUNDLER_SIGSTORE_OFFLINE")
+
+
 def no_xet() -> bool:
     return bool(get("BUNDLER_NO_XET"))
 

@@ -29,6 +29,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
         [sys.executable, "-m", "bundler", *args],
         cwd=cwd,
         env=full_env,
+        stdin=subprocess.DEVNULL,  # never a terminal: nothing may wait on a person (keyless login)
         capture_output=True,
         text=True,
         timeout=120,

@@ -76,12 +76,64 @@ def _arguments(items: list[str]) -> dict[str, str]:
     return dict(parse_arg(i) for i in items)
 
 
-def _signed_by(required: bool, key: str | None) -> str | None:
-    if required and not key:
-        from ..errors import UsageError
+_REQUIRE_HELP = ("Refuse a bundle not signed (BUNDLE.sig) by --key or by --identity/--issuer, before writing anything; BUNDLER_REQUIRE_SIGNATURE=PUB.pem "
+                 "(or BUNDLER_REQUIRE_IDENTITY and BUNDLER_REQUIRE_ISSUER) does it on every pull.")
+_IDENTITY_OPT = typer.Option(None, "--identity", metavar="ID", help="Accept a keyless (Sigstore) signature by this identity: an email, or a CI workflow's URI.")
+_ISSUER_OPT = typer.Option(None, "--issuer", metavar="URL", help="The OIDC issuer that vouched for --identity (e.g. https://token.actions.githubusercontent.com).")
+_OFFLINE_TRUST_OPT = typer.Option(
+    False, "--sigstore-offline", help="Check a keyless signature with the Sigstore trust root this host has (no refresh); BUNDLER_SIGSTORE_OFFLINE=1 does it too."
+)
+_STAGING_OPT = typer.Option(False, "--staging", help="Sigstore's staging instance, not production (for testing keyless signing).")
+_SIGSTORE_CONFIG_OPT = typer.Option(
+    None, "--sigstore-config", metavar="FILE", help="A private Sigstore instance: its client trust config (JSON: trusted root and signing config)."
+)
+_IDENTITY_TOKEN_OPT = typer.Option(
+    None, "--identity-token", envvar="SIGSTORE_ID_TOKEN", metavar="JWT", help="The OIDC token --keyless signs as (default: the CI job's ambient one, else a browser login)."
+)
 
-        raise UsageError("--require-signature needs --key PUB.pem", hint="or set BUNDLER_REQUIRE_SIGNATURE=PUB.pem")
-    return key if required else None
+
+def _trust(key: str | None, identity: str | None, issuer: str | None, *, offline: bool = False, staging: bool = False, config: str | None = None) -> Any:
+    """Whom a check accepts: a public key, or a Sigstore identity; None when neither is given."""
+    from pathlib import Path
+
+    if key is not None and (identity or issuer):
+        raise UsageError("--key and --identity are two ways to trust a signer: give one", hint="--key PUB.pem for a key signature, --identity ID --issuer URL for a keyless one")
+    if key is not None:
+        from ..ops.signing import KeyTrust
+
+        return KeyTrust(Path(key))
+    if bool(identity) != bool(issuer):
+        raise UsageError("--identity and --issuer go together", hint="e.g. --identity ci@example.com --issuer https://accounts.google.com")
+    if not identity or not issuer:
+        return None
+    from ..ops.keyless import IdentityTrust
+    from ..settings import sigstore_offline
+
+    return IdentityTrust(identity, issuer, staging=staging, offline=offline or sigstore_offline(), config=Path(config) if config else None)
+
+
+def _signer(key: str | None, keyless: bool, identity_token: str | None = None, *, staging: bool = False, config: str | None = None) -> Any:
+    """Who signs: a private key, or (``keyless``) this OIDC identity through Sigstore."""
+    from pathlib import Path
+
+    if keyless == (key is not None):
+        raise UsageError("sign with --key PRIVATE.pem or --keyless (a Sigstore identity): one of them", hint="bundler sign BUNDLE --key PRIVATE.pem")
+    if key is not None:
+        from ..ops.signing import KeySigner
+
+        return KeySigner(Path(key))
+    from ..ops.keyless import KeylessSigner
+
+    return KeylessSigner(identity_token, staging=staging, config=Path(config) if config else None, interactive=sys.stdin.isatty())
+
+
+def _signed_by(required: bool, trust: Any) -> Any:
+    if required and trust is None:
+        raise UsageError("--require-signature needs --key PUB.pem or --identity ID --issuer URL",
+                         hint="or set BUNDLER_REQUIRE_SIGNATURE=PUB.pem (or BUNDLER_REQUIRE_IDENTITY and BUNDLER_REQUIRE_ISSUER)")
+    if trust is not None and not required:
+        raise UsageError("--key, --identity and --issuer name whom --require-signature trusts", hint="add --require-signature")
+    return trust
 
 
 def pull_summary(result: Any, verify_only: bool) -> str:
@@ -433,19 +485,23 @@ def push(
     model: Optional[str] = typer.Option(None, "--model", metavar="ATTR_OR_ID", help="With --modelpack: which model (default: the bundle's only one)."),
     sign: bool = typer.Option(False, "--sign", help="Also sign it (every member's sha256, OMS format) and attach the signature as an OCI referrer."),
     key: Optional[str] = typer.Option(None, "--key", metavar="PRIVATE.pem", help="The EC private key --sign signs with (PEM)."),
+    keyless: bool = typer.Option(False, "--keyless", help="--sign as your OIDC identity through Sigstore, not with a key (the `keyless` extra; the network)."),
+    identity_token: Optional[str] = _IDENTITY_TOKEN_OPT,
 ) -> None:
     """Push a bundle to an OCI registry; blobs already there are not uploaded again."""
     from pathlib import Path
 
     from ..oci.registry import check_tag, push as do_push
 
-    _check_push_options(sign, key, modelpack, image, model)
+    _check_push_options(sign, key is not None or keyless, modelpack, image, model)
     doc = None
-    if key is not None:  # signed before anything is uploaded: a bad key or a damaged bundle pushes nothing
+    if sign:  # signed before anything is uploaded: a bad key or a damaged bundle pushes nothing
         from ..bundle.archive import read_manifest
         from ..ops.signing import member_digests, signature_doc
 
-        doc = signature_doc(read_manifest(Path(bundle)).name, member_digests(Path(bundle)), Path(key))
+        signer = _signer(key, keyless, identity_token)
+        signer.check()
+        doc = signature_doc(read_manifest(Path(bundle)).name, member_digests(Path(bundle)), signer)
     tags = [check_tag(t) for t in tag]
     if modelpack:
         from ..ops.modelpack import push_modelpack
@@ -500,9 +556,9 @@ def _pull_modelpack(target: str, foreign: Any, *, insecure: bool, token: str | N
         print(f"{target}: a ModelPack artifact; landed in the model store as {tag} ({path})", file=sys.stderr)
 
 
-def _check_push_options(sign: bool, key: str | None, modelpack: bool, image: bool, model: str | None) -> None:
-    if sign != (key is not None):
-        raise UsageError("--sign and --key go together", hint="bundler push BUNDLE oci://… --sign --key PRIVATE.pem")
+def _check_push_options(sign: bool, signer: bool, modelpack: bool, image: bool, model: str | None) -> None:
+    if sign != signer:
+        raise UsageError("--sign and --key (or --keyless) go together", hint="bundler push BUNDLE oci://… --sign --key PRIVATE.pem")
     if modelpack and (image or sign):
         raise UsageError("--modelpack pushes one model, not the bundle: without --image or --sign")
     if model is not None and not modelpack:
@@ -545,8 +601,11 @@ def pull(
     env: bool = typer.Option(False, "--env", help="Also install the locked Python packages into DIR/.venv (see `bundler env`)."),
     service: Optional[str] = typer.Option(None, "--service", metavar="NAME", help="Only the models of this service and of the services it depends on."),
     model: Optional[str] = typer.Option(None, "--model", metavar="ATTR_OR_ID", help="Only this model (a service attribute or a model id)."),
-    require_signature: bool = typer.Option(False, "--require-signature", help="Refuse a bundle not signed by --key (BUNDLE.sig), before writing anything; BUNDLER_REQUIRE_SIGNATURE=PUB.pem does it on every pull."),
+    require_signature: bool = typer.Option(False, "--require-signature", help=_REQUIRE_HELP),
     key: Optional[str] = typer.Option(None, "--key", metavar="PUB.pem", help="The public key a required signature must match."),
+    identity: Optional[str] = _IDENTITY_OPT,
+    issuer: Optional[str] = _ISSUER_OPT,
+    sigstore_offline: bool = _OFFLINE_TRUST_OPT,
     no_pickle: bool = typer.Option(False, "--no-pickle", help="Refuse a Hub file that is pickle by its content (whatever its name), before it enters the cache."),
     hub_endpoint: Optional[str] = typer.Option(
         None, "--hub-endpoint", metavar="URL", help="Fetch Hub files from this mirror (as HF_ENDPOINT does), over the endpoint a pin records; commits and hashes are checked the same."
@@ -567,7 +626,7 @@ def pull(
         with PullProgress(enabled=not as_json) as progress:
             result = do_pull(
                 bundle, to=to, cache_dir=cache_dir, jobs=jobs, verify_only=verify_only, progress=progress, insecure=insecure, token=token,
-                service=service, model=model, signed_by=_signed_by(require_signature, key), no_pickle=no_pickle,
+                service=service, model=model, signed_by=_signed_by(require_signature, _trust(key, identity, issuer, offline=sigstore_offline)), no_pickle=no_pickle,
             )
     except ForeignArtifact as e:
         if to is not None or verify_only:
@@ -590,33 +649,41 @@ def pull(
     require_ok(result)
 
 
-@app.command(short_help="Sign a bundle (OpenSSF model-signing format, an EC key).")
+@app.command(short_help="Sign a bundle (OpenSSF model-signing format; a key or keyless).")
 def sign(
     bundle: str = typer.Argument(..., metavar="BUNDLE|oci://…", help="A bundle archive, or a pushed bundle."),
-    key: str = typer.Option(..., "--key", metavar="PRIVATE.pem", help="An elliptic-curve private key (P-256, P-384, P-521), PEM."),
+    key: Optional[str] = typer.Option(None, "--key", metavar="PRIVATE.pem", help="An elliptic-curve private key (P-256, P-384, P-521), PEM."),
+    keyless: bool = typer.Option(
+        False, "--keyless", help="Sign as your OIDC identity through Sigstore (Fulcio certificate, Rekor log entry), with no key to keep; needs the network and the `keyless` extra."
+    ),
+    identity_token: Optional[str] = _IDENTITY_TOKEN_OPT,
+    staging: bool = _STAGING_OPT,
+    sigstore_config: Optional[str] = _SIGSTORE_CONFIG_OPT,
     output: Optional[str] = typer.Option(None, "--output", "-o", metavar="SIG", help="Where to write the signature (default BUNDLE.sig)."),
     insecure: bool = typer.Option(False, "--insecure", help="Allow plain HTTP to a non-loopback registry."),
     token: Optional[str] = typer.Option(None, "--token", envvar="BUNDLER_REGISTRY_TOKEN", help="Registry bearer token.", show_envvar=True),
 ) -> None:
     """Sign every member of BUNDLE (its sha256, named by its path) in the OpenSSF Model Signing
-    format v1.0: `model_signing verify key DIR --signature SIG --public_key PUB.pem` accepts it on
-    the directory `tar xf BUNDLE -C DIR` gives. The bundle is checked against its manifest in
-    the same read. A pushed bundle (oci://) is signed in the registry: the signature is attached
-    to its manifest as an OCI 1.1 referrer (the tag schema's sha256-<hex> tag where the registry has
-    no referrers API); no weight bytes are read. Needs the `sign` extra (cryptography)."""
+    format v1.0: `model_signing verify key DIR --signature SIG --public_key PUB.pem` (or `verify
+    sigstore … --identity ID --identity_provider URL` for --keyless) accepts it on the directory
+    `tar xf BUNDLE -C DIR` gives. The bundle is checked against its manifest in the same read. A
+    pushed bundle (oci://) is signed in the registry: the signature is attached to its manifest as
+    an OCI 1.1 referrer (the tag schema's sha256-<hex> tag where the registry has no referrers API);
+    no weight bytes are read. Needs the `sign` extra (cryptography), and `keyless` for --keyless."""
     from pathlib import Path
 
     from ..ops.signing import sign as do_sign
 
+    signer = _signer(key, keyless, identity_token, staging=staging, config=sigstore_config)
     if bundle.startswith("oci://"):
         from ..ops.oci_signing import sign_pushed
 
         if output is not None:
             raise UsageError("-o names a signature file; a pushed bundle's signature is attached in the registry")
-        print(sign_pushed(bundle, Path(key), insecure=insecure, token=token))
+        print(sign_pushed(bundle, signer, insecure=insecure, token=token))
         return
 
-    target = do_sign(Path(bundle), Path(key), Path(output) if output else None)
+    target = do_sign(Path(bundle), signer, Path(output) if output else None)
     print(target)
 
 
@@ -624,28 +691,35 @@ def sign(
 def verify(
     bundle: str = typer.Argument(..., metavar="BUNDLE|DIR|oci://…", help="A bundle archive, a directory a pull made (with --signature), or a pushed bundle (its referrers)."),
     key: Optional[str] = typer.Option(None, "--key", metavar="PUB.pem", help="The signer's public key, PEM."),
+    identity: Optional[str] = _IDENTITY_OPT,
+    issuer: Optional[str] = _ISSUER_OPT,
+    sigstore_offline: bool = _OFFLINE_TRUST_OPT,
+    staging: bool = _STAGING_OPT,
+    sigstore_config: Optional[str] = _SIGSTORE_CONFIG_OPT,
     signature: Optional[str] = typer.Option(None, "--signature", metavar="SIG", help="The signature (default BUNDLE.sig)."),
     rebuild: Optional[str] = typer.Option(
         None, "--rebuild", metavar="SRC_DIR", help="Rebuild the bundle from this checkout (offline, its own lock, the bundle's arguments) and compare digests."
     ),
 ) -> None:
-    """Exit 0 when the signature was made with KEY and every member of BUNDLE is what it signed,
-    and (--rebuild) when the checkout builds to the same digest; exit 1 naming the key that does
-    not match, the first file that differs, or what the rebuild changed."""
+    """Exit 0 when the signature was made with KEY (or, keyless, by --identity as --issuer
+    vouched, checked against Sigstore's trust root) and every member of BUNDLE is what it signed,
+    and (--rebuild) when the checkout builds to the same digest; exit 1 naming the key or identity
+    that does not match, the first file that differs, or what the rebuild changed."""
     from pathlib import Path
 
-    if key is None and rebuild is None:
-        raise UsageError("give --key (check the signature), --rebuild SRC_DIR (build it again), or both")
-    if key is not None and bundle.startswith("oci://"):
+    trust = _trust(key, identity, issuer, offline=sigstore_offline, staging=staging, config=sigstore_config)
+    if trust is None and rebuild is None:
+        raise UsageError("give --key or --identity/--issuer (check the signature), --rebuild SRC_DIR (build it again), or both")
+    if trust is not None and bundle.startswith("oci://"):
         from ..ops.oci_signing import verify_pushed
 
-        count = verify_pushed(bundle, Path(key))
-        print(f"verified: {count} files signed by {key} (bundle.yaml and every file layer; the pull checks each member against them)", file=sys.stderr)
-    elif key is not None:
+        count = verify_pushed(bundle, trust)
+        print(f"verified: {count} files signed by {trust.label} (bundle.yaml and every file layer; the pull checks each member against them)", file=sys.stderr)
+    elif trust is not None:
         from ..ops.signing import verify as do_verify
 
-        count = do_verify(Path(bundle), Path(key), Path(signature) if signature else None)
-        print(f"verified: {count} files signed by {key}", file=sys.stderr)
+        count = do_verify(Path(bundle), trust, Path(signature) if signature else None)
+        print(f"verified: {count} files signed by {trust.label}", file=sys.stderr)
     if rebuild is not None:
         from ..ops.provenance import rebuild as do_rebuild
 

@@ -14,12 +14,11 @@ config) and the layer digests against it; the pull then checks every member agai
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 from ..errors import ProblemFound, UsageError
 from ..model.layout import MANIFEST_NAME
-from .signing import BUNDLE_MEDIA_TYPE
+from .signing import BUNDLE_MEDIA_TYPE, Signer, Trust
 
 SIGNATURE_TITLE = "bundle.sig"
 
@@ -58,19 +57,19 @@ def referrers_of(target: str, *, insecure: bool = False, token: str | None = Non
     return [{"digest": str(d.get("digest")), "artifactType": str(d.get("artifactType"))} for d in referrers(registry, ref.repo, subject["digest"])]
 
 
-def sign_pushed(target: str, key_path: Path, *, insecure: bool = False, token: str | None = None) -> str:
+def sign_pushed(target: str, signer: Signer, *, insecure: bool = False, token: str | None = None) -> str:
     """Sign a pushed bundle in place (its sources layer read, no weight bytes); the referrer."""
     from ..oci.image import PushedImage
     from ..oci.registry import open_pushed
-    from .signing import _load_key, signature_doc
+    from .signing import signature_doc
 
-    _load_key(key_path, private=True)
+    signer.check()
     pushed = open_pushed(target, insecure=insecure, token=token)
     if isinstance(pushed, PushedImage):
         pushed.close()
         raise UsageError(f"{target}: a mountable image's layers are not the bundle's files; sign it as it is pushed",
                          hint="bundler push BUNDLE oci://… --image --sign --key PRIVATE.pem")
-    doc = signature_doc(pushed.manifest.name, pushed_digests(pushed), key_path)
+    doc = signature_doc(pushed.manifest.name, pushed_digests(pushed), signer)
     return attach(pushed.registry, pushed.ref, doc)
 
 
@@ -120,27 +119,25 @@ def _source_digests(pushed: Any, layer: dict[str, Any], expected: Any) -> dict[s
     return out
 
 
-def verify_pushed(target: str, pub_path: Path, *, insecure: bool = False, token: str | None = None) -> int:
-    """A signature by ``pub_path``'s key refers to the pushed bundle and vouches for its
+def verify_pushed(target: str, trust: Trust, *, insecure: bool = False, token: str | None = None) -> int:
+    """A signature by whom ``trust`` accepts refers to the pushed bundle and vouches for its
     ``bundle.yaml`` and every file layer; the number of files signed. Exit 1 names what fails."""
     from ..oci.image import PushedImage
     from ..oci.registry import open_pushed
-    from .signing import _load_key
-
-    _load_key(pub_path, private=False)
+    trust.check()
     pushed = open_pushed(target, insecure=insecure, token=token)
     try:
-        return check_pushed(pushed, pub_path)
+        return check_pushed(pushed, trust)
     finally:
         if isinstance(pushed, PushedImage):
             pushed.close()
 
 
-def check_pushed(pushed: Any, pub_path: Path) -> int:
+def check_pushed(pushed: Any, trust: Trust) -> int:
     """``verify_pushed`` of a pushed bundle already read (``open_pushed``)."""
     from ..oci.image import PushedImage
 
-    signed = _signed(pushed, pub_path)
+    signed = _signed(pushed, trust)
     raw = pushed.raw_manifest if isinstance(pushed, PushedImage) else pushed.raw_config
     if signed.get(MANIFEST_NAME) != hashlib.sha256(raw).hexdigest():
         raise ProblemFound(f"{pushed.ref}: {MANIFEST_NAME} differs from what was signed (another bundle's signature, or a changed one)")
@@ -157,11 +154,9 @@ def check_pushed(pushed: Any, pub_path: Path) -> int:
     return len(signed)
 
 
-def _signed(pushed: Any, pub_path: Path) -> dict[str, str]:
-    """The digests the first signature by ``pub_path``'s key among the referrers vouches for."""
+def _signed(pushed: Any, trust: Trust) -> dict[str, str]:
+    """The digests the first signature among the referrers that ``trust`` accepts vouches for."""
     from ..oci.referrers import artifact, referrers
-    from .signing import vouched
-
     subject = subject_of(pushed.registry, pushed.ref)
     found = referrers(pushed.registry, pushed.ref.repo, subject["digest"], BUNDLE_MEDIA_TYPE)
     if not found:
@@ -173,7 +168,7 @@ def _signed(pushed: Any, pub_path: Path) -> dict[str, str]:
         if data is None:
             continue
         try:
-            return vouched(data, f"{pushed.ref} signature {desc['digest']}", pub_path)
+            return trust.vouched(data, f"{pushed.ref} signature {desc['digest']}")
         except ProblemFound as e:
             refused = e
     raise refused or ProblemFound(f"{pushed.ref}: none of its {len(found)} signature(s) can be read")

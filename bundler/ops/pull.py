@@ -22,6 +22,7 @@ from ..notes import note
 from ..bundle.manifest import Manifest, hub_model_dir
 from ..model.layout import MANIFEST_NAME
 from ..model.pins import FileEntry, Pin
+from .signing import Trust
 
 PULL_RECORD = ".bundler-pull.json"
 #: Written into every directory bundler unpacks: only such a directory is ever replaced.
@@ -671,17 +672,16 @@ def pull(
     token: str | None = None,
     service: str | None = None,
     model: str | None = None,
-    signed_by: str | os.PathLike[str] | None = None,
+    signed_by: str | os.PathLike[str] | Trust | None = None,
     no_pickle: bool = False,
 ) -> PullResult:
     """Pull a bundle archive, or a pushed bundle (``oci://HOST/REPO:TAG`` or ``@sha256:…``), or
     check and complete a directory a pull made. ``service`` pulls only the models of that service
-    and of the services it depends on; ``model`` one model (by attribute or id)."""
+    and of the services it depends on; ``model`` one model (by attribute or id). ``signed_by``
+    (a public key's path, or a trust) requires a signature it accepts, else the host's
+    (``required_trust``)."""
     only = _Choices(service, model, no_pickle)
-    from ..settings import require_signature
-
-    signed_by = signed_by or require_signature()
-    key = Path(signed_by) if signed_by is not None else None
+    key = _trust_of(signed_by)
     if key is not None:
         _require_signature(str(bundle), key)
     from ..bundle.archive import read_manifest
@@ -717,6 +717,37 @@ def pull(
     return _pull(bundle, manifest, dest, cache_dir, jobs, verify_only, progress, only=only)
 
 
+def _trust_of(signed_by: str | os.PathLike[str] | Trust | None) -> Trust | None:
+    """Whom this pull's signature must be by: a public key's path, a trust, else the host's."""
+    if signed_by is None:
+        return _required_trust()
+    if isinstance(signed_by, (str, os.PathLike)):
+        from .signing import KeyTrust
+
+        return KeyTrust(Path(signed_by))
+    return signed_by
+
+
+def _required_trust() -> Trust | None:
+    """The signature this host requires of every pull: ``BUNDLER_REQUIRE_SIGNATURE=PUB.pem`` (a
+    key), or ``BUNDLER_REQUIRE_IDENTITY`` with ``BUNDLER_REQUIRE_ISSUER`` (a Sigstore identity;
+    ``BUNDLER_SIGSTORE_OFFLINE=1``: with the trust root this host has)."""
+    from ..settings import require_identity, require_signature, sigstore_offline
+
+    key, who = require_signature(), require_identity()
+    if key and who:
+        raise UsageError("BUNDLER_REQUIRE_SIGNATURE and BUNDLER_REQUIRE_IDENTITY are both set", hint="require a key or a Sigstore identity, not both")
+    if key:
+        from .signing import KeyTrust
+
+        return KeyTrust(Path(key))
+    if who:
+        from .keyless import IdentityTrust
+
+        return IdentityTrust(who[0], who[1], offline=sigstore_offline())
+    return None
+
+
 @dataclass(frozen=True)
 class _Choices:
     """What this pull is asked to fetch and to refuse: one service's models, one model, pickles."""
@@ -726,14 +757,14 @@ class _Choices:
     no_pickle: bool = False
 
 
-def _require_signature(bundle: str, key: Path) -> None:
-    """A signature by ``key`` over every byte, checked before anything is written (no directory,
+def _require_signature(bundle: str, key: Trust) -> None:
+    """A signature ``key`` accepts over every byte, checked before anything is written (no directory,
     nothing in the caches or stores). A pushed bundle's key is checked here, its signature once
     it is read (``check_pushed``): its referrers, then every member against the signed bundle.yaml."""
-    from .signing import _load_key, verify
+    from .signing import verify
 
     if bundle.startswith("oci://"):
-        _load_key(key, private=False)
+        key.check()
         return
     if Path(bundle).is_dir():
         raise UsageError(f"{bundle}: a required signature is checked on the bundle archive (with BUNDLE.sig beside it) or its oci:// reference",

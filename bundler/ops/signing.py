@@ -8,7 +8,13 @@ the resources' digests in order. That is what the ``model-signing`` package writ
 signature on the directory ``tar xf BUNDLE -C DIR`` gives, because the resources are exactly the
 bundle's members. Keys: elliptic curve (P-256, P-384, P-521) PEM, signed with ECDSA over the
 DSSE pre-authentication encoding, with the key's hint (sha256 of its PEM) as verification
-material. Needs the ``sign`` extra (``cryptography``).
+material. Needs the ``sign`` extra (``cryptography``). Keyless signatures (a Sigstore identity in
+place of a key) are the same document with a certificate as its material: ``keyless.py``.
+
+Who signs is a signer (``KeySigner``, ``keyless.KeylessSigner``: ``check()`` before anything is
+read, ``sign(payload)`` the document); whom a reader trusts is a trust (``KeyTrust``,
+``keyless.IdentityTrust``: ``check()``, ``vouched(data, where)`` the resources a signature vouches
+for, ``label`` what a message names).
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ProblemFound, UsageError
 
@@ -27,6 +34,55 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 SERIALIZATION = {"method": "files", "hash_type": "sha256", "allow_symlinks": False, "ignore_paths": []}
 _MAX_SIGNATURE = 64 << 20
+
+
+class Signer(Protocol):
+    @property
+    def label(self) -> str: ...
+    def check(self) -> None: ...
+    def sign(self, payload: bytes) -> bytes: ...
+
+
+class Trust(Protocol):
+    @property
+    def label(self) -> str: ...
+    def check(self) -> None: ...
+    def vouched(self, data: bytes, where: str) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class KeySigner:
+    """Signs with an elliptic-curve private key (PEM)."""
+
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    def check(self) -> None:
+        _load_key(self.path, private=True)
+
+    def sign(self, payload: bytes) -> bytes:
+        return _key_signature(payload, self.path)
+
+
+@dataclass(frozen=True)
+class KeyTrust:
+    """Accepts a signature made with the private half of this public key (PEM)."""
+
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    def check(self) -> None:
+        _load_key(self.path, private=False)
+
+    def vouched(self, data: bytes, where: str) -> dict[str, str]:
+        return vouched(data, where, self.path)
+
 
 
 def member_digests(bundle: Path) -> dict[str, str]:
@@ -119,23 +175,26 @@ def _load_key(path: Path, private: bool) -> Any:
     return key
 
 
-def sign(bundle: Path, key_path: Path, out: Path | None = None) -> Path:
-    """Write ``BUNDLE.sig`` (or ``out``): every member's sha256, signed with the private key."""
+def sign(bundle: Path, signer: Signer, out: Path | None = None) -> Path:
+    """Write ``BUNDLE.sig`` (or ``out``): every member's sha256, signed."""
     from ..bundle.archive import read_manifest
     from ..io.atomic import write_atomic
 
-    _load_key(key_path, private=True)  # a bad key is said before the bundle is read
-    doc = signature_doc(read_manifest(bundle).name, member_digests(bundle), key_path)
+    signer.check()  # a bad key or token is said before the bundle is read
+    doc = signature_doc(read_manifest(bundle).name, member_digests(bundle), signer)
     target = out or bundle.with_name(bundle.name + ".sig")
     write_atomic(target, doc)
     return target
 
 
-def signature_doc(model_name: str, digests: dict[str, str], key_path: Path) -> bytes:
-    """The OMS signature (a Sigstore bundle, JSON) of ``digests``, signed with the private key."""
+def signature_doc(model_name: str, digests: dict[str, str], signer: Signer) -> bytes:
+    """The OMS signature (a Sigstore bundle, JSON) of ``digests``."""
+    return signer.sign(json.dumps(statement(model_name, digests), indent=2).encode())
+
+
+def _key_signature(payload: bytes, key_path: Path) -> bytes:
     _, _, ec = _crypto()
     key = _load_key(key_path, private=True)
-    payload = json.dumps(statement(model_name, digests), indent=2).encode()
     signature = key.sign(pae(payload), ec.ECDSA(_hash_for(key)))
     doc = {
         "mediaType": BUNDLE_MEDIA_TYPE,
@@ -149,17 +208,17 @@ def signature_doc(model_name: str, digests: dict[str, str], key_path: Path) -> b
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
-def signed_digests(signature: Path, pub_path: Path) -> dict[str, str]:
-    """The resources a signature vouches for, after checking it was made by ``pub_path``'s key;
-    exit 1 naming what does not hold."""
+def signed_digests(signature: Path, trust: Trust) -> dict[str, str]:
+    """The resources a signature vouches for, after checking it was made by whom ``trust``
+    accepts; exit 1 naming what does not hold."""
     from ..io.safe_read import read_regular
 
-    _load_key(pub_path, private=False)
+    trust.check()
     try:
         data = read_regular(signature, _MAX_SIGNATURE)
     except FileNotFoundError:
-        raise ProblemFound(f"{signature}: no signature there", hint="sign the bundle: bundler sign BUNDLE --key PRIVATE.pem") from None
-    return vouched(data, str(signature), pub_path)
+        raise ProblemFound(f"{signature}: no signature there", hint="sign the bundle: bundler sign BUNDLE --key PRIVATE.pem (or --keyless)") from None
+    return trust.vouched(data, str(signature))
 
 
 def vouched(data: bytes, signature: str, pub_path: Path) -> dict[str, str]:
@@ -176,6 +235,9 @@ def vouched(data: bytes, signature: str, pub_path: Path) -> dict[str, str]:
         hint = (doc.get("verificationMaterial") or {}).get("publicKey", {}).get("hint")
     except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as e:
         raise ProblemFound(f"{signature}: not a model-signing signature ({type(e).__name__})") from None
+    if not hint and (signer := _certificate_signer(data)):
+        raise ProblemFound(f"{signature}: signed keylessly by {signer[0]} (issuer {signer[1]}), not with a key",
+                           hint=f"verify it with --identity {signer[0]} --issuer {signer[1]}")
     if hint and hint != _hint(public):
         raise ProblemFound(f"{signature}: signed with another key than {pub_path}")
     if envelope.get("payloadType") != PAYLOAD_TYPE:
@@ -185,6 +247,12 @@ def vouched(data: bytes, signature: str, pub_path: Path) -> dict[str, str]:
     except InvalidSignature:
         raise ProblemFound(f"{signature}: the signature does not match {pub_path} (another key, or a changed signature)") from None
     return _resources(payload, signature)
+
+
+def _certificate_signer(data: bytes) -> tuple[str, str] | None:
+    from .fulcio_cert import certificate_signer
+
+    return certificate_signer(data)
 
 
 def _resources(payload: bytes, where: str) -> dict[str, str]:
@@ -220,13 +288,13 @@ def directory_digests(root: Path, names: list[str]) -> dict[str, str]:
     return out
 
 
-def verify(bundle: Path, pub_path: Path, signature: Path | None = None) -> int:
+def verify(bundle: Path, trust: Trust, signature: Path | None = None) -> int:
     """Check the signature, then every byte of the bundle (or of the directory a pull made)
     against it; returns the file count. The first file that differs (changed, missing, or not
     signed) is exit 1, named."""
     if bundle.is_dir() and signature is None:
         raise UsageError(f"{bundle}: name the signature of the bundle it was pulled from", hint="--signature BUNDLE.sig")
-    signed = signed_digests(signature or bundle.with_name(bundle.name + ".sig"), pub_path)
+    signed = signed_digests(signature or bundle.with_name(bundle.name + ".sig"), trust)
     actual = directory_digests(bundle, sorted(signed)) if bundle.is_dir() else member_digests(bundle)
     for name in sorted(set(signed) | set(actual)):
         if name not in actual:
