@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -117,3 +118,30 @@ def test_verify_a_pulled_directory_against_the_bundles_signature(signed, tmp_pat
     assert res.code == 1 and "src/notes.txt differs from what was signed" in res.stderr
     res = run_cli("verify", str(tmp_path / "deploy"), "--key", str(public))
     assert res.code == 2 and "--signature BUNDLE.sig" in res.stderr
+
+
+def test_large_members_hashed_in_parallel_sign_their_own_sha256_and_a_damaged_one_is_refused(tmp_path):
+    import hashlib
+    import json
+
+    src = tmp_path / "weights"
+    src.mkdir()
+    shards = {f"shard-{i}.bin": os.urandom((8 << 20) + 4096 * i + 1) for i in range(3)}  # over the 8 MiB line, odd sizes
+    for name, data in shards.items():
+        (src / name).write_bytes(data)
+    assert run_cli("models", "import", "big:v1", str(src)).code == 0
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "service.py").write_text("import bundler\n\n@bundler.service\nclass S:\n    m = bundler.StoreModel('big:v1')\n")
+    bundle = build(d / "service.py", output=tmp_path / "big.bundle.tar").path
+    private, public = keypair(tmp_path)
+    assert run_cli("sign", str(bundle), "--key", str(private)).code == 0
+    doc = json.loads(Path(f"{bundle}.sig").read_text())
+    signed = {r["name"].rsplit("/", 1)[-1]: r["digest"] for r in json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))["predicate"]["resources"]}
+    assert {n: signed[n] for n in shards} == {n: hashlib.sha256(data).hexdigest() for n, data in shards.items()}
+    assert run_cli("verify", str(bundle), "--key", str(public)).code == 0
+    member = next(m for m in tarfile.open(bundle).getnames() if m.endswith("shard-1.bin"))
+    flip_a_byte_of(bundle, member)
+    res = run_cli("sign", str(bundle), "--key", str(private), "-o", str(tmp_path / "again.sig"))
+    assert res.code == 1 and f"member {member} does not match the manifest" in res.stderr
+    assert not (tmp_path / "again.sig").exists()

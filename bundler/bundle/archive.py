@@ -640,6 +640,63 @@ def _hash_region(view: memoryview, mm: Any, offset: int, size: int, algorithm: s
     return f"{algorithm}:{h.hexdigest()}"
 
 
+def sha256_and_pinned(path: Path, accept: Callable[[str, int], str]) -> Iterator[tuple[str, str, str]]:
+    """``(name, sha256 hex, "algo:hex")`` of every member after the manifest of an uncompressed
+    bundle: its sha256 (what a signature names) and, in the same read, its hash in the algorithm
+    ``accept(name, size)`` returns (which may raise to refuse the member). Read in place from
+    the mapping; members of 8 MiB or more are hashed on every core at once (hashlib and blake3
+    let go of the GIL), the rest here as they come. Order: small members first."""
+    import mmap
+    from concurrent.futures import ThreadPoolExecutor
+
+    members = _plain_members(path)  # every member is checked to lie inside the file
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        mm.madvise(mmap.MADV_SEQUENTIAL)
+        view = memoryview(mm)
+        pool = ThreadPoolExecutor(os.cpu_count() or 1)
+        try:
+            large = []
+            for name, member in members:
+                algorithm = accept(name, member.size)
+                if member.size >= 8 << 20:
+                    large.append((name, pool.submit(_two_hashes, view, mm, member.offset_data, member.size, algorithm)))
+                else:
+                    yield (name, *_two_hashes(view, mm, member.offset_data, member.size, algorithm))
+            for name, running in large:
+                yield (name, *running.result())
+        finally:
+            pool.shutdown(cancel_futures=True)  # waits for the running ones: they read the mapping
+            view.release()
+
+
+def _two_hashes(view: memoryview, mm: Any, offset: int, size: int, algorithm: str) -> tuple[str, str]:
+    import hashlib
+    import mmap
+
+    from ..io.hashing import _blake3, new_hasher
+
+    sha = hashlib.sha256()
+    if algorithm == "blake3" and size >= 8 << 20:
+        from blake3 import blake3
+
+        own = _blake3(max_threads=blake3.AUTO)
+    else:
+        own = new_hasher(algorithm, size)
+    done = 0
+    while done < size:
+        start = offset + done
+        n = min(_WINDOW, size - done)
+        window = view[start : start + n]
+        sha.update(window)
+        own.update(window)
+        window.release()
+        if n == _WINDOW:
+            page = start - start % mmap.PAGESIZE
+            mm.madvise(mmap.MADV_DONTNEED, page, start + n - page)
+        done += n
+    return sha.hexdigest(), f"{algorithm}:{own.hexdigest()}"
+
+
 def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
     """Re-hash every member against the manifest: missing, extra and modified members by path.
 

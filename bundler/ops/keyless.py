@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import ProblemFound, UsageError
 
+
 def _sigstore() -> None:
     try:
         import sigstore  # noqa: F401
@@ -123,7 +124,7 @@ class IdentityTrust:
     def vouched(self, data: bytes, where: str) -> dict[str, str]:
         """The resources of the signature ``data`` (``where`` names it), after Sigstore verified
         it and its certificate names this identity and issuer; exit 1 naming what does not hold."""
-        from sigstore.errors import Error, VerificationError
+        from sigstore.errors import Error
         from sigstore.models import Bundle
         from sigstore.verify import policy
 
@@ -139,7 +140,7 @@ class IdentityTrust:
         verifier = _verifier(self.staging, self.offline, self.config)
         try:
             payload_type, payload = verifier.verify_dsse(bundle, policy.Identity(identity=self.identity, issuer=self.issuer))
-        except VerificationError as e:
+        except Error as e:
             signer = signed_by(bundle.signing_certificate)
             if signer != (self.identity, self.issuer):
                 raise ProblemFound(f"{where}: signed by {signer[0]} (issuer {signer[1]}), not by {self.label}") from None
@@ -150,9 +151,8 @@ class IdentityTrust:
 
 
 def _verifier(staging: bool, offline: bool, config: Path | None) -> Any:
-    from sigstore.verify import Verifier
-
     from sigstore.errors import Error
+    from sigstore.verify import Verifier
 
     try:
         return Verifier(trusted_root=trust_config(staging, config, offline).trusted_root)

@@ -89,7 +89,7 @@ def member_digests(bundle: Path) -> dict[str, str]:
     """{member path: sha256 hex} of every member of ``bundle``, the manifest included, each
     checked against the manifest (size and hash) in the same read: a damaged bundle is never
     signed, and a verified one is the bundle its manifest describes."""
-    from ..bundle.archive import ExpectedMembers, iter_members, read_manifest, read_member
+    from ..bundle.archive import ExpectedMembers, is_compressed, iter_members, read_manifest, read_member, sha256_and_pinned
     from ..model.layout import MANIFEST_NAME
 
     manifest = read_manifest(bundle)
@@ -97,14 +97,26 @@ def member_digests(bundle: Path) -> dict[str, str]:
     assert raw is not None  # read_manifest found it
     out = {MANIFEST_NAME: hashlib.sha256(raw).hexdigest()}
     expected = ExpectedMembers(manifest, str(bundle))
-    for name, member, f in iter_members(bundle):
-        entry = expected.accept(name, member.size)
-        sha = sha256_if_pinned(f, entry)
-        if sha is None:
-            raise ProblemFound(f"{bundle}: member {name} does not match the manifest", hint="the bundle is damaged; build or fetch it again")
-        out[name] = sha
+    pinned: dict[str, str] = {}
+    if is_compressed(bundle):  # a stream: one member after another
+        for name, member, f in iter_members(bundle):
+            entry = expected.accept(name, member.size)
+            out[name] = _matching(bundle, name, sha256_if_pinned(f, entry))
+    else:
+        def accept(name: str, size: int) -> str:
+            pinned[name] = expected.accept(name, size).hash
+            return pinned[name].partition(":")[0]
+
+        for name, sha, own in sha256_and_pinned(bundle, accept):
+            out[name] = _matching(bundle, name, sha if own == pinned[name] else None)
     expected.require_all()
     return dict(sorted(out.items()))
+
+
+def _matching(bundle: Path, name: str, sha: str | None) -> str:
+    if sha is None:
+        raise ProblemFound(f"{bundle}: member {name} does not match the manifest", hint="the bundle is damaged; build or fetch it again")
+    return sha
 
 
 def sha256_if_pinned(f: Any, entry: Any) -> str | None:
@@ -272,20 +284,33 @@ def _resources(payload: bytes, where: str) -> dict[str, str]:
 
 def directory_digests(root: Path, names: list[str]) -> dict[str, str]:
     """{path: sha256} of the signed files in a directory a pull made (the files bundler adds
-    beside the members, bento.yaml and its records, are not signed and not read)."""
+    beside the members, bento.yaml and its records, are not signed and not read). Files of
+    8 MiB or more are hashed on every core at once, as a bundle's members are."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..model.pins import safe_path
 
-    out = {}
+    out, large = {}, {}
     for name in names:
         path = root / safe_path(name)
         if path.is_symlink() or not path.is_file():
             continue
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(4 << 20):
-                h.update(chunk)
-        out[name] = h.hexdigest()
+        if path.stat().st_size >= 8 << 20:
+            large[name] = path
+        else:
+            out[name] = _file_sha256(path)
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        out.update(zip(large, pool.map(_file_sha256, large.values())))
     return out
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def verify(bundle: Path, trust: Trust, signature: Path | None = None) -> int:
