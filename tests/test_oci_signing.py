@@ -61,6 +61,12 @@ def test_sign_a_pushed_bundle_in_place_then_verify_and_pull_requiring_it(hub, re
 
     res = run_cli("verify", ref, "--key", str(public))
     assert res.code == 0 and "verified:" in res.stderr, res.stderr
+    # a host that trusts a Sigstore identity finds only this key signature among the referrers
+    keyless = ("--identity", "ci@example.com", "--issuer", "https://accounts.google.com", "--sigstore-offline")
+    res = run_cli("verify", ref, *keyless)
+    assert res.code == 1 and "signed with a key, not by a Sigstore identity" in res.stderr, res.stderr
+    res = run_cli("pull", ref, "--to", str(tmp_path / "refused"), "--require-signature", *keyless)
+    assert res.code == 1 and not (tmp_path / "refused").exists()
     shown = run_cli("inspect", ref, "--json")
     assert json.loads(shown.stdout)["referrers"] == [{"digest": referrer, "artifactType": SIGSTORE}], shown.stdout
     assert f"referrer  {referrer}  {SIGSTORE}" in run_cli("inspect", ref).stdout
