@@ -59,15 +59,14 @@ class KeylessSigner:
         # sigstore's clients raise their own Exception subclasses (Fulcio, Rekor, the TUF
         # refresh) beside requests' and pydantic's: each is one clear line here, not a traceback.
         try:
-            config = trust_config(self.staging, self.config, offline=False)
+            config = trust_config(self.staging, self.config, offline=False, hint=_SIGN_HINT)
             token = self._identity(config)
             with SigningContext.from_trust_config(config).signer(token, cache=False) as signer:
                 signed = signer.sign_dsse(dsse.Statement(payload))
         except (UsageError, ProblemFound):
             raise
         except Exception as e:
-            raise ProblemFound(f"keyless signing failed: {type(e).__name__}: {e}",
-                               hint="it needs the network (Sigstore's trust root, Fulcio, Rekor) and a valid OIDC token") from None
+            raise ProblemFound(f"keyless signing failed: {type(e).__name__}: {e}", hint=_SIGN_HINT + ", and an OIDC token they accept") from None
         return (json.dumps(json.loads(signed.to_json()), indent=2) + "\n").encode()
 
     def _identity(self, config: Any) -> Any:
@@ -160,7 +159,11 @@ def _verifier(staging: bool, offline: bool, config: Path | None) -> Any:
         raise ProblemFound(f"Sigstore's trust root cannot verify: {e}") from None
 
 
-def trust_config(staging: bool, config: Path | None, offline: bool) -> Any:
+_SIGN_HINT = "keyless signing needs the network: Sigstore's trust root (TUF), Fulcio and Rekor"
+_VERIFY_HINT = "on a host without the network, --sigstore-offline (or BUNDLER_SIGSTORE_OFFLINE=1) uses the trust root this host has"
+
+
+def trust_config(staging: bool, config: Path | None, offline: bool, hint: str = _VERIFY_HINT) -> Any:
     """Sigstore's client trust config: ``config`` (a private instance's), else the public
     instance's (production or staging) through TUF, refreshed unless ``offline``."""
     import logging
@@ -174,8 +177,7 @@ def trust_config(staging: bool, config: Path | None, offline: bool) -> Any:
     try:
         return ClientTrustConfig.staging(offline=offline) if staging else ClientTrustConfig.production(offline=offline)
     except Exception as e:  # the TUF refresh: network and metadata errors of several libraries
-        raise ProblemFound(f"cannot load Sigstore's trust root: {type(e).__name__}: {e}",
-                           hint="on a host without the network, --sigstore-offline uses the trust root this host has") from None
+        raise ProblemFound(f"cannot load Sigstore's trust root: {type(e).__name__}: {e}", hint=hint) from None
 
 
 def _read_config(path: Path) -> Any:
