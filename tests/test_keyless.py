@@ -75,6 +75,11 @@ def test_a_changed_file_or_a_changed_statement_is_refused(recorded):
         verify(recorded, IdentityTrust(IDENTITY, ISSUER, offline=True), recorded / "model.sig")
 
 
+def test_sigstore_options_without_an_identity_are_refused_not_ignored(recorded):
+    res = run_cli("verify", str(recorded), "--signature", str(recorded / "model.sig"), "--key", "k.pem", "--sigstore-offline")
+    assert res.code == 2 and "for a keyless signature" in res.stderr
+
+
 def test_a_key_signature_and_a_keyless_one_each_name_the_other_way_to_check_them(recorded, tmp_path, hub):
     _, public = keypair(tmp_path)
     res = run_cli("verify", str(recorded), "--signature", str(recorded / "model.sig"), "--key", str(public))
@@ -193,6 +198,7 @@ def test_a_recorded_signature_verifies_under_a_private_instances_trust_config(re
     (["--keyless", "--identity-token", "not-a-jwt"], 2, "not one Sigstore accepts"),
     (["--keyless"], 2, "found no OIDC identity"),
     (["--keyless", "--sigstore-config", "absent.json", "--identity-token", "x.y.z"], 2, "not one Sigstore accepts"),
+    (["--key", "k.pem", "--staging"], 2, "are for --keyless"),
 ])
 def test_keyless_usage_errors_are_said_before_the_bundle_is_read(tmp_path, args, code, said):
     bundle = tmp_path / "never-read.bundle.tar"

@@ -6,13 +6,16 @@ import copy
 import os
 import sys
 import traceback
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import typer
 
 from .. import __version__
 from ..errors import BundlerError, UsageError
 from ..units import human_size
+
+if TYPE_CHECKING:
+    from ..ops.signing import Signer, Trust
 
 app = typer.Typer(
     name="bundler",
@@ -92,9 +95,12 @@ _IDENTITY_TOKEN_OPT = typer.Option(
 )
 
 
-def _trust(key: str | None, identity: str | None, issuer: str | None, *, offline: bool = False, staging: bool = False, config: str | None = None) -> Any:
+def _trust(key: str | None, identity: str | None, issuer: str | None, *, offline: bool = False, staging: bool = False, config: str | None = None) -> Trust | None:
     """Whom a check accepts: a public key, or a Sigstore identity; None when neither is given."""
     from pathlib import Path
+
+    if not identity and (offline or staging or config):
+        raise UsageError("--sigstore-offline, --staging and --sigstore-config are for a keyless signature", hint="add --identity ID --issuer URL")
 
     if key is not None and (identity or issuer):
         raise UsageError("--key and --identity are two ways to trust a signer: give one", hint="--key PUB.pem for a key signature, --identity ID --issuer URL for a keyless one")
@@ -112,13 +118,15 @@ def _trust(key: str | None, identity: str | None, issuer: str | None, *, offline
     return IdentityTrust(identity, issuer, staging=staging, offline=offline or sigstore_offline(), config=Path(config) if config else None)
 
 
-def _signer(key: str | None, keyless: bool, identity_token: str | None = None, *, staging: bool = False, config: str | None = None) -> Any:
+def _signer(key: str | None, keyless: bool, identity_token: str | None = None, *, staging: bool = False, config: str | None = None) -> Signer:
     """Who signs: a private key, or (``keyless``) this OIDC identity through Sigstore."""
     from pathlib import Path
 
     if keyless == (key is not None):
         raise UsageError("sign with --key PRIVATE.pem or --keyless (a Sigstore identity): one of them", hint="bundler sign BUNDLE --key PRIVATE.pem")
     if key is not None:
+        if staging or config:  # not the token: SIGSTORE_ID_TOKEN may be set in a CI job that signs with a key
+            raise UsageError("--staging and --sigstore-config are for --keyless", hint="sign with --key PRIVATE.pem or --keyless")
         from ..ops.signing import KeySigner
 
         return KeySigner(Path(key))
@@ -127,7 +135,7 @@ def _signer(key: str | None, keyless: bool, identity_token: str | None = None, *
     return KeylessSigner(identity_token, staging=staging, config=Path(config) if config else None, interactive=sys.stdin.isatty())
 
 
-def _signed_by(required: bool, trust: Any) -> Any:
+def _signed_by(required: bool, trust: Trust | None) -> Trust | None:
     if required and trust is None:
         raise UsageError("--require-signature needs --key PUB.pem or --identity ID --issuer URL",
                          hint="or set BUNDLER_REQUIRE_SIGNATURE=PUB.pem (or BUNDLER_REQUIRE_IDENTITY and BUNDLER_REQUIRE_ISSUER)")

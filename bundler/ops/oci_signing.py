@@ -124,6 +124,7 @@ def verify_pushed(target: str, trust: Trust, *, insecure: bool = False, token: s
     ``bundle.yaml`` and every file layer; the number of files signed. Exit 1 names what fails."""
     from ..oci.image import PushedImage
     from ..oci.registry import open_pushed
+
     trust.check()
     pushed = open_pushed(target, insecure=insecure, token=token)
     try:
@@ -157,6 +158,7 @@ def check_pushed(pushed: Any, trust: Trust) -> int:
 def _signed(pushed: Any, trust: Trust) -> dict[str, str]:
     """The digests the first signature among the referrers that ``trust`` accepts vouches for."""
     from ..oci.referrers import artifact, referrers
+
     subject = subject_of(pushed.registry, pushed.ref)
     found = referrers(pushed.registry, pushed.ref.repo, subject["digest"], BUNDLE_MEDIA_TYPE)
     if not found:

@@ -679,7 +679,7 @@ def pull(
     check and complete a directory a pull made. ``service`` pulls only the models of that service
     and of the services it depends on; ``model`` one model (by attribute or id). ``signed_by``
     (a public key's path, or a trust) requires a signature it accepts, else the host's
-    (``required_trust``)."""
+    (``BUNDLER_REQUIRE_SIGNATURE``, or ``BUNDLER_REQUIRE_IDENTITY`` with its issuer)."""
     only = _Choices(service, model, no_pickle)
     key = _trust_of(signed_by)
     if key is not None:
@@ -719,13 +719,9 @@ def pull(
 
 def _trust_of(signed_by: str | os.PathLike[str] | Trust | None) -> Trust | None:
     """Whom this pull's signature must be by: a public key's path, a trust, else the host's."""
-    if signed_by is None:
-        return _required_trust()
-    if isinstance(signed_by, (str, os.PathLike)):
-        from .signing import KeyTrust
+    from .signing import as_trust
 
-        return KeyTrust(Path(signed_by))
-    return signed_by
+    return _required_trust() if signed_by is None else as_trust(Path(signed_by) if isinstance(signed_by, os.PathLike) else signed_by)
 
 
 def _required_trust() -> Trust | None:

@@ -84,6 +84,15 @@ class KeyTrust:
         return vouched(data, where, self.path)
 
 
+def as_signer(signer: Signer | str | Path) -> Signer:
+    """A private key's path stands for the key signer (the library API before keyless)."""
+    return KeySigner(Path(signer)) if isinstance(signer, (str, Path)) else signer
+
+
+def as_trust(trust: Trust | str | Path) -> Trust:
+    """A public key's path stands for the key trust (the library API before keyless)."""
+    return KeyTrust(Path(trust)) if isinstance(trust, (str, Path)) else trust
+
 
 def member_digests(bundle: Path) -> dict[str, str]:
     """{member path: sha256 hex} of every member of ``bundle``, the manifest included, each
@@ -187,11 +196,12 @@ def _load_key(path: Path, private: bool) -> Any:
     return key
 
 
-def sign(bundle: Path, signer: Signer, out: Path | None = None) -> Path:
+def sign(bundle: Path, signer: Signer | str | Path, out: Path | None = None) -> Path:
     """Write ``BUNDLE.sig`` (or ``out``): every member's sha256, signed."""
     from ..bundle.archive import read_manifest
     from ..io.atomic import write_atomic
 
+    signer = as_signer(signer)
     signer.check()  # a bad key or token is said before the bundle is read
     doc = signature_doc(read_manifest(bundle).name, member_digests(bundle), signer)
     target = out or bundle.with_name(bundle.name + ".sig")
@@ -313,13 +323,13 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify(bundle: Path, trust: Trust, signature: Path | None = None) -> int:
+def verify(bundle: Path, trust: Trust | str | Path, signature: Path | None = None) -> int:
     """Check the signature, then every byte of the bundle (or of the directory a pull made)
     against it; returns the file count. The first file that differs (changed, missing, or not
     signed) is exit 1, named."""
     if bundle.is_dir() and signature is None:
         raise UsageError(f"{bundle}: name the signature of the bundle it was pulled from", hint="--signature BUNDLE.sig")
-    signed = signed_digests(signature or bundle.with_name(bundle.name + ".sig"), trust)
+    signed = signed_digests(signature or bundle.with_name(bundle.name + ".sig"), as_trust(trust))
     actual = directory_digests(bundle, sorted(signed)) if bundle.is_dir() else member_digests(bundle)
     for name in sorted(set(signed) | set(actual)):
         if name not in actual:
