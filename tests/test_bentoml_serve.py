@@ -51,7 +51,7 @@ def bentoml_python() -> Path:
     if not py.is_file():
         pytest.fail(
             f"no Python with bentoml at {py}: run the README's test command, or "
-            "python3 -m venv .venv-bentoml && .venv-bentoml/bin/pip install -e . bentoml"
+            "uv venv -p python3 .venv-bentoml && uv pip install --python .venv-bentoml/bin/python -e . bentoml"
         )
     return py
 
