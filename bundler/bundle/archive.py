@@ -616,28 +616,43 @@ def _hash_region(view: memoryview, mm: Any, offset: int, size: int, algorithm: s
     """Hash a member in place from the mapped bundle: no copy out of the page cache (a read
     into a buffer cost a third of verify's time), blake3 on every core for large members, and
     each window dropped from the mapping once hashed so memory stays flat."""
-    from ..io.hashing import _blake3, new_hasher
+    from ..io.hashing import _blake3
 
     if algorithm == "blake3" and size < 8 << 20:  # thousands of small sources: one call each
         return "blake3:" + _blake3(view[offset:offset + size]).hexdigest()
-    import mmap
+    h = _region_hasher(algorithm, size)
+    _hash_windows(view, mm, offset, size, (h,))
+    return f"{algorithm}:{h.hexdigest()}"
 
-    if algorithm == "blake3":
+
+def _region_hasher(algorithm: str, size: int) -> Any:
+    """A hash object for a member's recorded algorithm: blake3 on every core from 8 MiB on."""
+    from ..io.hashing import _blake3, new_hasher
+
+    if algorithm == "blake3" and size >= 8 << 20:
         from blake3 import blake3
 
-        h = _blake3(max_threads=blake3.AUTO) if size >= 8 << 20 else _blake3()
-    else:
-        h = new_hasher(algorithm, size)
+        return _blake3(max_threads=blake3.AUTO)
+    return new_hasher(algorithm, size)
+
+
+def _hash_windows(view: memoryview, mm: Any, offset: int, size: int, hashers: tuple[Any, ...]) -> None:
+    """Feed a member to every hasher one window at a time, each full window dropped from the
+    mapping once hashed."""
+    import mmap
+
     done = 0
     while done < size:
         start = offset + done
         n = min(_WINDOW, size - done)
-        h.update(view[start : start + n])
+        window = view[start : start + n]
+        for h in hashers:
+            h.update(window)
+        window.release()
         if n == _WINDOW:
             page = start - start % mmap.PAGESIZE
             mm.madvise(mmap.MADV_DONTNEED, page, start + n - page)
         done += n
-    return f"{algorithm}:{h.hexdigest()}"
 
 
 def sha256_and_pinned(path: Path, accept: Callable[[str, int], str]) -> Iterator[tuple[str, str, str]]:
@@ -671,29 +686,9 @@ def sha256_and_pinned(path: Path, accept: Callable[[str, int], str]) -> Iterator
 
 def _two_hashes(view: memoryview, mm: Any, offset: int, size: int, algorithm: str) -> tuple[str, str]:
     import hashlib
-    import mmap
 
-    from ..io.hashing import _blake3, new_hasher
-
-    sha = hashlib.sha256()
-    if algorithm == "blake3" and size >= 8 << 20:
-        from blake3 import blake3
-
-        own = _blake3(max_threads=blake3.AUTO)
-    else:
-        own = new_hasher(algorithm, size)
-    done = 0
-    while done < size:
-        start = offset + done
-        n = min(_WINDOW, size - done)
-        window = view[start : start + n]
-        sha.update(window)
-        own.update(window)
-        window.release()
-        if n == _WINDOW:
-            page = start - start % mmap.PAGESIZE
-            mm.madvise(mmap.MADV_DONTNEED, page, start + n - page)
-        done += n
+    sha, own = hashlib.sha256(), _region_hasher(algorithm, size)
+    _hash_windows(view, mm, offset, size, (sha, own))
     return sha.hexdigest(), f"{algorithm}:{own.hexdigest()}"
 
 

@@ -11,6 +11,7 @@ and issuer. Needs the ``keyless`` extra (``sigstore``); signing needs the networ
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,12 @@ class IdentityTrust:
         if self.config is not None:
             _read_config(self.config)
 
+    @functools.cached_property
+    def _verifier(self) -> Any:
+        """Built once for this trust: a pushed bundle's referrers are tried one after another,
+        and each build online refreshes the trust root over TUF."""
+        return _verifier(self.staging, self.offline, self.config)
+
     def vouched(self, data: bytes, where: str) -> dict[str, str]:
         """The resources of the signature ``data`` (``where`` names it), after Sigstore verified
         it and its certificate names this identity and issuer; exit 1 naming what does not hold."""
@@ -136,7 +143,7 @@ class IdentityTrust:
             bundle = Bundle.from_json(data)
         except (Error, ValueError, KeyError, TypeError) as e:
             raise ProblemFound(f"{where}: not a Sigstore bundle ({type(e).__name__})") from None
-        verifier = _verifier(self.staging, self.offline, self.config)
+        verifier = self._verifier
         try:
             payload_type, payload = verifier.verify_dsse(bundle, policy.Identity(identity=self.identity, issuer=self.issuer))
         except Error as e:
