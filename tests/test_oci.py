@@ -392,3 +392,49 @@ def test_one_push_many_tags_the_same_manifest(hub, registry, tmp_path):
     assert digests == {out["manifest_digest"]}  # one manifest under every name
     res = run_cli("push", str(bundle), f"{repo}:v2", "--tag", "-bad")
     assert res.code == 2 and "is not an OCI tag" in res.stderr and not tag_exists(registry["host"], "acme/tagged", "v2")
+
+
+def _put_forged_source_layer(host: str, repo: str, tag: str, forge) -> None:
+    """Re-tag a pushed bundle with its source layer replaced by ``forge(layer bytes)`` (a valid
+    blob digest, so only the tar inside is hostile)."""
+    import hashlib
+
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    with urllib.request.urlopen(urllib.request.Request(f"http://{host}/v2/{repo}/manifests/{tag}", headers=accept)) as r:
+        manifest = json.loads(r.read())
+    layer = next(layer for layer in manifest["layers"] if layer["mediaType"].endswith("source.v1.tar"))
+    with urllib.request.urlopen(f"http://{host}/v2/{repo}/blobs/{layer['digest']}") as r:
+        forged = forge(r.read())
+    digest = "sha256:" + hashlib.sha256(forged).hexdigest()
+    with urllib.request.urlopen(urllib.request.Request(f"http://{host}/v2/{repo}/blobs/uploads/", method="POST")) as r:
+        location = r.headers["Location"]
+    location = location if location.startswith("http") else f"http://{host}{location}"
+    put = urllib.request.Request(f"{location}{'&' if '?' in location else '?'}digest={digest}", data=forged, method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})
+    urllib.request.urlopen(put).close()
+    layer.update(digest=digest, size=len(forged))
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}/v2/{repo}/manifests/forged", data=json.dumps(manifest).encode(), method="PUT",
+                                                  headers={"Content-Type": manifest["mediaType"]})).close()
+
+
+def test_a_source_layer_whose_tar_steps_back_is_refused_not_looped_on(hub, registry, tmp_path):
+    """A size field of -512 (with a right checksum) sends tarfile back to the same header
+    forever; the pull checks each member before reading the next, and refuses it."""
+    bundle = make_bundle(tmp_path, "n", b"w" * 1000)
+    push(bundle, f"oci://{registry['host']}/acme/neg:v1")
+
+    def forge(layer: bytes) -> bytes:  # the second member's header: the walk steps back onto it
+        import io
+
+        with tarfile.open(fileobj=io.BytesIO(layer)) as t:
+            at = t.getmembers()[1].offset
+        data = bytearray(layer)
+        data[at + 124:at + 136] = b"%011o\0" % -512
+        data[at + 148:at + 156] = b" " * 8
+        data[at + 148:at + 156] = b"%06o\0 " % sum(data[at:at + 512])
+        return bytes(data)
+
+    _put_forged_source_layer(registry["host"], "acme/neg", "v1", forge)
+    res = run_cli("pull", f"oci://{registry['host']}/acme/neg:forged", "--to", str(tmp_path / "dest"))
+    assert res.code != 0 and "negative size" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (tmp_path / "dest").exists()

@@ -17,7 +17,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Callable, Iterator, NamedTuple
+from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple
 
 from ..errors import ProblemFound, UsageError
 from ..io.compression import kind_of, open_decompressed
@@ -297,6 +297,8 @@ def check_member(member: tarfile.TarInfo, shown: str) -> str:
         or p.as_posix() != name
     ):
         raise UsageError(f"{shown}: member {name!r} has an unsafe path")
+    if member.size < 0:  # tarfile reads a "-" in the size field, and would step back onto the same header forever
+        raise UsageError(f"{shown}: member {name!r} has a negative size ({member.size}): a forged header")
     return name
 
 
@@ -464,8 +466,8 @@ def iter_members(path: Path) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes]]]
     if not is_compressed(path):
         members = _plain_members(path)
         with open(path, "rb") as f:
-            for name, member in members:
-                yield name, member, _RegionReader(f.fileno(), member.offset_data, member.size, path, name)  # type: ignore[misc]
+            for name, size, mode, offset in members:
+                yield name, _Header(size, mode, offset), _RegionReader(f.fileno(), offset, size, path, name)  # type: ignore[misc]
         return
     # compressed: streamed; a claimed size past the end shows as a truncated stream while it is read
     tar = _open(path)
@@ -509,10 +511,10 @@ def _ends_with_marker(path: Path, offset: int) -> bool:
         return f.read(1024) == bytes(1024)
 
 
-def _plain_members(path: Path) -> list[tuple[str, Any]]:
-    """Every member after the manifest of an uncompressed bundle, from its headers alone (the
-    data is skipped by seeking), validated as ``iter_members`` validates them. Each member has
-    tarfile's ``size``, ``mode`` and ``offset_data``."""
+def _plain_members(path: Path) -> list[tuple[str, int, int, int]]:
+    """(name, size, mode, offset of its data) of every member after the manifest of an
+    uncompressed bundle, from its headers alone (the data is skipped by seeking), validated as
+    ``iter_members`` validates them."""
     fast = _simple_members(path)
     if fast is not None:
         return fast
@@ -528,7 +530,7 @@ def _plain_members(path: Path) -> list[tuple[str, Any]]:
                 name = check_member(member, shown)
                 if member.offset_data + member.size > size:
                     raise UsageError(f"{path}: member {name!r} claims {member.size} bytes, more than the file holds (truncated or forged)")
-                out.append((name, member))
+                out.append((name, member.size, member.mode, member.offset_data))
             end = tar.offset
     except (tarfile.TarError, OSError, EOFError) as e:
         raise UsageError(f"{path}: truncated or corrupt archive ({e})") from None
@@ -545,7 +547,7 @@ class _Header(NamedTuple):
 
 
 
-def _simple_members(path: Path) -> list[tuple[str, Any]] | None:
+def _simple_members(path: Path) -> list[tuple[str, int, int, int]] | None:
     """``_plain_members`` for an archive of plain ustar headers only (what bundler writes for
     ASCII names up to 100 bytes), parsed directly: tarfile's header object costs more than
     hashing a small member. None as soon as any header is of another kind (pax records, long
@@ -560,53 +562,65 @@ def _simple_members(path: Path) -> list[tuple[str, Any]] | None:
             return _simple_walk(mm, total)
 
 
-def _simple_walk(mm: Any, total: int) -> list[tuple[str, Any]] | None:
-    offset = 0
-    out: list[tuple[str, Any]] = []
-    first = mm[0:512]
+def _simple_walk(mm: Any, total: int) -> list[tuple[str, int, int, int]] | None:
+    """Each header compared, inline, with the one bundler writes for its name, size and mode
+    (``ustar_header``'s bytes: a call per piece cost more than hashing a small member); the names
+    are checked together at the end, by one regex."""
     try:
-        mtime = int(first[136:148].rstrip(b"\0 ") or b"-1", 8)
+        heads = _heads(int(mm[136:148].rstrip(b"\0 ") or b"-1", 8))
     except ValueError:
         return None
+    if heads is None:
+        return None
+    out: list[tuple[bytes, int, int, int]] = []
+    names: list[bytes] = []
+    offset = 0
     while True:
         block = mm[offset:offset + 512]
-        if len(block) < 512:
+        head = heads.get(block[100:124])  # mode, owner and group: one of the two bundler writes
+        if head is None or len(block) < 512:
+            if block == _ZERO_BLOCK and out and mm[offset + 512:offset + 1024] == _ZERO_BLOCK:
+                break
             return None
-        if block == _ZERO_BLOCK:
-            if mm[offset + 512:offset + 1024] != _ZERO_BLOCK or not out:
-                return None
-            break
-        member = _simple_header(block, offset, total, mtime)
-        if member is None or (offset == 0) != (member[0] == MANIFEST_NAME):
+        after_size, rest, sum_off, mode = head
+        raw_name, size_field = block[:100].rstrip(b"\0"), block[124:136]  # a NUL left inside fails the name check
+        try:
+            size = int(size_field[:11], 8)
+        except ValueError:
             return None
-        out.append(member)
-        offset = member[1].offset_data + member[1].size + (-member[1].size % 512)
-    return out[1:]
+        start = offset + 512
+        # the checksum: the template's sum with the name and size fields as they are here
+        if (size < 0 or size_field != b"%011o\0" % size or block[136:148] != after_size or block[156:] != rest
+                or block[148:156] != b"%06o\0 " % (sum(block[:136]) + sum_off) or start + size > total):
+            return None
+        names.append(raw_name)
+        out.append((raw_name, size, mode, start))
+        offset = start + size + (-size % 512)
+    if names[0] != _MANIFEST_RAW or _MANIFEST_RAW in names[1:] or not _SAFE_NAMES.fullmatch(b"\n".join(names) + b"\n"):
+        return None
+    return [(raw.decode("ascii"), size, mode, start) for raw, size, mode, start in out[1:]]
+
+
+@functools.lru_cache(maxsize=4)
+def _heads(mtime: int) -> dict[bytes, tuple[bytes, bytes, int, int]] | None:
+    """The header bytes from mode to group (offsets 100-124) of the two kinds of member bundler
+    writes, each with the rest of its template, what its byte sum adds to that of the header's
+    first 136 bytes (name, mode to group, size) to make its checksum, and its mode."""
+    heads = {}
+    for mode in (0o644, 0o755):
+        template = _template(mode == 0o755, mtime)
+        if template is None:
+            return None
+        between, after_size, rest, base_sum = template
+        heads[between] = (after_size, rest, base_sum - sum(between), mode)
+    return heads
 
 
 _ZERO_BLOCK = bytes(512)
-_SEGMENT = rb"(?!\.\.?(?:/|\Z))[\x20-\x2e\x30-\x5b\x5d-\x7e]+"  # printable ASCII but / and \, not . or ..
-_SAFE_NAME = re.compile(_SEGMENT + rb"(?:/" + _SEGMENT + rb")*")
-
-
-def _simple_header(block: bytes, offset: int, total: int, mtime: int) -> tuple[str, _Header] | None:
-    """(name, header) when ``block`` is byte for byte the header bundler writes for a safe
-    ASCII name, its size and mode (so its checksum, type and owner are right too) and its data
-    lies inside the file; else None."""
-    raw_name = block[:100].split(b"\0", 1)[0]
-    if not _SAFE_NAME.fullmatch(raw_name):
-        return None
-    try:
-        size = int(block[124:136].rstrip(b"\0"), 8)
-        mode = int(block[100:108].rstrip(b"\0"), 8)
-    except ValueError:
-        return None
-    if mode not in (0o644, 0o755) or block != ustar_header(raw_name, size, mode == 0o755, mtime):
-        return None
-    start = offset + 512
-    if start + size > total:
-        return None
-    return raw_name.decode("ascii"), _Header(size, mode, start)
+_MANIFEST_RAW = MANIFEST_NAME.encode("ascii")
+# printable ASCII but / and \, not . or .. (names are checked one per line, so a segment ends at / or a newline)
+_SEGMENT = rb"(?!\.\.?[/\n])[\x20-\x2e\x30-\x5b\x5d-\x7e]+"
+_SAFE_NAMES = re.compile(rb"(?:" + _SEGMENT + rb"(?:/" + _SEGMENT + rb")*\n)+")
 
 
 _WINDOW = 32 << 20  # hashed at once on every core, then unmapped: RSS stays near this
@@ -671,12 +685,12 @@ def sha256_and_pinned(path: Path, accept: Callable[[str, int], str]) -> Iterator
         pool = ThreadPoolExecutor(os.cpu_count() or 1)
         try:
             large = []
-            for name, member in members:
-                algorithm = accept(name, member.size)
-                if member.size >= 8 << 20:
-                    large.append((name, pool.submit(_two_hashes, view, mm, member.offset_data, member.size, algorithm)))
+            for name, size, _, offset in members:
+                algorithm = accept(name, size)
+                if size >= 8 << 20:
+                    large.append((name, pool.submit(_two_hashes, view, mm, offset, size, algorithm)))
                 else:
-                    yield (name, *_two_hashes(view, mm, member.offset_data, member.size, algorithm))
+                    yield (name, *_two_hashes(view, mm, offset, size, algorithm))
             for name, running in large:
                 yield (name, *running.result())
         finally:
@@ -699,65 +713,62 @@ def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
     hashed on all cores): a gzip stream can only be read from the start, once."""
     path = Path(path)
     manifest = read_manifest(path)
-    members = _streamed_members(path) if is_compressed(path) else _seekable_members(path)
-    return manifest, _report(manifest, members)
-
-
-# (name, size in the header, digest(algorithm, size) -> "algo:hex"): read only when asked.
-_Member = tuple[str, int, Callable[[str, int], str]]
-
-
-def _streamed_members(path: Path) -> Iterator[_Member]:
-    from ..io.hashing import new_hasher
-
-    def digest(f: IO[bytes]) -> Callable[[str, int], str]:
-        def run(algorithm: str, size: int) -> str:
-            h = new_hasher(algorithm, size)
-            while chunk := f.read(COPY_BUFFER):
-                h.update(chunk)
-            return f"{algorithm}:{h.hexdigest()}"
-
-        return run
-
-    for name, member, f in iter_members(path):
-        yield name, member.size, digest(f)
-
-
-def _seekable_members(path: Path) -> Iterator[_Member]:
+    if is_compressed(path):
+        return manifest, _report(manifest, _streamed_members(path), _stream_digest)
     import mmap
 
     members = _plain_members(path)  # every member is checked to lie inside the file
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         mm.madvise(mmap.MADV_SEQUENTIAL)
         view = memoryview(mm)
+        from ..io.hashing import _blake3
+
+        def digest(algorithm: str, size: int, offset: int) -> str:
+            if algorithm == "blake3" and size < 8 << 20:  # thousands of small sources: one call each
+                return "blake3:" + _blake3(view[offset:offset + size]).hexdigest()
+            return _hash_region(view, mm, offset, size, algorithm)
+
         try:
-            for name, member in members:
-                yield name, member.size, _region_digest(view, mm, member.offset_data)
+            return manifest, _report(manifest, ((name, size, offset) for name, size, _, offset in members), digest)
         finally:
             view.release()
 
 
-def _region_digest(view: memoryview, mm: Any, offset: int) -> Callable[[str, int], str]:
-    def run(algorithm: str, size: int) -> str:
-        return _hash_region(view, mm, offset, size, algorithm)
-    return run
+# (name, size in the header, what the digest function reads it from: a file object or an offset)
+_Member = tuple[str, int, Any]
 
 
-def _report(manifest: Manifest, members: Iterator[_Member]) -> VerifyReport:
-    expected = manifest.members()
+def _streamed_members(path: Path) -> Iterator[_Member]:
+    for name, member, f in iter_members(path):
+        yield name, member.size, f
+
+
+def _stream_digest(algorithm: str, size: int, f: IO[bytes]) -> str:
+    from ..io.hashing import new_hasher
+
+    h = new_hasher(algorithm, size)
+    while chunk := f.read(COPY_BUFFER):
+        h.update(chunk)
+    return f"{algorithm}:{h.hexdigest()}"
+
+
+def _report(manifest: Manifest, members: Iterable[_Member], digest: Callable[[str, int, Any], str]) -> VerifyReport:
+    """Compare each member with the manifest; ``digest(algorithm, size, where)`` hashes one (read
+    only for members of the right name and size)."""
+    expected = manifest.expected_members()
     report = VerifyReport()
     seen: set[str] = set()
-    for name, size, digest in members:
+    for name, size, where in members:
         entry = expected.get(name)
         if name in seen or entry is None:
             report.extra.append(name)
             continue
         seen.add(name)
-        if size != entry.size:
+        if size != entry[0]:
             report.modified.append(name)
             continue
         report.checked += 1
-        if digest(entry.hash.partition(":")[0], entry.size) != entry.hash:
+        if digest(entry[1].partition(":")[0], size, where) != entry[1]:
             report.modified.append(name)
     report.missing = sorted(set(expected) - seen)
     return report

@@ -370,7 +370,7 @@ class Pushed:
                 buf.seek(0)
                 try:
                     with tarfile.open(fileobj=buf, mode="r:") as src:
-                        for m in src.getmembers():
+                        for m in src:  # one at a time: each is checked before the next is read
                             name = SOURCE_PREFIX + check_member(m, f"{self.ref} source layer")
                             entry = expected.accept(name, m.size)
                             write_member(root, name, src.extractfile(m), entry, executable=bool(m.mode & 0o111))  # type: ignore[arg-type]

@@ -161,3 +161,62 @@ def test_an_expression_too_deep_for_the_parser_names_why(tmp_path):
     res = run_cli("scan", str(f))
     one_clear_error(res)
     assert res.stderr.split("\n")[0].rstrip().endswith(("nested too deeply for Python's parser", "too many nested parentheses"))
+
+
+def _headers(path: Path) -> list[tuple[int, tarfile.TarInfo]]:
+    with tarfile.open(path) as t:
+        return [(m.offset, m) for m in t.getmembers()]
+
+
+@FUZZ
+@given(member=st.integers(0, 50), at=st.integers(0, 511), value=st.integers(0, 255))
+def test_the_fast_header_walk_accepts_only_the_headers_bundler_writes(bundle, tmp_path, member, at, value):
+    """verify, pull and sign read headers by a fast inline comparison; whenever it accepts an
+    archive (one header byte changed anywhere), every header must be byte for byte the one
+    ``ustar_header`` makes for that name, size and mode, at the offsets tarfile finds, and each
+    name safe; otherwise it must give the archive to tarfile (None)."""
+    from bundler.bundle.archive import _simple_members, ustar_header
+    from bundler.model.pins import safe_path
+
+    headers = _headers(bundle)
+    offset = headers[member % len(headers)][0]
+    data = bytearray(bundle.read_bytes())
+    data[offset + at] = value
+    damaged = tmp_path / "damaged.bundle.tar"
+    damaged.write_bytes(bytes(data))
+    found = _simple_members(damaged)
+    if found is None:
+        return
+    try:
+        read = _headers(damaged)
+    except tarfile.TarError as e:
+        raise AssertionError(f"accepted what tarfile can't read: {e}") from None
+    mtime = read[0][1].mtime
+    assert read[0][1].name == "bundle.yaml"
+    assert found == [(m.name, m.size, m.mode, m.offset_data) for _, m in read[1:]]
+    for start, m in read:
+        raw = m.name.encode("ascii")
+        assert bytes(data[start:start + 512]) == ustar_header(raw, m.size, m.mode == 0o755, mtime)
+        assert safe_path(m.name) and m.mode in (0o644, 0o755)
+
+
+def test_the_fast_header_walk_refuses_a_negative_size_with_a_right_checksum(bundle, tmp_path):
+    """``%o`` of -512 is a well-formed-looking size field that steps the walk back onto the same
+    header; with its checksum made right it must still be refused, not loop."""
+    import subprocess
+    import sys
+
+    from bundler.bundle.archive import _simple_members
+
+    offset = _headers(bundle)[1][0]
+    data = bytearray(bundle.read_bytes())
+    data[offset + 124:offset + 136] = b"%011o\0" % -512
+    data[offset + 148:offset + 156] = b" " * 8
+    data[offset + 148:offset + 156] = b"%06o\0 " % sum(data[offset:offset + 512])
+    damaged = tmp_path / "negative.bundle.tar"
+    damaged.write_bytes(bytes(data))
+    assert _simple_members(bundle) is not None
+    walk = "import sys; from pathlib import Path; from bundler.bundle.archive import _simple_members as w; print(w(Path(sys.argv[1])))"
+    assert subprocess.run([sys.executable, "-c", walk, str(damaged)], capture_output=True, text=True, timeout=30).stdout == "None\n"
+    res = run_cli("inspect", str(damaged), "--verify")
+    assert res.code != 0 and "Traceback" not in res.stderr, res.stderr
