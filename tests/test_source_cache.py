@@ -119,6 +119,22 @@ def test_a_previous_bundle_changed_since_is_not_copied_from(tmp_path, monkeypatc
     assert rebuilt == clean_build(proj, tmp_path / "clean.bundle.tar", monkeypatch, tmp_path)
 
 
+def _ints(values: list[int]) -> str:
+    import array
+    import base64
+
+    return base64.b64encode(array.array("q", values).tobytes()).decode()
+
+
+def _unints(text: str) -> list[int]:
+    import array
+    import base64
+
+    out = array.array("q")
+    out.frombytes(base64.b64decode(text))
+    return out.tolist()
+
+
 def test_a_damaged_or_hostile_cache_is_ignored(tmp_path, monkeypatch):
     proj = make_project(tmp_path / "proj")
     settle()
@@ -127,18 +143,20 @@ def test_a_damaged_or_hostile_cache_is_ignored(tmp_path, monkeypatch):
     cache_file = source_cache.load(proj).path
     assert cache_file is not None and cache_file.is_file()
     good = json.loads(cache_file.read_bytes())
-    hostile = dict(good, hash=["../../etc/passwd"] * len(good["hash"]),
-                   bundle=dict(good["bundle"], span=[0, 10**12] * len(good["rel"])))
-    for text in (b"{not json", b"[]", json.dumps(dict(good, stat=good["stat"][:-1])).encode(), json.dumps(hostile).encode()):
+    count = len(good["rel"].split("\n"))
+    hostile = dict(good, hash="../../etc/passwd" * 4 * count, bundle=dict(good["bundle"], span=_ints([0, 10**12] * count)))
+    damaged = [dict(good, stat=_ints(_unints(good["stat"])[:-1])), dict(good, stat="*" + good["stat"][1:]), dict(good, byteorder="middle"),
+               dict(good, executable="2" * count), dict(good, rel=[]), dict(good, hash=good["hash"].upper())]
+    for text in (b"{not json", b"[]", json.dumps(hostile).encode(), *(json.dumps(d).encode() for d in damaged)):
         cache_file.write_bytes(text)
         build(proj / "service.py", bundle, offline=True)
         assert bundle.read_bytes() == clean_build(proj, tmp_path / "clean.bundle.tar", monkeypatch, tmp_path)
     # spans moved onto the neighbouring members of the very bundle they describe: each header read
     # there is not the member's, so nothing is copied from a wrong place
     current = json.loads(cache_file.read_bytes())
-    spans = current["bundle"]["span"]
+    spans = _unints(current["bundle"]["span"])
     pairs = [spans[i:i + 2] for i in range(0, len(spans), 2)]
-    moved = [x for p in pairs[1:] + pairs[:1] for x in p]
+    moved = _ints([x for p in pairs[1:] + pairs[:1] for x in p])
     cache_file.write_bytes(json.dumps(dict(current, bundle=dict(current["bundle"], span=moved))).encode())
     (proj / "service.py").write_text(SERVICE + "# edited\n")
     build(proj / "service.py", bundle, offline=True)

@@ -147,15 +147,20 @@ class ArchiveWriter:
 
     def copy_member(self, fd: int, start: int, end: int, name: str, size: int, executable: bool) -> bool:
         """Add a member by copying its whole record (header, data, padding) from ``start`` to
-        ``end`` of another archive this writer's settings wrote, when the header there is the one
-        this writer would write (False, nothing added, when not). Adjacent members are copied in
-        one run, by the kernel where it can (``copy_file_range``)."""
-        header = self._header(name, size, executable)
-        if header is None or end - start != tarfile.BLOCKSIZE + size + (-size % tarfile.BLOCKSIZE) or os.pread(fd, 512, start) != header:
+        ``end`` of another archive this writer's settings wrote (False, nothing added, when it
+        can't be). Adjacent members are copied in one run, by the kernel where it can
+        (``copy_file_range``). The first header of each run is read and compared with the one this
+        writer would write; the members that follow it are taken on the caller's word (a previous
+        bundle whose identity is unchanged since it was written: a read per member was most of a
+        rebuild's packing)."""
+        if end - start != tarfile.BLOCKSIZE + size + (-size % tarfile.BLOCKSIZE):
             return False
         if self._run is not None and self._run[0] == fd and self._run[2] == start:
             self._run[2] = end
             return True
+        header = self._header(name, size, executable)
+        if header is None or os.pread(fd, 512, start) != header:
+            return False
         self._copy_run()
         self._run = [fd, start, end]
         return True

@@ -405,7 +405,7 @@ def _print_built(result: Any) -> None:
         f"built {os.path.relpath(result.path)}\n"
         f"  name {m.name}  version {m.version}\n"
         f"  digest {result.digest}\n"
-        f"  {len(m.sources)} source files{f' ({result.unchanged} unchanged since the last build, not read again)' if result.unchanged else ''},"
+        f"  {m.sources_total[0]} source files{f' ({result.unchanged} unchanged since the last build, not read again)' if result.unchanged else ''},"
         f" {len(m.pins)} models, {human_size(result.path.stat().st_size)}"
         + (f"\n  {env.target}: {len(env.packages)} locked packages"
            + (f", {len(env.wheels)} files embedded" if env.wheels else "") if (env := m.environment) else "")

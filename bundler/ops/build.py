@@ -197,22 +197,24 @@ def _hash_sources(sources: list[tuple[str, str]], root: Path, scan: ScanResult, 
     from ..project.source_cache import Known
 
     allowed = {_allowed(a, root) for a in allow_secrets}
-    source_entries, secrets = [], []
+    source_entries: list[dict[str, Any]] = []
+    secrets: list[Any] = []
     budget = _KEEP_TOTAL
     packed: list[tuple[str, Any, bool]] = []
+    lookup, add_entry, add_packed = cache.lookup, source_entries.append, packed.append  # 20,000 times round
     for rel, file in sources:
-        known = cache.lookup(rel, file)
+        known = lookup(rel, file)
         if known is None:
             st = os.stat(file)
             size, digest, found, kept, executable = read_hash_and_scan(file, rel, _KEEP_BELOW if budget > 0 else 0)
             known = Known(size, digest, executable, tuple((s.line, s.kind) for s in found))
             cache.record(rel, file, st, known)
             budget -= len(kept) if kept is not None else 0
+            add_packed((rel, file if kept is None else kept, executable))
         else:
-            kept = None
-            found = [Secret(rel, line, kind) for line, kind in known.secrets]
-        source_entries.append({"path": rel, "size": known.size, "hash": known.hash})
-        packed.append((rel, file if kept is None else kept, known.executable))
+            found = [Secret(rel, line, kind) for line, kind in known.secrets] if known.secrets else []
+            add_packed((rel, file, known.executable))
+        add_entry({"path": rel, "size": known.size, "hash": known.hash})
         if found and rel not in allowed:
             secrets.extend(found)
     shown = [f"{os.path.relpath(root / s.path)}:{s.line}: {s.kind}" for s in secrets]
@@ -441,16 +443,17 @@ def _write_archive(
 
 
 def _pack_sources(writer: Any, sources: list[tuple[str, Any, bool]], entries: list[dict[str, Any]],
-                  previous: tuple[int, dict[str, tuple[int, int, str, bool]]] | None) -> dict[str, tuple[int, int, str, bool]]:
+                  previous: tuple[int, Any] | None) -> dict[str, tuple[int, int, str, bool]]:
     """Pack the sources (``entries``: their manifest entries, in the same order); one the previous
-    bundle holds with the same hash and mode is copied from it whole. Returns where each one is
-    in this archive (for the next build to copy from)."""
-    fd, before = previous if previous is not None else (-1, {})
+    bundle holds with the same hash and mode is copied from it whole (``previous``: that bundle's
+    descriptor and where each member is in it, a ``source_cache.Spans``). Returns where each one
+    is in this archive (for the next build to copy from)."""
+    fd, before = previous if previous is not None else (-1, lambda rel: None)
     where = {}
     for (rel, src, executable), entry in zip(sources, entries, strict=True):
         digest = entry["hash"]
         start = writer.offset
-        old = before.get(rel)
+        old = before(rel)
         if (old is not None and old[2] == digest and old[3] == executable
                 and writer.copy_member(fd, old[0], old[1], SOURCE_PREFIX + rel, entry["size"], executable)):
             pass

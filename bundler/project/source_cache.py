@@ -15,15 +15,18 @@ error, and a build without it gives the same bytes.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-import re
+import sys
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
+from array import array
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
-FORMAT = 2
+FORMAT = 3
 SETTLE_NS = 2_000_000_000
 
 
@@ -37,35 +40,42 @@ class Known(NamedTuple):
     secrets: tuple[tuple[int, str], ...]
 
 
+# rel -> (start, end, hash, executable) of its member in the last bundle, or None
+Spans = Callable[[str], "tuple[int, int, str, bool] | None"]
+
+
 @dataclass
 class SourceCache:
     path: Path | None
     root: Path
-    columns: dict[str, Any] = field(default_factory=dict)  # the recorded files, as loaded (see _columns)
-    index: dict[str, int] = field(default_factory=dict)  # rel -> its place in the columns
-    bundle: dict[str, Any] = field(default_factory=dict)  # the last bundle: path, identity, mtime, members
+    index: dict[str, int] = field(default_factory=dict)  # rel -> its place in the columns below
+    stat: list[int] = field(default_factory=list)  # six numbers a file (see _key)
+    hexes: str = ""  # 64 hex digits a file: its blake3
+    executable: str = ""  # "1" or "0" a file
+    elsewhere: dict[str, str] = field(default_factory=dict)  # rel -> the file read, when not root/rel (a link's target)
+    secrets: dict[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
+    bundle: dict[str, Any] = field(default_factory=dict)  # the last bundle: path, identity, mtime, span (two numbers a file)
     started_ns: int = field(default_factory=time.time_ns)
     fresh: dict[str, tuple[str, list[Any], Known]] = field(default_factory=dict)
     recorded: int = 0  # entries of ``fresh`` read in this build (the others were found unchanged)
 
+    @cached_property
+    def prefix(self) -> str:  # asked 20,000 times a build
+        return f"{self.root}/"
+
     def lookup(self, rel: str, file: str) -> Known | None:
-        """What ``file`` held when it was last read, if it is unchanged since (one stat). Values
-        of the wrong type only ever fail to match."""
+        """What ``file`` held when it was last read, if it is unchanged since (one stat)."""
         i = self.index.get(rel)
-        if i is None:
-            return None
-        c = self.columns
-        if file != (c["elsewhere"].get(rel) if rel in c["elsewhere"] else c["prefix"] + rel):
+        if i is None or file != (self.elsewhere[rel] if rel in self.elsewhere else self.prefix + rel):
             return None
         try:
             st = os.stat(file)
         except OSError:
             return None
         key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode]
-        if c["stat"][6 * i:6 * i + 6] != key:
+        if self.stat[6 * i:6 * i + 6] != key:
             return None
-        found = c["secrets"].get(rel)
-        known = Known(st.st_size, "blake3:" + c["hash"][i], c["executable"][i] == "1", found or ())
+        known = Known(key[0], "blake3:" + self.hexes[64 * i:64 * i + 64], self.executable[i] == "1", self.secrets.get(rel, ()))
         self.fresh[rel] = (file, key, known)
         return known
 
@@ -75,9 +85,9 @@ class SourceCache:
             self.fresh[rel] = (file, _key(st), known)
             self.recorded += 1
 
-    def reusable(self, mtime: int) -> tuple[int, dict[str, tuple[int, int, str, bool]]] | None:
-        """(an open descriptor of the last bundle, rel -> (start, end, hash, executable) of its
-        members) when that bundle is still the file this build wrote, dated ``mtime``; else None."""
+    def reusable(self, mtime: int) -> tuple[int, Spans] | None:
+        """(an open descriptor of the last bundle, where each member is in it) when that bundle
+        is still the file this build wrote, dated ``mtime``; else None."""
         b = self.bundle
         if not b or b.get("mtime") != mtime:
             return None
@@ -92,22 +102,34 @@ class SourceCache:
         if not same:
             os.close(fd)
             return None
-        return fd, b["members"]
+        return fd, self._member
+
+    def _member(self, rel: str) -> tuple[int, int, str, bool] | None:
+        i = self.index.get(rel)
+        if i is None:
+            return None
+        start, end = self.bundle["span"][2 * i:2 * i + 2]
+        if not 0 <= start < end:
+            return None
+        return start, end, "blake3:" + self.hexes[64 * i:64 * i + 64], self.executable[i] == "1"
 
     def save(self, bundle: Path | None, mtime: int, members: dict[str, tuple[int, int, str, bool]]) -> None:
         """Write what this build read (and, for an uncompressed bundle, where its members are).
-        Column lists, not an object per file: 20,000 entries load in milliseconds."""
+        A column is one string (numbers as 64-bit integers in base64, hashes end to end): 20,000
+        entries load in milliseconds, where JSON lists of numbers and strings took several times
+        that."""
         if self.path is None:
             return
         rels = sorted(self.fresh)
-        prefix = f"{self.root}/"
         entries = [self.fresh[r] for r in rels]
+        prefix = self.prefix
         data: dict[str, Any] = {
-            "format": FORMAT, "root": str(self.root), "rel": rels,
+            "format": FORMAT, "root": str(self.root), "rel": "\n".join(rels),
             "elsewhere": {r: f for r, (f, _, _) in zip(rels, entries) if f != prefix + r},  # links: their targets
-            "stat": [x for _, k, _ in entries for x in k],
-            "hash": [kn.hash.partition(":")[2] for _, _, kn in entries],
-            "executable": "".join("1" if kn.executable else "0" for _, _, kn in entries),
+            "byteorder": sys.byteorder,
+            "stat": _pack_ints([x for _, k, _ in entries for x in k]),
+            "hash": "".join([kn.hash[7:] for _, _, kn in entries]),
+            "executable": "".join(["1" if kn.executable else "0" for _, _, kn in entries]),
             "secrets": {r: [list(s) for s in kn.secrets] for r, (_, _, kn) in zip(rels, entries) if kn.secrets},
         }
         if bundle is not None:
@@ -116,20 +138,25 @@ class SourceCache:
             except OSError:
                 identity = []
             # a member is recorded beside its file's entry (so with its hash and mode) when it
-            # holds what that entry says: [start, end] in the file's place, else [-1, -1]
-            spans: list[int] = []
-            for r, (_, _, kn) in zip(rels, entries):
-                m = members.get(r)
-                spans += m[:2] if m is not None and m[2] == kn.hash and m[3] == kn.executable else (-1, -1)
+            # holds what that entry says: start and end in the file's place, else -1 -1
+            spans = [x for r, (_, _, kn) in zip(rels, entries) for x in _span(members.get(r), kn)]
             if identity:
-                data["bundle"] = {"path": os.path.abspath(bundle), "identity": identity, "mtime": mtime, "span": spans}
+                data["bundle"] = {"path": os.path.abspath(bundle), "identity": identity, "mtime": mtime, "span": _pack_ints(spans)}
+        if any("\n" in r for r in rels):
+            return  # a name no selection lets through; never a cache that reads back otherwise
         from ..io.atomic import write_atomic
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode())
-        except OSError:
+        except (OSError, UnicodeEncodeError):
             pass  # a cache that can't be written is a slower next build, not a failed one
+
+
+def _span(member: tuple[int, int, str, bool] | None, known: Known) -> tuple[int, int]:
+    if member is not None and member[2] == known.hash and member[3] == known.executable:
+        return member[0], member[1]
+    return -1, -1
 
 
 def _identity(st: os.stat_result) -> list[int]:
@@ -170,47 +197,57 @@ def load(root: Path) -> SourceCache:
     try:
         data = json.loads(path.read_bytes())
         if type(data) is dict and data.get("format") == FORMAT and data.get("root") == str(root):
-            cache.columns, cache.index = _columns(data, f"{root}/")
-            cache.bundle = _bundle(data.get("bundle"), cache.columns, cache.index)
+            _fill(cache, data)
     except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError):
-        cache.columns, cache.index, cache.bundle = {}, {}, {}
+        cache = SourceCache(path, root)
     return cache
 
 
-def _columns(data: dict[str, Any], prefix: str) -> tuple[dict[str, Any], dict[str, int]]:
-    """The file columns and an index into them, when their shapes agree (else nothing)."""
-    rels, stats, hashes, executable = data["rel"], data["stat"], data["hash"], data["executable"]
+def _fill(cache: SourceCache, data: dict[str, Any]) -> None:
+    """The columns into ``cache`` when every one has the shape and length the others say (else
+    it stays empty). Numbers that are not whole 64-bit ones, or a hash that is not hex, fail here."""
+    rels, stats, hexes, executable = data["rel"], data["stat"], data["hash"], data["executable"]
     elsewhere, secrets = data.get("elsewhere") or {}, data.get("secrets") or {}
-    if not (type(rels) is list and type(stats) is list and type(hashes) is list and type(executable) is str
-            and len(stats) == 6 * len(rels) and len(hashes) == len(rels) == len(executable)
-            and type(elsewhere) is dict and type(secrets) is dict):
-        return {}, {}
-    # every hash checked for its form in one pass (a bad one means a damaged file: none is used)
-    if not _HEXES.fullmatch("\n".join(h if type(h) is str else "" for h in hashes) + "\n" if hashes else ""):
-        return {}, {}
+    if not (type(rels) is str and type(stats) is str and type(hexes) is str and type(executable) is str
+            and type(elsewhere) is dict and type(secrets) is dict and all(type(v) is str for v in elsewhere.values())):
+        return
+    if data.get("byteorder") != sys.byteorder:
+        return
+    names = rels.split("\n") if rels else []
+    stat = _unpack_ints(stats)
+    if not (len(stat) == 6 * len(names) and len(hexes) == 64 * len(names) == 64 * len(executable)
+            and hexes.isascii() and not hexes.encode("ascii").translate(None, b"0123456789abcdef")
+            and not executable.encode("ascii", "replace").translate(None, b"01")):
+        return
+    found = {rel: tuple((int(line), str(kind)) for line, kind in v) for rel, v in secrets.items()}
+    cache.index, cache.stat, cache.hexes, cache.executable = dict(zip(names, range(len(names)))), stat, hexes, executable
+    cache.elsewhere, cache.secrets = elsewhere, found
+    cache.bundle = _bundle(data.get("bundle"), len(names))
+
+
+def _bundle(raw: Any, count: int) -> dict[str, Any]:
+    """The last bundle's path, identity, date and span column (two numbers a file), when their
+    shapes agree."""
+    if type(raw) is not dict or type(raw.get("path")) is not str or type(raw.get("mtime")) is not int or type(raw.get("span")) is not str:
+        return {}
+    span = _unpack_ints(raw["span"])
+    if len(span) != 2 * count:
+        return {}
+    return {"path": raw["path"], "identity": raw.get("identity"), "mtime": raw["mtime"], "span": span}
+
+
+def _pack_ints(values: list[int]) -> str:
     try:
-        found = {rel: tuple((int(line), str(kind)) for line, kind in v) for rel, v in secrets.items()}
-    except (TypeError, ValueError):
-        return {}, {}
-    columns = {"count": len(rels), "prefix": prefix, "stat": stats, "hash": hashes, "executable": executable,
-               "elsewhere": elsewhere, "secrets": found}
-    return columns, {rel: i for i, rel in enumerate(rels) if type(rel) is str}
+        packed = array("q", values)
+    except OverflowError:  # an inode or device number past 2**63 (some file systems): its 64-bit pattern, which never matches again
+        packed = array("q", [v - (1 << 64) if v >= 1 << 63 else v for v in values])
+    return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
-def _bundle(raw: Any, columns: dict[str, Any], index: dict[str, int]) -> dict[str, Any]:
-    """The last bundle's path, identity, date and rel -> (start, end, hash, executable) of its
-    members, each from its file's entry."""
-    if type(raw) is not dict or type(raw.get("path")) is not str or type(raw.get("mtime")) is not int:
-        return {}
-    span = raw["span"]
-    if type(span) is not list or len(span) != 2 * columns["count"]:
-        return {}
-    members = {}
-    for rel, i in index.items():
-        start, end, digest = span[2 * i], span[2 * i + 1], columns["hash"][i]
-        if type(start) is int and type(end) is int and 0 <= start < end and type(digest) is str:
-            members[rel] = (start, end, "blake3:" + digest, columns["executable"][i] == "1")
-    return {"path": raw["path"], "identity": raw.get("identity"), "mtime": raw["mtime"], "members": members}
-
-
-_HEXES = re.compile(r"(?:[0-9a-f]{64}\n)*")
+def _unpack_ints(text: str) -> list[int]:
+    raw = base64.b64decode(text, validate=True)
+    if len(raw) % 8:
+        raise ValueError("not whole 64-bit numbers")
+    out = array("q")
+    out.frombytes(raw)
+    return out.tolist()
