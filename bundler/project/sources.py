@@ -458,6 +458,7 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
     def walk_error(e: OSError) -> None:
         raise UsageError(f"{_shown(Path(e.filename or root))}: can't read: {e.strerror}", hint="fix its permissions or exclude it") from None
 
+    rules = _FileRules(config, ignores, origin_in, origin_ex)
     for dirpath, dirnames, filenames in walk(root, onerror=walk_error, kinds=True):
         here = Path(dirpath)
         rel_dir = "" if here == root else here.relative_to(root).as_posix()
@@ -479,7 +480,7 @@ def select_sources(config: ProjectConfig, skip: tuple[Path, ...] = ()) -> Select
                 why = ignores.why(rel, False) or (f"exclude pattern ({origin_ex})" if _matches(rel, config.exclude) else None)
                 if why:
                     sel.kept_despite.append((rel, why))
-            elif why := _file_left_out(rel, config, ignores, origin_in, origin_ex):
+            elif why := rules.why(rel, fn):
                 sel.left_out.append((rel, why))
                 continue
             if kind == "file":
@@ -523,17 +524,29 @@ def _dir_left_out(rel: str, full: Path, root: Path, config: ProjectConfig, ignor
     return ignores.why(rel, True)
 
 
-def _file_left_out(rel: str, config: ProjectConfig, ignores: _Ignores, origin_in: str, origin_ex: str) -> str | None:
-    """Why a file (not one of ``ALWAYS``) is not a source, or None."""
-    if _matches(rel, DEFAULT_EXCLUDE_FILES):
-        return "default exclude"
-    if _matches(rel, config.exclude):
-        return f"exclude pattern ({origin_ex})"
-    if why := ignores.why(rel, False):
-        return why
-    if config.include and not _matches(rel, config.include):
-        return f"not matched by include ({origin_in})"
-    return None
+class _FileRules:
+    """Why a file (not one of ``ALWAYS``) is not a source, or None: the default excludes, the
+    exclude patterns, the ignore files, the include patterns, in that order. Each pattern list is
+    compiled once per selection and matched against the name the listing gave (20,000 files
+    take each check once)."""
+
+    def __init__(self, config: ProjectConfig, ignores: _Ignores, origin_in: str, origin_ex: str) -> None:
+        self.default = _matcher(tuple(DEFAULT_EXCLUDE_FILES))
+        self.exclude = _matcher(tuple(config.exclude)) if config.exclude else None
+        self.include = _matcher(tuple(config.include)) if config.include else None
+        self.ignores, self.origin_in, self.origin_ex = ignores, origin_in, origin_ex
+
+    def why(self, rel: str, name: str) -> str | None:
+        whole, named = self.default
+        if whole.match(rel) or named.match(name):
+            return "default exclude"
+        if self.exclude is not None and (self.exclude[0].match(rel) or self.exclude[1].match(name)):
+            return f"exclude pattern ({self.origin_ex})"
+        if self.ignores.specs and (why := self.ignores.why(rel, False)):
+            return why
+        if self.include is not None and not (self.include[0].match(rel) or self.include[1].match(name)):
+            return f"not matched by include ({self.origin_in})"
+        return None
 
 
 def _regular(full: Path, root: Path) -> Path | None:
