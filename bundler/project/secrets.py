@@ -75,8 +75,10 @@ def read_hash_and_scan(path: str | os.PathLike[str], rel: str, keep_below: int =
     try:
         st = os.fstat(fd)
         if st.st_size < keep_below:
-            kept = os.read(fd, keep_below)
-            if len(kept) < keep_below and (len(kept) == st.st_size or not os.read(fd, 1)):
+            # the size it has, and a byte more to see one that grew since: asking for keep_below
+            # bytes made each read allocate (and give back) that much, more than a small read costs
+            kept = os.read(fd, st.st_size + 1)
+            if len(kept) <= st.st_size and (len(kept) == st.st_size or not os.read(fd, 1)):
                 found = scan_bytes(kept, rel) if _ANCHORS.search(kept) else []
                 return len(kept), "blake3:" + _blake3(kept).hexdigest(), found, kept, bool(st.st_mode & 0o111)
         # grown past the limit while being read, or large: streamed
