@@ -205,9 +205,9 @@ def _hash_sources(sources: list[tuple[str, str]], root: Path, scan: ScanResult, 
     for rel, file in sources:
         known = lookup(rel, file)
         if known is None:
-            st = os.stat(file)
-            size, digest, found, kept, executable = read_hash_and_scan(file, rel, _KEEP_BELOW if budget > 0 else 0)
-            known = Known(size, digest, executable, tuple((s.line, s.kind) for s in found))
+            size, digest, found, kept, st = read_hash_and_scan(file, rel, _KEEP_BELOW if budget > 0 else 0)
+            executable = bool(st.st_mode & 0o111)
+            known = Known(size, digest, executable, tuple((s.line, s.kind) for s in found) if found else ())
             cache.record(rel, file, st, known)
             budget -= len(kept) if kept is not None else 0
             add_packed((rel, file if kept is None else kept, executable))

@@ -66,12 +66,13 @@ def hash_and_scan(path: Path, rel: str) -> tuple[int, str, list[Secret]]:
     return size, digest, found
 
 
-def read_hash_and_scan(path: str | os.PathLike[str], rel: str, keep_below: int = 0) -> tuple[int, str, list[Secret], bytes | None, bool]:
+def read_hash_and_scan(path: str | os.PathLike[str], rel: str, keep_below: int = 0) -> tuple[int, str, list[Secret], bytes | None, os.stat_result]:
     """``hash_and_scan`` plus, for a file smaller than ``keep_below``, the very bytes that were
-    hashed (a build packs those instead of reading the file again), and its executable bit."""
+    hashed (a build packs those instead of reading the file again), and the file's stat from
+    just before the read (its mode, and the identity a source cache records)."""
     # Thousands of small sources: raw descriptors, one read each (a buffered file object costs
     # more than reading the kilobyte it holds).
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(path, _READ_FLAGS)
     try:
         st = os.fstat(fd)
         if st.st_size < keep_below:
@@ -79,15 +80,17 @@ def read_hash_and_scan(path: str | os.PathLike[str], rel: str, keep_below: int =
             # bytes made each read allocate (and give back) that much, more than a small read costs
             kept = os.read(fd, st.st_size + 1)
             if len(kept) <= st.st_size and (len(kept) == st.st_size or not os.read(fd, 1)):
-                found = scan_bytes(kept, rel) if _ANCHORS.search(kept) else []
-                return len(kept), "blake3:" + _blake3(kept).hexdigest(), found, kept, bool(st.st_mode & 0o111)
+                return len(kept), "blake3:" + _blake3(kept).hexdigest(), scan_bytes(kept, rel) if _ANCHORS.search(kept) else [], kept, st
         # grown past the limit while being read, or large: streamed
         with open(fd, "rb", closefd=False) as f:
             f.seek(0)
             size, digest, found = _stream_hash_and_scan(f, rel)
-        return size, digest, found, None, bool(st.st_mode & 0o111)
+        return size, digest, found, None, st
     finally:
         os.close(fd)
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
 def _stream_hash_and_scan(f: IO[bytes], rel: str) -> tuple[int, str, list[Secret]]:
