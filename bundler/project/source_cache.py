@@ -22,6 +22,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
+from operator import itemgetter
 from array import array
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -127,7 +129,7 @@ class SourceCache:
             "format": FORMAT, "root": str(self.root), "rel": "\n".join(rels),
             "elsewhere": {r: f for r, (f, _, _) in zip(rels, entries) if f != prefix + r},  # links: their targets
             "byteorder": sys.byteorder,
-            "stat": _pack_ints([x for _, k, _ in entries for x in k]),
+            "stat": _pack_ints(list(chain.from_iterable(map(itemgetter(1), entries)))),
             "hash": "".join([kn.hash[7:] for _, _, kn in entries]),
             "executable": "".join(["1" if kn.executable else "0" for _, _, kn in entries]),
             "secrets": {r: [list(s) for s in kn.secrets] for r, (_, _, kn) in zip(rels, entries) if kn.secrets},
@@ -139,10 +141,13 @@ class SourceCache:
                 identity = []
             # a member is recorded beside its file's entry (so with its hash and mode) when it
             # holds what that entry says: start and end in the file's place, else -1 -1
-            spans = [x for r, (_, _, kn) in zip(rels, entries) for x in _span(members.get(r), kn)]
+            spans: list[int] = []
+            for r, (_, _, kn) in zip(rels, entries):
+                m = members.get(r)
+                spans += (m[0], m[1]) if m is not None and m[2] == kn.hash and m[3] == kn.executable else (-1, -1)
             if identity:
                 data["bundle"] = {"path": os.path.abspath(bundle), "identity": identity, "mtime": mtime, "span": _pack_ints(spans)}
-        if any("\n" in r for r in rels):
+        if data["rel"].count("\n") != max(len(rels) - 1, 0):
             return  # a name no selection lets through; never a cache that reads back otherwise
         from ..io.atomic import write_atomic
 
@@ -151,12 +156,6 @@ class SourceCache:
             write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode())
         except (OSError, UnicodeEncodeError):
             pass  # a cache that can't be written is a slower next build, not a failed one
-
-
-def _span(member: tuple[int, int, str, bool] | None, known: Known) -> tuple[int, int]:
-    if member is not None and member[2] == known.hash and member[3] == known.executable:
-        return member[0], member[1]
-    return -1, -1
 
 
 def _identity(st: os.stat_result) -> list[int]:
