@@ -384,6 +384,8 @@ def read_member(path: str | os.PathLike[str], name: str, limit: int) -> bytes | 
     tar = _open(Path(path))
     try:
         for member in tar:
+            if member.size < 0:  # a forged header: tarfile would step back onto it forever
+                raise UsageError(f"{path}: member {member.name!r} has a negative size ({member.size}): a forged header")
             if member.name == name and member.isreg() and member.size <= limit:
                 f = tar.extractfile(member)
                 return f.read() if f is not None else None

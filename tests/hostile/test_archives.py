@@ -220,3 +220,24 @@ def test_the_fast_header_walk_refuses_a_negative_size_with_a_right_checksum(bund
     assert subprocess.run([sys.executable, "-c", walk, str(damaged)], capture_output=True, text=True, timeout=30).stdout == "None\n"
     res = run_cli("inspect", str(damaged), "--verify")
     assert res.code != 0 and "Traceback" not in res.stderr, res.stderr
+
+
+def test_reading_one_member_past_a_negative_size_names_the_forged_header(bundle, tmp_path):
+    """``read_member`` (sbom's read of the environment lock) walks the headers to a name; a forged
+    negative size before it is named as what it is (the stream reader would only have said that
+    it can't seek backwards)."""
+    import subprocess
+    import sys
+
+    headers = _headers(bundle)
+    offset, wanted = headers[1][0], headers[-1][1].name
+    data = bytearray(bundle.read_bytes())
+    data[offset + 124:offset + 136] = b"%011o\0" % -512
+    data[offset + 148:offset + 156] = b" " * 8
+    data[offset + 148:offset + 156] = b"%06o\0 " % sum(data[offset:offset + 512])
+    damaged = tmp_path / "negative.bundle.tar"
+    damaged.write_bytes(bytes(data))
+    read = ("import sys; from bundler.bundle.archive import read_member as r; from bundler.errors import UsageError\n"
+            "try:\n    r(sys.argv[1], sys.argv[2], 1 << 20)\nexcept UsageError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", read, str(damaged), wanted], capture_output=True, text=True, timeout=30).stdout
+    assert "negative size (-512): a forged header" in out
