@@ -152,41 +152,78 @@ def test_an_image_pulls_back_to_the_bundle_with_its_hub_files_and_no_hub(hub, re
     assert res.code == 0 and json.loads(res.stdout)["embedded"]["files"] == 0, res.stderr
 
 
+def _swap_layer(host: str, repo: str, title_ends: str, make) -> None:
+    """Tag as ``evil`` the image pushed as ``v1`` with the layer whose title ends in ``title_ends``
+    replaced by ``make(its blob)``: a consistent image (digests, diff_ids) whose bytes are not
+    what bundler pushed."""
+    from bundler.oci.client import Reference, Registry
+
+    index = json.loads(get(host, f"/v2/{repo}/manifests/v1", IMAGE_INDEX_TYPE))
+    image = json.loads(get(host, f"/v2/{repo}/manifests/{index['manifests'][0]['digest']}", IMAGE_MANIFEST_TYPE))
+    (i, layer), = [(i, d) for i, d in enumerate(image["layers"]) if d["annotations"]["org.opencontainers.image.title"].endswith(title_ends)]
+    reg = Registry(host)
+    blob = make(get(host, f"/v2/{repo}/blobs/{layer['digest']}", "*/*"))
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    reg.upload_blob(repo, digest, len(blob), blob)
+    image["layers"][i] = {**layer, "digest": digest, "size": len(blob)}
+    config = json.loads(get(host, f"/v2/{repo}/blobs/{image['config']['digest']}", "*/*"))
+    config["rootfs"]["diff_ids"] = [d["digest"] for d in image["layers"]]
+    raw_config = json.dumps(config).encode()
+    image["config"] = {**image["config"], "digest": "sha256:" + hashlib.sha256(raw_config).hexdigest(), "size": len(raw_config)}
+    reg.upload_blob(repo, image["config"]["digest"], len(raw_config), raw_config)
+    raw_image = json.dumps(image).encode()
+    image_digest = reg.put_manifest(Reference(host, repo, None, "sha256:" + hashlib.sha256(raw_image).hexdigest()), raw_image, IMAGE_MANIFEST_TYPE)
+    raw_index = json.dumps({**index, "manifests": [{**index["manifests"][0], "digest": image_digest, "size": len(raw_image)}]}).encode()
+    reg.put_manifest(Reference(host, repo, "evil", None), raw_index, IMAGE_INDEX_TYPE)
+
+
 def test_an_image_whose_file_layer_was_swapped_is_refused_and_nothing_is_written(hub, registry, tmp_path):
     import io
 
     bundle = make_bundle(tmp_path, "swap", b"\x01" * 1000)
     host = registry["host"]
     assert run_cli("push", str(bundle), f"oci://{host}/acme/swap:v1", "--image").code == 0
-    index = json.loads(get(host, "/v2/acme/swap/manifests/v1", IMAGE_INDEX_TYPE))
-    image = json.loads(get(host, f"/v2/acme/swap/manifests/{index['manifests'][0]['digest']}", IMAGE_MANIFEST_TYPE))
-    (i, layer), = [(i, d) for i, d in enumerate(image["layers"]) if d["annotations"]["org.opencontainers.image.title"].endswith("weights.bin")]
-    # the same name and size, other bytes: a consistent image (digests, diff_ids) the manifest refutes
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo(layer["annotations"]["org.opencontainers.image.title"])
-        info.size = 1000
-        tar.addfile(info, io.BytesIO(b"\x02" * 1000))
-    from bundler.oci.client import Reference, Registry
 
-    reg = Registry(host)
-    blob = buf.getvalue()
-    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-    reg.upload_blob("acme/swap", digest, len(blob), blob)
-    image["layers"][i] = {**layer, "digest": digest, "size": len(blob)}
-    config = json.loads(get(host, f"/v2/acme/swap/blobs/{image['config']['digest']}", "*/*"))
-    config["rootfs"]["diff_ids"] = [d["digest"] for d in image["layers"]]
-    raw_config = json.dumps(config).encode()
-    image["config"] = {**image["config"], "digest": "sha256:" + hashlib.sha256(raw_config).hexdigest(), "size": len(raw_config)}
-    reg.upload_blob("acme/swap", image["config"]["digest"], len(raw_config), raw_config)
-    raw_image = json.dumps(image).encode()
-    image_digest = reg.put_manifest(Reference(host, "acme/swap", None, "sha256:" + hashlib.sha256(raw_image).hexdigest()), raw_image, IMAGE_MANIFEST_TYPE)
-    raw_index = json.dumps({**index, "manifests": [{**index["manifests"][0], "digest": image_digest, "size": len(raw_image)}]}).encode()
-    reg.put_manifest(Reference(host, "acme/swap", "evil", None), raw_index, IMAGE_INDEX_TYPE)
+    def other_bytes(blob: bytes) -> bytes:  # the same name and size: only the manifest refutes it
+        with tarfile.open(fileobj=io.BytesIO(blob)) as t:
+            name = t.getmembers()[-1].name
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            info = tarfile.TarInfo(name)
+            info.size = 1000
+            tar.addfile(info, io.BytesIO(b"\x02" * 1000))
+        return buf.getvalue()
 
+    _swap_layer(host, "acme/swap", "weights.bin", other_bytes)
     res = run_cli("pull", f"oci://{host}/acme/swap:evil", "--to", str(tmp_path / "d"))
     assert res.code == 1 and "does not match the manifest's hash" in res.stderr and "Traceback" not in res.stderr, res.stderr
     assert not (tmp_path / "d").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".d.")]
+
+
+def test_an_image_whose_bundle_layer_steps_back_is_refused_not_looped_on(hub, registry, tmp_path):
+    """A file of the bundle layer with a negative size (its checksum made right) sends a seekable
+    tar reader back onto the same header forever; pull refuses it, and inspect (which reads only
+    the manifest, before it) still shows the bundle."""
+    import io
+
+    bundle = make_bundle(tmp_path, "neg", b"\x01" * 1000)
+    host = registry["host"]
+    assert run_cli("push", str(bundle), f"oci://{host}/acme/neg:v1", "--image").code == 0
+
+    def forged(blob: bytes) -> bytes:  # the last file's header: the reader steps back onto it
+        with tarfile.open(fileobj=io.BytesIO(blob)) as t:
+            at = [m for m in t.getmembers() if m.isreg()][-1].offset
+        data = bytearray(blob)
+        data[at + 124:at + 136] = b"%011o\0" % -512
+        data[at + 148:at + 156] = b" " * 8
+        data[at + 148:at + 156] = b"%06o\0 " % sum(data[at:at + 512])
+        return bytes(data)
+
+    _swap_layer(host, "acme/neg", "bundle", forged)
+    res = run_cli("pull", f"oci://{host}/acme/neg:evil", "--to", str(tmp_path / "d"))
+    assert res.code == 2 and "negative size (-512): a forged header" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (tmp_path / "d").exists()
+    assert run_cli("inspect", f"oci://{host}/acme/neg:evil").code == 0
 
 
 def test_hub_files_a_bundle_carries_are_in_the_image_once(hub, registry, tmp_path):

@@ -286,6 +286,15 @@ class _OwningTarFile(tarfile.TarFile):
                 inner.close()
 
 
+def members_of(tar: tarfile.TarFile, shown: str) -> Iterator[tarfile.TarInfo]:
+    """The members of an untrusted tar, one at a time; a negative size is a forged header (a
+    seekable tarfile would step back onto it forever) and an error before the next is read."""
+    for member in tar:
+        if member.size < 0:
+            raise UsageError(f"{shown}: member {member.name!r} has a negative size ({member.size}): a forged header")
+        yield member
+
+
 def check_member(member: tarfile.TarInfo, shown: str) -> str:
     """The member's name if it is a regular file at a normalised relative path; else an error."""
     name = member.name
@@ -383,9 +392,7 @@ def read_member(path: str | os.PathLike[str], name: str, limit: int) -> bytes | 
     bundle has none of that name or it is larger. The caller checks them against the manifest."""
     tar = _open(Path(path))
     try:
-        for member in tar:
-            if member.size < 0:  # a forged header: tarfile would step back onto it forever
-                raise UsageError(f"{path}: member {member.name!r} has a negative size ({member.size}): a forged header")
+        for member in members_of(tar, str(path)):
             if member.name == name and member.isreg() and member.size <= limit:
                 f = tar.extractfile(member)
                 return f.read() if f is not None else None

@@ -85,12 +85,13 @@ class PushedImage:
                                hint="this is not an image `bundler push --image` wrote; pull the bundle it was made from")
 
     def _bundle_member(self, name: str) -> bytes:
+        from ..bundle.archive import members_of
         from ..bundle.manifest import MAX_MANIFEST_BYTES
 
         self._bundle_layer.seek(0)
         try:
             with tarfile.open(fileobj=self._bundle_layer, mode="r:") as tar:
-                for m in tar:
+                for m in members_of(tar, f"{self.ref} {BUNDLE_DIR} layer"):
                     if m.name == name and m.isreg() and m.size <= MAX_MANIFEST_BYTES:
                         f = tar.extractfile(m)
                         if f is not None:
@@ -102,7 +103,7 @@ class PushedImage:
     def fetch_into(self, root: Path) -> None:
         """Write the bundle's members under ``root``: from the bundle layer, the file layers and
         (for an ``--embed-hub`` bundle) the Hub blobs; each checked against the manifest."""
-        from ..bundle.archive import ExpectedMembers, check_member, write_member
+        from ..bundle.archive import ExpectedMembers, check_member, members_of, write_member
 
         expected = ExpectedMembers(self.manifest, str(self.ref))
         members = self.manifest.members()
@@ -111,7 +112,7 @@ class PushedImage:
         made: set[str] = set()
         try:
             with tarfile.open(fileobj=self._bundle_layer, mode="r:") as tar:
-                for m in tar:
+                for m in members_of(tar, f"{self.ref} {BUNDLE_DIR} layer"):
                     if m.isdir():
                         continue
                     name = check_member(m, f"{self.ref} {BUNDLE_DIR} layer")

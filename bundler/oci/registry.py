@@ -356,7 +356,7 @@ class Pushed:
         """Write the bundle's members under ``root``, each streamed once and checked twice:
         against the registry digest (sha256) and the bundle manifest (size, blake3). Only members
         the manifest lists, at safe paths, are accepted."""
-        from ..bundle.archive import ExpectedMembers, check_member, write_member
+        from ..bundle.archive import ExpectedMembers, check_member, members_of, write_member
 
         expected = ExpectedMembers(self.manifest, str(self.ref))
 
@@ -370,7 +370,7 @@ class Pushed:
                 buf.seek(0)
                 try:
                     with tarfile.open(fileobj=buf, mode="r:") as src:
-                        for m in src:  # one at a time: each is checked before the next is read
+                        for m in members_of(src, f"{self.ref} source layer"):
                             name = SOURCE_PREFIX + check_member(m, f"{self.ref} source layer")
                             entry = expected.accept(name, m.size)
                             write_member(root, name, src.extractfile(m), entry, executable=bool(m.mode & 0o111))  # type: ignore[arg-type]

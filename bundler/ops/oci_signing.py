@@ -97,7 +97,7 @@ def _source_digests(pushed: Any, layer: dict[str, Any], expected: Any) -> dict[s
     import tarfile
     import tempfile
 
-    from ..bundle.archive import check_member
+    from ..bundle.archive import check_member, members_of
     from ..model.layout import SOURCE_PREFIX
     from ..oci.registry import SOURCE_TYPE, _download
     from .signing import sha256_if_pinned
@@ -109,7 +109,7 @@ def _source_digests(pushed: Any, layer: dict[str, Any], expected: Any) -> dict[s
         _download(pushed.registry, pushed.ref.repo, layer["digest"], int(layer["size"]), buf)
         buf.seek(0)
         with tarfile.open(fileobj=buf, mode="r:") as tar:
-            for m in tar:
+            for m in members_of(tar, f"{pushed.ref} source layer"):
                 name = SOURCE_PREFIX + check_member(m, f"{pushed.ref} source layer")
                 entry = expected.accept(name, m.size)
                 sha = sha256_if_pinned(tar.extractfile(m), entry)
