@@ -20,11 +20,11 @@ import json
 import os
 import sys
 import time
+from array import array
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import chain
 from operator import itemgetter
-from array import array
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
