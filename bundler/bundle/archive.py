@@ -21,7 +21,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple
 
 from ..errors import ProblemFound, UsageError
 from ..io.compression import kind_of, open_decompressed
-from ..io.hashing import Hashers
+from ..io.hashing import Hashers, _blake3
 from .manifest import Manifest, loads
 from ..model.layout import MANIFEST_NAME
 from ..model.pins import FileEntry
@@ -644,8 +644,6 @@ def _hash_region(view: memoryview, mm: Any, offset: int, size: int, algorithm: s
     """Hash a member in place from the mapped bundle: no copy out of the page cache (a read
     into a buffer cost a third of verify's time), blake3 on every core for large members, and
     each window dropped from the mapping once hashed so memory stays flat."""
-    from ..io.hashing import _blake3
-
     if algorithm == "blake3" and size < 8 << 20:  # thousands of small sources: one call each
         return "blake3:" + _blake3(view[offset:offset + size]).hexdigest()
     h = _region_hasher(algorithm, size)
@@ -735,15 +733,9 @@ def verify(path: str | os.PathLike[str]) -> tuple[Manifest, VerifyReport]:
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         mm.madvise(mmap.MADV_SEQUENTIAL)
         view = memoryview(mm)
-        from ..io.hashing import _blake3
-
-        def digest(algorithm: str, size: int, offset: int) -> str:
-            if algorithm == "blake3" and size < 8 << 20:  # thousands of small sources: one call each
-                return "blake3:" + _blake3(view[offset:offset + size]).hexdigest()
-            return _hash_region(view, mm, offset, size, algorithm)
-
         try:
-            return manifest, _report(manifest, ((name, size, offset) for name, size, _, offset in members), digest)
+            return manifest, _report(manifest, ((name, size, offset) for name, size, _, offset in members),
+                                     lambda algorithm, size, offset: _hash_region(view, mm, offset, size, algorithm))
         finally:
             view.release()
 
