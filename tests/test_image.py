@@ -16,6 +16,7 @@ import pytest
 from bundler.ops.image import IMAGE_CONFIG_TYPE, IMAGE_INDEX_TYPE, IMAGE_MANIFEST_TYPE, LAYER_TYPE
 
 from .conftest import run_cli
+from .hostile.helpers import negative_size
 from .test_oci import make_bundle
 
 
@@ -212,12 +213,7 @@ def test_an_image_whose_bundle_layer_steps_back_is_refused_not_looped_on(hub, re
 
     def forged(blob: bytes) -> bytes:  # the last file's header: the reader steps back onto it
         with tarfile.open(fileobj=io.BytesIO(blob)) as t:
-            at = [m for m in t.getmembers() if m.isreg()][-1].offset
-        data = bytearray(blob)
-        data[at + 124:at + 136] = b"%011o\0" % -512
-        data[at + 148:at + 156] = b" " * 8
-        data[at + 148:at + 156] = b"%06o\0 " % sum(data[at:at + 512])
-        return bytes(data)
+            return negative_size(blob, [m for m in t.getmembers() if m.isreg()][-1].offset)
 
     _swap_layer(host, "acme/neg", "bundle", forged)
     res = run_cli("pull", f"oci://{host}/acme/neg:evil", "--to", str(tmp_path / "d"))

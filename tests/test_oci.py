@@ -20,6 +20,7 @@ from bundler.oci.registry import Registry, docker_auth, parse_reference, push
 from bundler.stores.local import Store
 
 from .conftest import run_cli, sizes_of
+from .hostile.helpers import negative_size
 
 
 SERVICE = '''import bundler
@@ -427,12 +428,7 @@ def test_a_source_layer_whose_tar_steps_back_is_refused_not_looped_on(hub, regis
         import io
 
         with tarfile.open(fileobj=io.BytesIO(layer)) as t:
-            at = t.getmembers()[1].offset
-        data = bytearray(layer)
-        data[at + 124:at + 136] = b"%011o\0" % -512
-        data[at + 148:at + 156] = b" " * 8
-        data[at + 148:at + 156] = b"%06o\0 " % sum(data[at:at + 512])
-        return bytes(data)
+            return negative_size(layer, t.getmembers()[1].offset)
 
     _put_forged_source_layer(registry["host"], "acme/neg", "v1", forge)
     res = run_cli("pull", f"oci://{registry['host']}/acme/neg:forged", "--to", str(tmp_path / "dest"))

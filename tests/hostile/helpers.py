@@ -66,6 +66,17 @@ def _leftover(path: Path, *, dir: bool = False) -> Path:
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
+def negative_size(tar: bytes, at: int) -> bytes:
+    """``tar`` with the header at offset ``at`` given the size -512 (``%o`` writes it as a
+    well-formed-looking field) and its checksum made right again: a forged header that sends a
+    seekable reader back onto itself."""
+    data = bytearray(tar)
+    data[at + 124:at + 136] = b"%011o\0" % -512
+    data[at + 148:at + 156] = b" " * 8
+    data[at + 148:at + 156] = b"%06o\0 " % sum(data[at:at + 512])
+    return bytes(data)
+
+
 def _damage(data: bytes, how: str, where: float, bit: int) -> bytes:
     at = min(int(where * len(data)), len(data) - 1)
     if how == "truncate":

@@ -14,7 +14,7 @@ from bundler.ops.build import build
 
 from ..conftest import run_cli
 
-from .helpers import _damage, FUZZ, one_clear_error, tree_digest
+from .helpers import _damage, FUZZ, negative_size, one_clear_error, tree_digest
 
 
 @FUZZ
@@ -208,13 +208,8 @@ def test_the_fast_header_walk_refuses_a_negative_size_with_a_right_checksum(bund
 
     from bundler.bundle.archive import _simple_members
 
-    offset = _headers(bundle)[1][0]
-    data = bytearray(bundle.read_bytes())
-    data[offset + 124:offset + 136] = b"%011o\0" % -512
-    data[offset + 148:offset + 156] = b" " * 8
-    data[offset + 148:offset + 156] = b"%06o\0 " % sum(data[offset:offset + 512])
     damaged = tmp_path / "negative.bundle.tar"
-    damaged.write_bytes(bytes(data))
+    damaged.write_bytes(negative_size(bundle.read_bytes(), _headers(bundle)[1][0]))
     assert _simple_members(bundle) is not None
     walk = "import sys; from pathlib import Path; from bundler.bundle.archive import _simple_members as w; print(w(Path(sys.argv[1])))"
     assert subprocess.run([sys.executable, "-c", walk, str(damaged)], capture_output=True, text=True, timeout=30).stdout == "None\n"
@@ -230,13 +225,8 @@ def test_reading_one_member_past_a_negative_size_names_the_forged_header(bundle,
     import sys
 
     headers = _headers(bundle)
-    offset, wanted = headers[1][0], headers[-1][1].name
-    data = bytearray(bundle.read_bytes())
-    data[offset + 124:offset + 136] = b"%011o\0" % -512
-    data[offset + 148:offset + 156] = b" " * 8
-    data[offset + 148:offset + 156] = b"%06o\0 " % sum(data[offset:offset + 512])
-    damaged = tmp_path / "negative.bundle.tar"
-    damaged.write_bytes(bytes(data))
+    damaged, wanted = tmp_path / "negative.bundle.tar", headers[-1][1].name
+    damaged.write_bytes(negative_size(bundle.read_bytes(), headers[1][0]))
     read = ("import sys; from bundler.bundle.archive import read_member as r; from bundler.errors import UsageError\n"
             "try:\n    r(sys.argv[1], sys.argv[2], 1 << 20)\nexcept UsageError as e:\n    print(e)")
     out = subprocess.run([sys.executable, "-c", read, str(damaged), wanted], capture_output=True, text=True, timeout=30).stdout
