@@ -21,7 +21,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple
 
 from ..errors import ProblemFound, UsageError
 from ..io.compression import kind_of, open_decompressed
-from ..io.hashing import Hashers, _blake3
+from ..io.hashing import Hashers, _blake3, new_hasher
 from .manifest import Manifest, loads
 from ..model.layout import MANIFEST_NAME
 from ..model.pins import FileEntry
@@ -46,8 +46,6 @@ class _HashingReader:
     """Feeds every byte read through a hash: hashing in the same pass that copies."""
 
     def __init__(self, f: IO[bytes], algorithm: str, size: int) -> None:
-        from ..io.hashing import new_hasher
-
         self.f = f
         self.algorithm = algorithm
         self.h = new_hasher(algorithm, size)
@@ -351,8 +349,6 @@ def write_member(
     the manifest gives, and its hash must match. ``tee`` (a hashlib object) sees the same bytes,
     for a transport digest checked by the caller.
     """
-    from ..io.hashing import new_hasher
-
     algorithm = entry.hash.partition(":")[0]
     # Plain strings, not Path objects: a bundle of 20,000 sources paid for two Paths per member.
     target = os.path.join(root, name)
@@ -653,8 +649,6 @@ def _hash_region(view: memoryview, mm: Any, offset: int, size: int, algorithm: s
 
 def _region_hasher(algorithm: str, size: int) -> Any:
     """A hash object for a member's recorded algorithm: blake3 on every core from 8 MiB on."""
-    from ..io.hashing import _blake3, new_hasher
-
     if algorithm == "blake3" and size >= 8 << 20:
         from blake3 import blake3
 
@@ -750,8 +744,6 @@ def _streamed_members(path: Path) -> Iterator[_Member]:
 
 
 def _stream_digest(algorithm: str, size: int, f: IO[bytes]) -> str:
-    from ..io.hashing import new_hasher
-
     h = new_hasher(algorithm, size)
     while chunk := f.read(COPY_BUFFER):
         h.update(chunk)
